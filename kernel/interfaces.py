@@ -1,0 +1,182 @@
+"""The contracts of each plugin kind, as abstract base classes the plugins subclass.
+
+A plugin registers a *factory* (usually the class itself) through its `register_*` hook; the kernel builds
+instances with the arguments documented on each class. Everything passed in is a kernel value type
+(`kernel.models`) or the resolved `ProfileConfig`; nothing concrete crosses back into the kernel.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .models import ConfigVariant, Endpoints, Measurement, Metric, ModelSpec, Result, RunConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import ProfileConfig
+    from .store import Store
+
+
+@attrs.define
+class RunContext:
+    """What executing plugins share for one profile: where to write files, how to log, which GPUs to use."""
+
+    export_path: Path
+    output_model_repository: Path
+    gpus: list[str] = attrs.field(factory=list)
+    log: logging.Logger = attrs.field(factory=lambda: logging.getLogger("modelyzer"))
+
+    @property
+    def perf_analyzer_error_log(self) -> Path:
+        return self.export_path / "perf_analyzer_error.log"
+
+
+class Launcher(abc.ABC):
+    """Owns one inference server: start/stop/health, and making a ConfigVariant the served model.
+
+    Built as `factory(config: ProfileConfig, context: RunContext)`. `ensure(variant)` must return endpoints
+    where `variant` answers under `Endpoints.model_name`; it loads through the repository API when it can and
+    restarts the server only when it must. `server_starts` and `model_loads` count what it did.
+    """
+
+    server_starts: int = 0
+    model_loads: int = 0
+
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Start (or connect to) the server; raise LaunchError with the reason if it cannot answer."""
+
+    @abc.abstractmethod
+    def ensure(self, variant: ConfigVariant, variant_dir: Path, run_config: RunConfig) -> Endpoints:
+        """Make `variant` (written to `variant_dir` by the codec) served; return where it answers."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop whatever this launcher started (idempotent; safe from signal handlers and `finally`)."""
+
+    def writes_full_variant_dirs(self) -> bool:
+        """False when only config.pbtxt is needed in the output repository (remote servers)."""
+        return True
+
+
+class SearchStrategy(abc.ABC):
+    """Proposes experiments for one model and learns from their results.
+
+    Built as `factory(spec: ModelSpec, base_config: dict, config: ProfileConfig)`. `propose()` returns a
+    batch of *independent* RunConfigs (empty when done); the engine measures all of them and calls
+    `observe()` with their results (already-measured ones included, so resume replays the same path).
+    """
+
+    @abc.abstractmethod
+    def propose(self, slots: int = 1) -> list[RunConfig]:
+        """The next batch of independent RunConfigs; `[]` means the search is over.
+
+        `slots` is how many the executor can run at once: with 1 slot a strategy should return one RunConfig
+        in its natural order (variant-major, so servers are reused); with N it should spread over up to N
+        independent lines of search. Returning fewer is fine; returning more is allowed.
+        """
+
+    @abc.abstractmethod
+    def observe(self, results: list[Result]) -> None:
+        """Results of the last batch, in the order proposed."""
+
+    def total_estimate(self) -> int | None:
+        """Upper bound of RunConfigs still to come, for the progress ETA (None if unknown)."""
+        return None
+
+
+class LoadGenerator(abc.ABC):
+    """Drives load at a served model for one RunConfig. Built as `factory(config, context)`."""
+
+    @abc.abstractmethod
+    def measure(self, run_config: RunConfig, endpoints: Endpoints) -> list[Metric]:
+        """Run one measurement; return client/server metrics; raise LoadGeneratorError on failure."""
+
+    def command(self, run_config: RunConfig, endpoints: Endpoints) -> list[str]:
+        """The command line this generator would run (shown in logs and errors)."""
+        return []
+
+
+class MetricCollector(abc.ABC):
+    """Samples metrics around a measurement window. Built as `factory(config, context)`."""
+
+    tags: tuple[str, ...] = ()
+
+    def enabled(self) -> bool:
+        """Whether this collector should run for the current config (e.g. collect_cpu_metrics)."""
+        return True
+
+    @abc.abstractmethod
+    def start(self, endpoints: Endpoints) -> None:
+        """Begin sampling (return quickly; sample in a thread)."""
+
+    @abc.abstractmethod
+    def stop(self) -> list[Metric]:
+        """Stop sampling and return the window's metrics, aggregated as the metric registry says."""
+
+
+class Ranker(abc.ABC):
+    """Scores and orders results of one model. Built as `factory()`."""
+
+    @abc.abstractmethod
+    def rank(self, spec: ModelSpec, results: list[Result], top_n: int) -> list[RankedConfig]:
+        """Best-first list of configs, at most `top_n` plus the default config."""
+
+
+@attrs.frozen
+class RankedConfig:
+    """A ranked variant: its best measurement under the constraints, and all of its measurements."""
+
+    variant_name: str
+    best: Result
+    passing: bool
+    results: tuple[Result, ...]
+    score: float = 0.0
+
+
+class Reporter(abc.ABC):
+    """Writes files from the results store at the end of profile (or for `report`)."""
+
+    @abc.abstractmethod
+    def write(self, store: Store, run_id: int, config: ProfileConfig, ranking: dict[str, list[RankedConfig]]) -> list[Path]:
+        """Write outputs; return the paths written."""
+
+
+class ModelConfigCodec(abc.ABC):
+    """Reads and writes one model-config file format. Built as `factory()`."""
+
+    filename: str = "config.pbtxt"
+
+    @abc.abstractmethod
+    def read(self, path: Path) -> dict[str, Any]:
+        """Parse the file into a snake_case dict of the model config."""
+
+    @abc.abstractmethod
+    def write(self, config: dict[str, Any], path: Path) -> None:
+        """Write the dict faithfully in the file format."""
+
+    def dumps(self, config: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+
+__all__ = [
+    "ConfigVariant",
+    "Endpoints",
+    "Launcher",
+    "LoadGenerator",
+    "Measurement",
+    "MetricCollector",
+    "ModelConfigCodec",
+    "ModelSpec",
+    "RankedConfig",
+    "Ranker",
+    "Reporter",
+    "Result",
+    "RunConfig",
+    "RunContext",
+    "SearchStrategy",
+]

@@ -1,0 +1,108 @@
+"""The metric registry: every metric tag with its unit, CSV header, direction and aggregation rules.
+
+`direction` is +1 when higher is better, -1 when lower is better. `samples` aggregates monitor samples within
+one measurement window (max/mean/min); `combine` aggregates across GPUs (GPU metrics) or across models
+(everything else): memory is summed across GPUs, utilization and power are averaged, throughput is summed
+across models and latency averaged. Plugins add tags with `register_metric()`.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+
+import attrs
+
+HIGHER = 1
+LOWER = -1
+
+
+@attrs.frozen
+class MetricInfo:
+    tag: str
+    header: str
+    unit: str
+    direction: int
+    samples: str = "max"  # how monitor samples within a window are reduced
+    combine: str = "mean"  # across GPUs (gpu metrics) or models (others)
+    gpu: bool = False
+
+
+_REGISTRY: dict[str, MetricInfo] = {}
+
+
+def register_metric(info: MetricInfo) -> None:
+    _REGISTRY[info.tag] = info
+
+
+def get(tag: str) -> MetricInfo | None:
+    return _REGISTRY.get(tag)
+
+
+def all_metrics() -> dict[str, MetricInfo]:
+    return dict(_REGISTRY)
+
+
+def is_known(tag: str) -> bool:
+    return tag in _REGISTRY
+
+
+def reduce(values: Iterable[float], how: str) -> float:
+    vals = list(values)
+    if not vals:
+        raise ValueError("no values to reduce")
+    if how == "max":
+        return max(vals)
+    if how == "min":
+        return min(vals)
+    if how == "sum":
+        return float(sum(vals))
+    return float(statistics.fmean(vals))
+
+
+def aggregate_samples(tag: str, values: Iterable[float]) -> float:
+    info = _REGISTRY.get(tag)
+    return reduce(values, info.samples if info else "max")
+
+
+def combine(tag: str, values: Iterable[float]) -> float:
+    info = _REGISTRY.get(tag)
+    return reduce(values, info.combine if info else "mean")
+
+
+def better(tag: str, a: float, b: float) -> bool:
+    """True when `a` is strictly better than `b` for this tag."""
+    info = _REGISTRY.get(tag)
+    direction = info.direction if info else HIGHER
+    return (a - b) * direction > 0
+
+
+def _m(tag: str, header: str, unit: str, direction: int, samples: str = "max", combine: str = "mean", gpu: bool = False) -> None:
+    register_metric(MetricInfo(tag, header, unit, direction, samples, combine, gpu))
+
+
+_m("perf_throughput", "Throughput (infer/sec)", "infer/sec", HIGHER, combine="sum")
+_m("perf_latency_avg", "Avg Latency (ms)", "ms", LOWER)
+_m("perf_latency_p50", "p50 Latency (ms)", "ms", LOWER)
+_m("perf_latency_p90", "p90 Latency (ms)", "ms", LOWER)
+_m("perf_latency_p95", "p95 Latency (ms)", "ms", LOWER)
+_m("perf_latency_p99", "p99 Latency (ms)", "ms", LOWER)
+_m("perf_latency", "p99 Latency (ms)", "ms", LOWER)  # deprecated alias of perf_latency_p99
+_m("perf_client_send_recv", "Client Send/Recv (ms)", "ms", LOWER)
+_m("perf_client_response_wait", "Client Response Wait (ms)", "ms", LOWER)
+_m("perf_server_queue", "Server Queue (ms)", "ms", LOWER)
+_m("perf_server_compute_input", "Server Compute Input (ms)", "ms", LOWER)
+_m("perf_server_compute_infer", "Server Compute Infer (ms)", "ms", LOWER)
+_m("perf_server_compute_output", "Server Compute Output (ms)", "ms", LOWER)
+_m("gpu_used_memory", "GPU Memory Usage (MB)", "MB", LOWER, samples="max", combine="sum", gpu=True)
+_m("gpu_free_memory", "GPU Memory Available (MB)", "MB", HIGHER, samples="max", combine="sum", gpu=True)
+_m("gpu_total_memory", "GPU Total Memory (MB)", "MB", HIGHER, samples="max", combine="sum", gpu=True)
+_m("gpu_utilization", "GPU Utilization (%)", "%", HIGHER, samples="mean", combine="mean", gpu=True)
+_m("gpu_power_usage", "GPU Power Usage (W)", "W", LOWER, samples="mean", combine="mean", gpu=True)
+_m("cpu_used_ram", "RAM Usage (MB)", "MB", LOWER, samples="max", combine="mean")
+_m("cpu_available_ram", "RAM Available (MB)", "MB", HIGHER, samples="max", combine="mean")
+_m("cpu_free_ram", "RAM Available (MB)", "MB", HIGHER, samples="max", combine="mean")
+for _stat in ("avg", "min", "max", "p25", "p50", "p75", "p90", "p95", "p99"):
+    _m(f"time_to_first_token_{_stat}", f"Time To First Token ({_stat}) (ms)", "ms", LOWER)
+    _m(f"inter_token_latency_{_stat}", f"Inter Token Latency ({_stat}) (ms)", "ms", LOWER)
+_m("output_token_throughput", "Output Token Throughput (tokens/sec)", "tokens/sec", HIGHER, combine="sum")

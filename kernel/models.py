@@ -1,0 +1,259 @@
+"""Value types that cross module boundaries: what is profiled, what is run, what was measured.
+
+Everything here is an attrs frozen class; `converter` (one cattrs Converter) turns them into JSON-able
+structures for the results store and the wire. A RunConfig's `key` is the hash of its canonical JSON, so
+the same experiment always has the same key (resume, exactly-once storage).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import attrs
+import cattrs
+
+converter = cattrs.Converter()
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace: the input of every stable hash."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def stable_hash(value: Any, length: int = 16) -> str:
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:length]
+
+
+def _frozen_dict(value: dict[str, Any] | None) -> dict[str, Any]:
+    return dict(value or {})
+
+
+@attrs.frozen
+class Objective:
+    """One weighted ranking objective (metric tag, relative weight)."""
+
+    tag: str
+    weight: float = 10.0
+
+
+@attrs.frozen
+class Constraint:
+    """A bound on one metric: `min` for higher-is-better metrics, `max` for lower-is-better ones."""
+
+    tag: str
+    min: float | None = None
+    max: float | None = None
+
+
+@attrs.frozen
+class ModelSpec:
+    """One model to profile, with every per-model setting already resolved against the global config."""
+
+    name: str
+    model_path: str = ""
+    cpu_only: bool = False
+    batch_sizes: tuple[int, ...] = (1,)
+    concurrency: tuple[int, ...] = ()
+    request_rate: tuple[int, ...] = ()
+    model_config_parameters: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
+    objectives: tuple[Objective, ...] = (Objective("perf_throughput", 10.0),)
+    constraints: tuple[Constraint, ...] = ()
+    weighting: float = 1.0
+    perf_analyzer_flags: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
+    genai_perf_flags: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
+    triton_server_flags: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
+    triton_server_environment: dict[str, str] = attrs.field(factory=dict, converter=_frozen_dict)
+    triton_docker_args: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
+
+
+@attrs.frozen
+class ConfigVariant:
+    """A model config to serve: the full config dict (Triton ModelConfig fields, snake_case) and its name.
+
+    `name` is assigned by the engine/store (`<model>_config_default`, `<model>_config_N`); strategies leave
+    it empty. `params` are the knobs that produced it (for reports), `config` is the complete result.
+    """
+
+    model: str
+    config: dict[str, Any] = attrs.field(converter=_frozen_dict)
+    params: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
+    is_default: bool = False
+    name: str = ""
+
+    @property
+    def config_hash(self) -> str:
+        return stable_hash({"model": self.model, "config": self.config})
+
+    def named(self, name: str) -> ConfigVariant:
+        return attrs.evolve(self, name=name)
+
+    # knobs used by strategies, launchers and reports ---------------------------------------------
+    @property
+    def max_batch_size(self) -> int:
+        return int(self.config.get("max_batch_size", 0) or 0)
+
+    @property
+    def instance_count(self) -> int:
+        groups = self.config.get("instance_group") or []
+        return sum(int(g.get("count", 1) or 1) for g in groups) if groups else 1
+
+    @property
+    def instance_kind(self) -> str:
+        groups = self.config.get("instance_group") or []
+        return str(groups[0].get("kind", "KIND_GPU")) if groups else "KIND_AUTO"
+
+    @property
+    def dynamic_batching(self) -> bool:
+        return "dynamic_batching" in self.config
+
+    def instance_group_str(self) -> str:
+        """Model Analyzer's CSV form: `<count>:<KIND>` joined by ` + `."""
+        groups = self.config.get("instance_group") or []
+        if not groups:
+            return "1:" + ("CPU" if self.config.get("_cpu_only") else "GPU")
+        parts = []
+        for g in groups:
+            kind = str(g.get("kind", "KIND_GPU")).replace("KIND_", "")
+            parts.append(f"{int(g.get('count', 1) or 1)}:{kind}")
+        return " + ".join(parts)
+
+
+@attrs.frozen
+class LoadSpec:
+    """The load of one measurement: client batch size and exactly one of concurrency / request rate / intervals."""
+
+    batch_size: int = 1
+    concurrency: int | None = None
+    request_rate: int | None = None
+    request_intervals: str | None = None
+
+    @property
+    def mode(self) -> str:
+        if self.request_intervals:
+            return "request_intervals"
+        if self.request_rate is not None:
+            return "request_rate"
+        return "concurrency"
+
+    @property
+    def value(self) -> int | str | None:
+        if self.request_intervals:
+            return self.request_intervals
+        if self.request_rate is not None:
+            return self.request_rate
+        return self.concurrency
+
+    def describe(self) -> str:
+        name = {"concurrency": "concurrency", "request_rate": "rate", "request_intervals": "intervals"}[self.mode]
+        text = f"{name} {self.value}"
+        return text if self.batch_size == 1 else f"batch {self.batch_size}, {text}"
+
+
+@attrs.frozen
+class RunConfig:
+    """One experiment: a model config variant under one load, with the server flags/env it needs."""
+
+    model: str
+    variant: ConfigVariant
+    load: LoadSpec
+    perf_analyzer_flags: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
+    server_flags: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
+    server_env: dict[str, str] = attrs.field(factory=dict, converter=_frozen_dict)
+
+    @property
+    def key(self) -> str:
+        """Stable identity: hash of the variant's config, the load, flags and env (not the variant name)."""
+        return stable_hash(
+            {
+                "model": self.model,
+                "config": self.variant.config,
+                "load": converter.unstructure(self.load),
+                "pa": self.perf_analyzer_flags,
+                "flags": self.server_flags,
+                "env": self.server_env,
+            }
+        )
+
+    def describe(self) -> str:
+        return f"{self.variant.name or self.model} @ {self.load.describe()}"
+
+
+@attrs.frozen
+class Metric:
+    """One measured value. `gpu_uuid` is set for per-GPU values, None for everything else."""
+
+    tag: str
+    value: float
+    gpu_uuid: str | None = None
+
+
+STATUS_OK = "ok"
+STATUS_FAILED = "failed"
+STATUS_SKIPPED = "skipped"
+
+
+@attrs.frozen
+class Measurement:
+    """The outcome of running one RunConfig: metrics, or a failure with the tool's own error text."""
+
+    run_config_key: str
+    status: str = STATUS_OK
+    metrics: tuple[Metric, ...] = ()
+    error: str | None = None
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    window_seconds: float = 0.0
+    host: str = ""
+    agent: str = ""
+    gpu: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == STATUS_OK
+
+    def values(self) -> dict[str, float]:
+        """Non-GPU metric values by tag (GPU values aggregated by the metric registry elsewhere)."""
+        return {m.tag: m.value for m in self.metrics if m.gpu_uuid is None}
+
+    def gpu_values(self) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for m in self.metrics:
+            if m.gpu_uuid is not None:
+                out.setdefault(m.gpu_uuid, {})[m.tag] = m.value
+        return out
+
+
+@attrs.frozen
+class Result:
+    """A RunConfig together with its Measurement, as strategies observe and rankers rank them."""
+
+    run_config: RunConfig
+    measurement: Measurement
+
+
+@attrs.frozen
+class Plan:
+    """A batch of independent RunConfigs proposed together (an executor may run them in parallel)."""
+
+    run_configs: tuple[RunConfig, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.run_configs)
+
+
+@attrs.frozen
+class Endpoints:
+    """Where a running server answers, as the load generator and collectors need it."""
+
+    http: str = ""
+    grpc: str = ""
+    metrics_url: str = ""
+    protocol: str = "grpc"
+    server_pid: int | None = None
+    container_id: str | None = None
+    model_name: str = ""
+    # extra load-generator flags the server needs (e.g. json tensors for a server without Triton's binary
+    # tensor extension); applied before the user's perf_analyzer_flags
+    loadgen_flags: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
