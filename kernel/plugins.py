@@ -17,6 +17,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
+from .errors import PluginError
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "modelyzer.plugins.pbtxt_codec",
@@ -27,7 +28,6 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "modelyzer.plugins.triton_metrics_collector",
     "modelyzer.plugins.weighted_ranker",
     "modelyzer.plugins.csv_reporter",
-    "modelyzer.plugins.console_reporter",
 )
 
 pm = pluggy.PluginManager("modelyzer")
@@ -48,7 +48,6 @@ def load_plugins() -> pluggy.PluginManager:
     global _loaded
     if _loaded:
         return pm
-    _loaded = True
     blocked = _names("MODELYZER_DISABLE_PLUGINS") or set()
     allowed = _names("MODELYZER_LOAD_PLUGINS")
     if not getattr(sys, "_modelyzer_skip_entrypoints", False):
@@ -60,7 +59,13 @@ def load_plugins() -> pluggy.PluginManager:
                     continue
                 if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
                     continue
-                plugin = ep.load()
+                try:
+                    plugin = ep.load()
+                except Exception as err:
+                    raise PluginError(
+                        f"plugin {ep.name!r} (from {dist.metadata['Name']}) failed to import: {err}; "
+                        f"fix or uninstall it, or set MODELYZER_DISABLE_PLUGINS={ep.name}"
+                    ) from err
                 pm.register(plugin, name=ep.name)
                 pm._plugin_distinfo.append((plugin, pluggy._manager.DistFacade(dist)))  # type: ignore[attr-defined]
     for module_name in DEFAULT_PLUGINS:
@@ -70,6 +75,7 @@ def load_plugins() -> pluggy.PluginManager:
         if pm.get_plugin(module_name) is None:
             pm.register(importlib.import_module(module_name), name=module_name)
     pm.check_pending()
+    _loaded = True
     return pm
 
 

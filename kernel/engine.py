@@ -1,0 +1,152 @@
+"""The profile loop: ModelSpecs → strategy.propose() → executor → store.record → strategy.observe().
+
+Independent of where RunConfigs execute (in-process or on agents). Every measurement is committed before the
+next one starts; RunConfig keys already in the results DB are not measured again (resume) and are counted as
+skipped. Ctrl-C (KeyboardInterrupt) stops the executor's servers, marks the run `interrupted` and keeps every
+stored measurement.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from . import hooks
+from .errors import ModelyzerError
+from .executor import Executor
+from .interfaces import ModelConfigCodec, SearchStrategy
+from .models import STATUS_SKIPPED, Measurement, ModelSpec, Result, RunConfig
+from .progress import Progress
+from .store import Store
+
+INVALID_MEASUREMENT_THRESHOLD = 2  # abort a model when its first N measurements all fail
+
+
+@attrs.define
+class ProfileSummary:
+    run_id: int
+    measured: int = 0
+    skipped: int = 0
+    failed: int = 0
+    status: str = "running"
+    wall_seconds: float = 0.0
+    window_seconds: float = 0.0
+    counters: dict[str, int] = attrs.field(factory=dict)
+
+
+StrategyFactory = Callable[[ModelSpec, dict[str, Any], Any], SearchStrategy]
+
+
+class Engine:
+    """Runs one profile: every model of `config.models` through its search strategy and the executor."""
+
+    def __init__(
+        self,
+        config: Any,
+        store: Store,
+        executor: Executor,
+        codec: ModelConfigCodec,
+        strategy_factory: StrategyFactory,
+        progress: Progress | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.executor = executor
+        self.codec = codec
+        self.strategy_factory = strategy_factory
+        self.progress = progress or Progress()
+
+    def base_config(self, spec: ModelSpec) -> dict[str, Any]:
+        path = Path(spec.model_path) / self.codec.filename
+        return self.codec.read(path)
+
+    def run(self) -> ProfileSummary:
+        run_id = self.store.start_run(self.config.to_dict() if hasattr(self.config, "to_dict") else {})
+        summary = ProfileSummary(run_id)
+        started = time.monotonic()
+        hooks.run_started(run_id, self.config)
+        try:
+            self.executor.start()
+            for spec in self.config.models:
+                self._profile_model(run_id, spec, summary)
+            summary.status = "finished"
+        except KeyboardInterrupt:
+            summary.status = "interrupted"
+            raise
+        except BaseException:
+            summary.status = "failed"
+            raise
+        finally:
+            try:
+                self.executor.stop()
+            finally:
+                summary.wall_seconds = time.monotonic() - started
+                summary.counters = self.executor.counters()
+                self.store.update_run(
+                    run_id,
+                    status=summary.status,
+                    finished_at=time.time(),
+                    measured=summary.measured,
+                    skipped=summary.skipped,
+                    failed=summary.failed,
+                    wall_seconds=summary.wall_seconds,
+                    window_seconds=summary.window_seconds,
+                    **summary.counters,
+                )
+                hooks.run_finished(run_id, summary.status)
+        return summary
+
+    def _profile_model(self, run_id: int, spec: ModelSpec, summary: ProfileSummary) -> None:
+        base = self.base_config(spec)
+        self.store.upsert_model(spec.name, base, attrs.asdict(spec))
+        strategy = self.strategy_factory(spec, base, self.config)
+        attempts = failures = 0
+        while True:
+            batch = strategy.propose(self.executor.slots)
+            if not batch:
+                break
+            named = [attrs.evolve(rc, variant=self.store.name_variant(rc.variant)) for rc in batch]
+            results: dict[str, Result] = {}
+            to_run: list[RunConfig] = []
+            for rc in named:
+                if not self._legal(rc):
+                    results[rc.key] = Result(
+                        rc, Measurement(rc.key, status=STATUS_SKIPPED, error="client batch size > max_batch_size")
+                    )
+                    continue
+                stored = self.store.measurement(rc.key)
+                if stored is not None:
+                    summary.skipped += 1
+                    results[rc.key] = Result(rc, stored)
+                    self.progress.skipped(rc)
+                else:
+                    to_run.append(rc)
+            self.progress.expect(len(to_run) + (strategy.total_estimate() or 0))
+            for rc, measurement in self.executor.execute(to_run):
+                if self.store.record(run_id, rc, measurement):
+                    hooks.measurement_recorded(rc, measurement)
+                summary.measured += 1
+                summary.window_seconds += measurement.window_seconds
+                attempts += 1
+                if not measurement.ok:
+                    summary.failed += 1
+                    failures += 1
+                results[rc.key] = Result(rc, measurement)
+                self.progress.measured(rc, measurement)
+                if attempts == INVALID_MEASUREMENT_THRESHOLD and failures == attempts:
+                    raise ModelyzerError(
+                        f"the first {attempts} measurements of model {spec.name!r} failed; last error: "
+                        f"{measurement.error} (see perf_analyzer_error.log in the export path)"
+                    )
+            counters = self.executor.counters()
+            self.store.update_run(run_id, measured=summary.measured, skipped=summary.skipped, failed=summary.failed, **counters)
+            strategy.observe([results[rc.key] for rc in named if rc.key in results])
+
+    @staticmethod
+    def _legal(rc: RunConfig) -> bool:
+        mbs = rc.variant.max_batch_size
+        return not (mbs > 0 and rc.load.batch_size > mbs)

@@ -1,0 +1,158 @@
+"""Objectives, constraints and ranking — Model Analyzer's weighted comparator without its bugs.
+
+Score of A relative to B for one model: `S = Σ_k w_k · d_k / mean(a_k, b_k)` with normalized objective
+weights, `d_k = a_k − b_k` for higher-is-better metrics and `b_k − a_k` for lower-is-better ones; positive
+means A is better. Unlike Model Analyzer: GPU metrics count (they are aggregated across GPUs first), and an
+objective missing on both sides is skipped instead of discarding the others. A variant is ranked by its best
+passing measurement (or its best measurement when none passes); failed measurements never rank.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+
+from . import metrics
+from .interfaces import RankedConfig
+from .models import Constraint, Measurement, Objective, Result
+
+
+def measurement_values(measurement: Measurement) -> dict[str, float]:
+    """Non-GPU values plus GPU values combined across GPUs (memory summed, utilization/power averaged)."""
+    values = measurement.values()
+    per_tag: dict[str, list[float]] = {}
+    for m in measurement.metrics:
+        if m.gpu_uuid is not None:
+            per_tag.setdefault(m.tag, []).append(m.value)
+    for tag, vals in per_tag.items():
+        values.setdefault(tag, metrics.combine(tag, vals))
+    if "perf_latency" not in values and "perf_latency_p99" in values:
+        values["perf_latency"] = values["perf_latency_p99"]
+    return values
+
+
+def normalized(objectives: Sequence[Objective]) -> list[tuple[str, float]]:
+    total = sum(o.weight for o in objectives) or 1.0
+    return [(o.tag, o.weight / total) for o in objectives]
+
+
+def score(a: dict[str, float], b: dict[str, float], objectives: Sequence[Objective]) -> float:
+    """Weighted relative gain of `a` over `b` (positive: `a` is better)."""
+    total = 0.0
+    for tag, weight in normalized(objectives):
+        av, bv = a.get(tag), b.get(tag)
+        if av is None and bv is None:
+            continue
+        if av is None:
+            return -1.0
+        if bv is None:
+            return 1.0
+        mean = (av + bv) / 2
+        if mean == 0:
+            continue
+        info = metrics.get(tag)
+        direction = info.direction if info else metrics.HIGHER
+        total += weight * direction * (av - bv) / mean
+    return total
+
+
+def gain_percent(a: dict[str, float], b: dict[str, float], objectives: Sequence[Objective]) -> float:
+    """Summary-report gain of `a` over `b` in percent: Σ w_k · pct_k."""
+    total = 0.0
+    for tag, weight in normalized(objectives):
+        av, bv = a.get(tag), b.get(tag)
+        if av is None or bv is None:
+            continue
+        info = metrics.get(tag)
+        if info is None or info.direction == metrics.HIGHER:
+            pct = (av - bv) / bv * 100 if bv else 0.0
+        else:
+            pct = (bv - av) / av * 100 if av else 0.0
+        total += weight * pct
+    return total
+
+
+def failures(constraints: Iterable[Constraint], values: dict[str, float]) -> float:
+    """Sum of relative violations (0 when every constraint is met; a missing metric counts as met)."""
+    total = 0.0
+    for c in constraints:
+        v = values.get(c.tag)
+        if v is None:
+            continue
+        if c.min is not None and v < c.min:
+            total += (c.min - v) / c.min if c.min else 1.0
+        if c.max is not None and v > c.max:
+            total += (v - c.max) / c.max if c.max else 1.0
+    return total
+
+
+def passes(constraints: Iterable[Constraint], values: dict[str, float]) -> bool:
+    return failures(constraints, values) == 0
+
+
+def best_result(results: Sequence[Result], objectives: Sequence[Objective], constraints: Sequence[Constraint]) -> tuple[Result, bool] | None:
+    """The best successful result: best passing if any passes, else best overall; None if none succeeded."""
+    ok = [r for r in results if r.measurement.ok]
+    if not ok:
+        return None
+    passing = [r for r in ok if passes(constraints, measurement_values(r.measurement))]
+    pool = passing or ok
+    best = pool[0]
+    for r in pool[1:]:
+        if score(measurement_values(r.measurement), measurement_values(best.measurement), objectives) > 0:
+            best = r
+    return best, bool(passing)
+
+
+def rank(
+    results: Sequence[Result],
+    objectives: Sequence[Objective],
+    constraints: Sequence[Constraint],
+    top_n: int | None = None,
+    include_default: bool = True,
+) -> list[RankedConfig]:
+    """Rank variants best-first. With `top_n`, keep the best n (passing ones if any pass) plus the default."""
+    by_variant: dict[str, list[Result]] = {}
+    for r in results:
+        by_variant.setdefault(r.run_config.variant.name, []).append(r)
+    ranked: list[RankedConfig] = []
+    for name, rs in by_variant.items():
+        found = best_result(rs, objectives, constraints)
+        if found is None:
+            continue
+        best, ok = found
+        ranked.append(RankedConfig(name, best, ok, tuple(rs)))
+
+    def cmp(x: RankedConfig, y: RankedConfig) -> int:
+        if x.passing != y.passing:
+            return -1 if x.passing else 1
+        s = score(measurement_values(x.best.measurement), measurement_values(y.best.measurement), objectives)
+        return -1 if s > 0 else (1 if s < 0 else 0)
+
+    ranked.sort(key=functools.cmp_to_key(cmp))
+    if top_n is None:
+        return ranked
+    any_pass = any(r.passing for r in ranked)
+    top = [r for r in ranked if r.passing == any_pass][:top_n] if any_pass else ranked[:top_n]
+    if include_default:
+        for r in ranked:
+            if r.best.run_config.variant.is_default and r not in top:
+                top.append(r)
+    return top
+
+
+def sorted_measurements(results: Sequence[Result], objectives: Sequence[Objective], constraints: Sequence[Constraint]) -> list[Result]:
+    """A variant's measurements for tables: passing best→worst, then failing best→worst, then failed runs."""
+
+    def cmp(x: Result, y: Result) -> int:
+        s = score(measurement_values(x.measurement), measurement_values(y.measurement), objectives)
+        return -1 if s > 0 else (1 if s < 0 else 0)
+
+    ok = [r for r in results if r.measurement.ok]
+    passing = [r for r in ok if passes(constraints, measurement_values(r.measurement))]
+    failing = [r for r in ok if r not in passing]
+    return (
+        sorted(passing, key=functools.cmp_to_key(cmp))
+        + sorted(failing, key=functools.cmp_to_key(cmp))
+        + [r for r in results if not r.measurement.ok]
+    )

@@ -1,0 +1,196 @@
+"""The profile loop with a synthetic server: resume, exactly-once, Ctrl-C, failures, batches.
+
+The launcher and load generator here are deterministic stand-ins so the loop's logic can be checked in
+milliseconds; the real MLServer + perf_analyzer path is exercised in tests/frontends/test_profile_e2e.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from modelyzer.kernel.engine import Engine
+from modelyzer.kernel.errors import LoadGeneratorError, ModelyzerError
+from modelyzer.kernel.executor import InProcessExecutor
+from modelyzer.kernel.interfaces import Launcher, LoadGenerator, RunContext, SearchStrategy
+from modelyzer.kernel.models import ConfigVariant, Endpoints, LoadSpec, Metric, ModelSpec, Result, RunConfig
+from modelyzer.kernel.progress import Progress
+from modelyzer.kernel.store import Store
+from modelyzer.kernel.session import make_codec
+
+CONFIG = 'name: "m"\nplatform: "onnxruntime_onnx"\nmax_batch_size: 8\n'
+
+
+class FakeLauncher(Launcher):
+    def __init__(self) -> None:
+        self.loaded: str | None = None
+        self.stopped = 0
+        self.started = 0
+
+    def start(self) -> None:
+        self.started += 1
+        self.server_starts += 1
+
+    def ensure(self, variant: ConfigVariant, variant_dir: Path, run_config: RunConfig) -> Endpoints:
+        assert (variant_dir / "config.pbtxt").exists()
+        if self.loaded != variant.name:
+            self.loaded = variant.name
+            self.model_loads += 1
+        return Endpoints(model_name=variant.model)
+
+    def stop(self) -> None:
+        self.stopped += 1
+
+
+class FakeLoad(LoadGenerator):
+    def __init__(self, fail: set[int] | None = None, interrupt_at: int | None = None) -> None:
+        self.calls = 0
+        self.fail = fail or set()
+        self.interrupt_at = interrupt_at
+
+    def measure(self, run_config: RunConfig, endpoints: Endpoints) -> list[Metric]:
+        self.calls += 1
+        if self.calls == self.interrupt_at:
+            raise KeyboardInterrupt
+        if self.calls in self.fail:
+            raise LoadGeneratorError("perf_analyzer: synthetic failure", command="pa", output="boom")
+        c = run_config.load.concurrency or 1
+        mbs = run_config.variant.max_batch_size
+        return [Metric("perf_throughput", 100.0 * c * (1 + mbs / 8)), Metric("perf_latency_p99", 1.0 * c)]
+
+
+class ListStrategy(SearchStrategy):
+    """Proposes a fixed list (default config + mbs 1,2 at concurrency 1,2), one batch per `slots`."""
+
+    def __init__(self, spec: ModelSpec, base: dict[str, Any], config: Any) -> None:
+        self.todo = []
+        for mbs, default in ((8, True), (1, False), (2, False)):
+            cfg = dict(base, max_batch_size=mbs)
+            for c in (1, 2):
+                self.todo.append(RunConfig(spec.name, ConfigVariant(spec.name, cfg, is_default=default), LoadSpec(concurrency=c)))
+        self.observed: list[Result] = []
+
+    def propose(self, slots: int = 1) -> list[RunConfig]:
+        batch, self.todo = self.todo[:slots], self.todo[slots:]
+        return batch
+
+    def observe(self, results: list[Result]) -> None:
+        self.observed.extend(results)
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> SimpleNamespace:
+    repo = tmp_path / "repo"
+    (repo / "m" / "1").mkdir(parents=True)
+    (repo / "m" / "config.pbtxt").write_text(CONFIG)
+    (repo / "m" / "1" / "model.onnx").write_bytes(b"onnx")
+    spec = ModelSpec("m", model_path=str(repo / "m"))
+    config = SimpleNamespace(models=(spec,), model_repository=str(repo), to_dict=lambda: {"t": 1})
+    context = RunContext(export_path=tmp_path, output_model_repository=tmp_path / "out")
+    return SimpleNamespace(config=config, context=context, db=tmp_path / "r.db", tmp=tmp_path)
+
+
+def run(setup: SimpleNamespace, load: FakeLoad, launcher: FakeLauncher | None = None) -> tuple[Any, FakeLauncher, list[ListStrategy]]:
+    launcher = launcher or FakeLauncher()
+    executor = InProcessExecutor(setup.config, setup.context, launcher, load, [], make_codec())
+    strategies: list[ListStrategy] = []
+
+    def factory(spec: ModelSpec, base: dict[str, Any], config: Any) -> ListStrategy:
+        strategies.append(ListStrategy(spec, base, config))
+        return strategies[-1]
+
+    engine = Engine(setup.config, Store(setup.db), executor, make_codec(), factory, Progress(quiet=True))
+    return engine.run(), launcher, strategies
+
+
+def test_profile_records_every_measurement_and_names_variants(setup: SimpleNamespace) -> None:
+    summary, launcher, [strategy] = run(setup, FakeLoad())
+    assert (summary.measured, summary.skipped, summary.failed, summary.status) == (6, 0, 0, "finished")
+    store = Store(setup.db)
+    assert [v.name for v in store.variants("m")] == ["m_config_default", "m_config_0", "m_config_1"]
+    assert len(store.results("m")) == 6
+    assert len(strategy.observed) == 6
+    assert launcher.stopped == 1 and launcher.model_loads == 3
+    assert store.run(summary.run_id)["status"] == "finished"
+    assert (setup.context.output_model_repository / "m_config_1" / "config.pbtxt").exists()
+
+
+def test_second_run_resumes_without_remeasuring(setup: SimpleNamespace) -> None:
+    run(setup, FakeLoad())
+    load = FakeLoad()
+    summary, _, [strategy] = run(setup, load)
+    assert load.calls == 0 and summary.skipped == 6 and summary.measured == 0
+    assert len(strategy.observed) == 6  # the strategy replays the same path from stored results
+    assert Store(setup.db).counts()["measurements"] == 6
+
+
+def test_ctrl_c_stops_server_keeps_results_and_resumes(setup: SimpleNamespace) -> None:
+    launcher = FakeLauncher()
+    with pytest.raises(KeyboardInterrupt):
+        run(setup, FakeLoad(interrupt_at=4), launcher)
+    assert launcher.stopped == 1
+    store = Store(setup.db)
+    assert store.counts()["measurements"] == 3
+    assert store.runs()[-1]["status"] == "interrupted"
+    load = FakeLoad()
+    summary, _, _ = run(setup, load)
+    assert (summary.skipped, summary.measured, load.calls) == (3, 3, 3)
+    assert Store(setup.db).counts()["measurements"] == 6
+
+
+def test_failed_measurement_is_stored_with_error(setup: SimpleNamespace) -> None:
+    summary, _, [strategy] = run(setup, FakeLoad(fail={3}))
+    assert summary.failed == 1
+    failed = [r for r in Store(setup.db).results("m") if not r.measurement.ok]
+    assert len(failed) == 1 and "synthetic failure" in (failed[0].measurement.error or "")
+
+
+def test_first_two_failures_abort_with_the_reason(setup: SimpleNamespace) -> None:
+    with pytest.raises(ModelyzerError, match="synthetic failure"):
+        run(setup, FakeLoad(fail={1, 2}))
+    assert Store(setup.db).counts()["measurements"] == 2
+
+
+class _Events:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, Any]] = []
+
+    from modelyzer.kernel.hookspecs import hookimpl as _hookimpl
+
+    @_hookimpl
+    def run_started(self, run_id: int, config: Any) -> None:
+        self.seen.append(("run_started", run_id))
+
+    @_hookimpl
+    def measurement_recorded(self, run_config: RunConfig, measurement: Any) -> None:
+        self.seen.append(("measurement_recorded", run_config.key))
+
+    @_hookimpl
+    def run_finished(self, run_id: int, status: str) -> None:
+        self.seen.append(("run_finished", status))
+
+    @_hookimpl
+    def agent_joined(self, agent: Any) -> None:
+        self.seen.append(("agent_joined", agent))
+
+    @_hookimpl
+    def agent_lost(self, agent: Any) -> None:
+        self.seen.append(("agent_lost", agent))
+
+
+def test_event_hooks_are_broadcast(setup: SimpleNamespace, register_plugin: Any) -> None:
+    from modelyzer.kernel import hooks
+
+    events = _Events()
+    register_plugin(events, "events")
+    run(setup, FakeLoad())
+    kinds = [k for k, _ in events.seen]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert kinds.count("measurement_recorded") == 6
+    assert events.seen[-1] == ("run_finished", "finished")
+    hooks.agent_joined("a1")
+    hooks.agent_lost("a1")
+    assert events.seen[-2:] == [("agent_joined", "a1"), ("agent_lost", "a1")]
