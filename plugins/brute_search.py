@@ -1,0 +1,411 @@
+"""The `brute` search strategy: Model Analyzer's brute-force search with its load sweep and binary search.
+
+Variants (model configs) come first from the default config, then either
+- *automatic* mode: instance count min..max (outer) × max_batch_size powers of two (inner, batching models
+  only), one instance group of KIND_CPU/KIND_GPU, `dynamic_batching {}` unless the model uses sequence
+  batching; the max_batch_size walk of one instance count stops once the best throughput stops rising; or
+- *manual* mode (`model_config_parameters` given or `run_config_search_disable`): the cross product of the
+  parameters (`generate_combinations`), `max_batch_size` as the inner loop, deep-merged into the base config.
+
+Every variant is measured under a load sweep: client batch sizes (outer) × concurrency or request rate
+(inner), with the throughput-plateau early exit, then a binary search wherever a constraint flips from
+passing to failing between two swept load values. A failed measurement ends the variant's sweep.
+
+The search is split into independent *walks* (the default config, each instance count, each manual variant
+or max_batch_size line). A walk is sequential (its next experiment depends on its last result), walks are
+not: `propose(slots=N)` returns the next RunConfig of up to N walks, `propose(1)` reproduces Model
+Analyzer's order. Walks are generators that receive each Measurement through `send()`.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Callable, Generator, Sequence
+from typing import Any
+
+import attrs
+from google.protobuf.descriptor import FieldDescriptor
+from modelyzer.kernel.errors import ConfigError
+from modelyzer.kernel.hookspecs import hookimpl
+from modelyzer.kernel.interfaces import SearchStrategy
+from modelyzer.kernel.models import (
+    ConfigVariant,
+    LoadSpec,
+    Measurement,
+    ModelSpec,
+    Result,
+    RunConfig,
+)
+from modelyzer.kernel.ranking import passes
+from tritonclient.grpc import model_config_pb2
+
+THROUGHPUT = "perf_throughput"
+MINIMUM_TRIES = 4  # results needed before the plateau rule may stop a sweep
+MINIMUM_GAIN = 0.05  # relative throughput gain over the last MINIMUM_TRIES results that keeps a sweep going
+LOAD_RANGES = {"concurrency": (1, 1024), "request_rate": (16, 8192)}  # Model Analyzer's search defaults
+
+Walk = Generator[RunConfig, Measurement, None]
+VariantWalk = Generator[RunConfig, Measurement, "float | None"]
+
+
+# --- model_config_parameters → variants ----------------------------------------------------------------
+def _is_map(field: FieldDescriptor) -> bool:
+    return field.message_type is not None and field.message_type.GetOptions().map_entry
+
+
+def _dict_combos(
+    value: dict[str, Any], field_for: Callable[[str], FieldDescriptor | None], path: str
+) -> list[dict[str, Any]]:
+    keys = list(value)
+    choices = [_field_combos(value[k], field_for(k), f"{path}.{k}") for k in keys]
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*choices)]
+
+
+def _element_combos(value: Any, field: FieldDescriptor | None, path: str) -> list[Any]:
+    """Alternatives of one value that is not itself a list of choices (a message expands its fields)."""
+    if not isinstance(value, dict):
+        return [value]
+    if field is not None and _is_map(field):
+        value_field = field.message_type.fields_by_name["value"]
+        return _dict_combos(value, lambda _key: value_field, path)
+    fields = field.message_type.fields_by_name if field is not None and field.message_type is not None else {}
+    return _dict_combos(value, fields.get, path)
+
+
+def _field_combos(value: Any, field: FieldDescriptor | None, path: str) -> list[Any]:
+    """Alternatives of one field value, Model Analyzer style.
+
+    Singular field: a list is a list of choices (each expanded). Repeated field (e.g. `instance_group`,
+    `preferred_batch_size`): a list is the field's value, each element expanded and combined, so
+    `instance_group: [{kind: KIND_GPU, count: [1, 2]}]` gives two instance groups; a list of lists is a list
+    of choices of whole values. Unknown fields are treated as singular.
+    """
+    if field is not None and field.is_repeated and not _is_map(field):
+        if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
+            alternatives = value
+        else:
+            alternatives = [value if isinstance(value, list) else [value]]
+        out: list[Any] = []
+        for alternative in alternatives:
+            per_element = [_element_combos(e, field, path) for e in alternative]
+            out.extend(list(combo) for combo in itertools.product(*per_element))
+        return out
+    if isinstance(value, list):
+        if not value:
+            raise ConfigError(f"model_config_parameters{path}: empty list of choices")
+        return [c for alternative in value for c in _element_combos(alternative, field, path)]
+    return _element_combos(value, field, path)
+
+
+def generate_combinations(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Expand `model_config_parameters` (without `max_batch_size`) into the list of config overlays."""
+    return _dict_combos(params, model_config_pb2.ModelConfig.DESCRIPTOR.fields_by_name.get, "")
+
+
+def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """`base` updated by `overlay`: nested dicts merge, everything else (lists included) replaces."""
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def doubled_list(low: int, high: int) -> list[int]:
+    """Powers-of-two walk from `low` (0 counts as 1) while ≤ `high`; at least `[max(low, 1)]`."""
+    value = max(int(low), 1)
+    out = []
+    while value <= high:
+        out.append(value)
+        value *= 2
+    return out or [max(int(low), 1)]
+
+
+# --- plateau rule and constraints -------------------------------------------------------------------------
+def throughput(measurement: Measurement) -> float:
+    return float(measurement.values().get(THROUGHPUT, 0.0) or 0.0)
+
+
+def gain_valid(throughputs: Sequence[float]) -> bool:
+    """False when the last MINIMUM_TRIES values gained at most MINIMUM_GAIN over the first of them."""
+    if len(throughputs) < MINIMUM_TRIES:
+        return True
+    last = list(throughputs[-MINIMUM_TRIES:])
+    first, best = last[0], max(last)
+    if first <= 0:
+        return best > 0
+    return (best - first) / first > MINIMUM_GAIN
+
+
+def boundary(points: Sequence[tuple[int, bool]]) -> tuple[int, int] | None:
+    """The last (passing value, failing value) pair of neighbours in a sweep sorted by value, if any."""
+    for i in range(len(points) - 1, 0, -1):
+        if points[i - 1][1] and not points[i][1]:
+            return points[i - 1][0], points[i][0]
+    return None
+
+
+# --- the strategy -------------------------------------------------------------------------------------------
+@attrs.define(eq=False)
+class _Walk:
+    """One sequential line of search and where it stands."""
+
+    label: str
+    variants: list[ConfigVariant]
+    plateau: bool
+    gen: Walk | None = None
+    next: RunConfig | None = None
+    finished: bool = False
+    awaiting: bool = False
+    variants_left: int = 0
+    done_in_variant: int = 0
+
+
+class BruteSearch(SearchStrategy):
+    """Brute-force search over one model (see the module docstring)."""
+
+    def __init__(self, spec: ModelSpec, base_config: dict[str, Any], config: Any) -> None:
+        self.spec = spec
+        self.base_config = copy.deepcopy(dict(base_config))
+        self.config = config
+        self._measured: dict[str, Measurement] = {}
+        self._pending: dict[str, list[_Walk]] = {}
+        self._setup_loads()
+        self._walks = self._build_walks()
+        for walk in self._walks:
+            walk.variants_left = len(walk.variants)
+            walk.gen = self._walk(walk)
+            self._step(walk, None)
+
+    def _opt(self, name: str, default: Any) -> Any:
+        value = getattr(self.config, name, default)
+        return default if value is None else value
+
+    # load plan ------------------------------------------------------------------------------------------
+    def _setup_loads(self) -> None:
+        spec, opt = self.spec, self._opt
+        disabled = bool(opt("run_config_search_disable", False))
+        self.batch_sizes = sorted({max(int(b), 1) for b in spec.batch_sizes}) or [1]
+        intervals = spec.perf_analyzer_flags.get("request-intervals")
+        rate_keys = {"run_config_search_min_request_rate", "run_config_search_max_request_rate"}
+        user_set = frozenset(opt("user_set", frozenset()))
+        rate = bool(spec.request_rate or opt("request_rate_search_enable", False) or rate_keys & user_set)
+        kind = "request_rate" if rate else "concurrency"
+        user = sorted({int(v) for v in getattr(spec, kind) if int(v) > 0})
+        (low_default, high_default) = LOAD_RANGES[kind]
+        low = opt(f"run_config_search_min_{kind}", low_default)
+        high = opt(f"run_config_search_max_{kind}", high_default)
+        self.mode = "request_intervals" if intervals else kind
+        self.loads: list[int | str]
+        if intervals:
+            self.loads = [str(intervals)]  # perf_analyzer's own schedule: one load, nothing to sweep
+        elif user or disabled:
+            self.loads = list(user) or [1]
+        else:
+            self.loads = list(doubled_list(low, high))
+        searched = not intervals and not user and not disabled
+        self.early_exit = bool(opt("early_exit_enable", False)) or searched
+        steps = int(opt("run_config_search_max_binary_search_steps", 5))
+        self.binary_steps = steps if searched and spec.constraints else 0
+
+    # variants -------------------------------------------------------------------------------------------
+    def _variant(self, overlay: dict[str, Any]) -> ConfigVariant:
+        return ConfigVariant(self.spec.name, config=deep_merge(self.base_config, overlay), params=overlay)
+
+    def _build_walks(self) -> list[_Walk]:
+        default = ConfigVariant(self.spec.name, config=copy.deepcopy(self.base_config), is_default=True)
+        walks = [_Walk("default", [default], plateau=False)]
+        manual = bool(self.spec.model_config_parameters or self._opt("run_config_search_disable", False))
+        return walks + (self._manual_walks() if manual else self._automatic_walks())
+
+    def _automatic_walks(self) -> list[_Walk]:
+        kind = "KIND_CPU" if self.spec.cpu_only else "KIND_GPU"
+        batching = int(self.base_config.get("max_batch_size", 0) or 0) > 0
+        low = int(self._opt("run_config_search_min_model_batch_size", 1))
+        high = int(self._opt("run_config_search_max_model_batch_size", 128))
+        walks = []
+        first = int(self._opt("run_config_search_min_instance_count", 1))
+        last = int(self._opt("run_config_search_max_instance_count", 5))
+        for count in range(max(first, 1), last + 1):
+            groups = {"instance_group": [{"count": count, "kind": kind}]}
+            if not batching:
+                walks.append(_Walk(f"instances={count}", [self._variant(groups)], plateau=True))
+                continue
+            extra: dict[str, Any] = (
+                {} if "sequence_batching" in self.base_config else {"dynamic_batching": {}}
+            )
+            variants = [
+                self._variant({**groups, "max_batch_size": mbs, **extra}) for mbs in doubled_list(low, high)
+            ]
+            walks.append(_Walk(f"instances={count}", variants, plateau=True))
+        return walks
+
+    def _manual_walks(self) -> list[_Walk]:
+        params = copy.deepcopy(self.spec.model_config_parameters)
+        mbs = params.pop("max_batch_size", None)
+        mbs_list: list[Any] = [None] if mbs is None else (list(mbs) if isinstance(mbs, list) else [mbs])
+        plateau = bool(self._opt("early_exit_enable", False)) and len(mbs_list) > 1
+        walks = []
+        for i, combo in enumerate(generate_combinations(params) if params else [{}]):
+            if self.spec.cpu_only:
+                for group in combo.get("instance_group") or []:
+                    if isinstance(group, dict):
+                        group.setdefault("kind", "KIND_CPU")
+            overlays = [combo if m is None else {**combo, "max_batch_size": m} for m in mbs_list]
+            if not combo and mbs is None:
+                continue  # search disabled and nothing to vary: the default config only
+            variants = [self._variant(o) for o in overlays]
+            if plateau:
+                walks.append(_Walk(f"manual#{i}", variants, plateau=True))
+            else:
+                walks.extend(_Walk(f"manual#{i}.{j}", [v], plateau=False) for j, v in enumerate(variants))
+        return walks
+
+    # walks ----------------------------------------------------------------------------------------------
+    def _run_config(self, variant: ConfigVariant, batch_size: int, value: int | str) -> RunConfig:
+        if self.mode == "request_intervals":
+            load = LoadSpec(batch_size=batch_size, request_intervals=str(value))
+        elif self.mode == "request_rate":
+            load = LoadSpec(batch_size=batch_size, request_rate=int(value))
+        else:
+            load = LoadSpec(batch_size=batch_size, concurrency=int(value))
+        spec = self.spec
+        return RunConfig(
+            model=spec.name,
+            variant=variant,
+            load=load,
+            perf_analyzer_flags=spec.perf_analyzer_flags,
+            server_flags=spec.triton_server_flags,
+            server_env=spec.triton_server_environment,
+        )
+
+    def _walk(self, walk: _Walk) -> Walk:
+        bests: list[float] = []
+        for variant in walk.variants:
+            walk.done_in_variant = 0
+            best = yield from self._variant_walk(variant, walk)
+            walk.variants_left -= 1
+            if not walk.plateau or walk.done_in_variant == 0:
+                continue  # (nothing was measurable: every client batch size exceeds max_batch_size)
+            if best is None or (bests and best <= max(bests)):
+                return  # no valid measurement, or throughput stopped rising: next instance count
+            bests.append(best)
+
+    def _variant_walk(self, variant: ConfigVariant, walk: _Walk) -> VariantWalk:
+        """Load sweep of one variant; returns its best throughput (None: no valid measurement)."""
+        best: float | None = None
+        batch_bests: list[float] = []
+        for batch_size in self.batch_sizes:
+            if 0 < variant.max_batch_size < batch_size:
+                continue  # the server would reject it; Model Analyzer skips these too
+            points: list[tuple[int | str, Measurement]] = []
+            for value in self.loads:
+                measurement = yield self._run_config(variant, batch_size, value)
+                walk.done_in_variant += 1
+                if not measurement.ok:
+                    return best
+                points.append((value, measurement))
+                best = max(best or 0.0, throughput(measurement))
+                if self.early_exit and not gain_valid([throughput(m) for _, m in points]):
+                    break
+            if self.binary_steps:
+                extra = yield from self._binary_search(variant, batch_size, points, walk)
+                if extra is None:
+                    return best
+                points.extend(extra)
+                best = max([best or 0.0, *(throughput(m) for _, m in extra)])
+            batch_bests.append(max(throughput(m) for _, m in points))
+            if self.early_exit and not gain_valid(batch_bests):
+                break
+        return best
+
+    def _binary_search(
+        self,
+        variant: ConfigVariant,
+        batch_size: int,
+        points: list[tuple[int | str, Measurement]],
+        walk: _Walk,
+    ) -> Generator[RunConfig, Measurement, list[tuple[int | str, Measurement]] | None]:
+        """Bisect between the last passing and the first failing load; None if a measurement failed."""
+        found = boundary([(int(v), self._ok(m)) for v, m in points])
+        extra: list[tuple[int | str, Measurement]] = []
+        if found is None:
+            return extra
+        passing, failing = found
+        tried = {int(v) for v, _ in points}
+        for _ in range(self.binary_steps):
+            middle = (passing + failing) // 2
+            if middle < 1 or middle in tried:
+                break
+            tried.add(middle)
+            measurement = yield self._run_config(variant, batch_size, middle)
+            walk.done_in_variant += 1
+            if not measurement.ok:
+                return None
+            extra.append((middle, measurement))
+            if self._ok(measurement):
+                passing = middle
+            else:
+                failing = middle
+        return extra
+
+    def _ok(self, measurement: Measurement) -> bool:
+        return passes(self.spec.constraints, measurement.values())
+
+    # driver ---------------------------------------------------------------------------------------------
+    def _step(self, walk: _Walk, measurement: Measurement | None) -> None:
+        """Feed `measurement` to the walk (None: start it) and move on to its next unmeasured RunConfig."""
+        assert walk.gen is not None
+        try:
+            run_config = walk.gen.send(measurement) if measurement is not None else next(walk.gen)
+            while run_config.key in self._measured:  # the same experiment was measured by another walk
+                run_config = walk.gen.send(self._measured[run_config.key])
+        except StopIteration:
+            walk.finished, walk.next = True, None
+            return
+        walk.next = run_config
+
+    def propose(self, slots: int = 1) -> list[RunConfig]:
+        batch: list[RunConfig] = []
+        for walk in self._walks:
+            if len(batch) >= max(slots, 1):
+                break
+            if not walk.finished and walk.next is not None and walk.next.key in self._measured:
+                self._step(walk, self._measured[walk.next.key])  # measured meanwhile by another walk
+            if walk.finished or walk.awaiting or walk.next is None:
+                continue
+            key = walk.next.key
+            walk.awaiting = True
+            if key not in self._pending:
+                batch.append(walk.next)
+            self._pending.setdefault(key, []).append(walk)
+        return batch
+
+    def observe(self, results: list[Result]) -> None:
+        for result in results:
+            key = result.run_config.key
+            self._measured[key] = result.measurement
+            for walk in self._pending.pop(key, []):
+                walk.awaiting = False
+                self._step(walk, result.measurement)
+
+    @property
+    def done(self) -> bool:
+        return all(w.finished for w in self._walks)
+
+    def total_estimate(self) -> int:
+        """Upper bound of RunConfigs not yet proposed (those awaiting results are not counted)."""
+        per_variant = len(self.batch_sizes) * (len(self.loads) + self.binary_steps)
+        return sum(
+            max(w.variants_left * per_variant - w.done_in_variant - w.awaiting, 0)
+            for w in self._walks
+            if not w.finished
+        )
+
+
+@hookimpl
+def register_search_strategies(register: Any) -> None:
+    register("brute", BruteSearch)

@@ -1,0 +1,125 @@
+"""End to end on real parts: `modelyzer profile` on MLServer 1.7.1 with the real perf_analyzer, 127.0.0.1.
+
+Small search (3 variants × concurrency 1, 2) so the suite stays fast; one test SIGKILLs a profile half-way
+and checks that re-running resumes without re-measuring and without duplicate rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from ..conftest import QUICK_START, modelyzer_cmd, real_server_available
+
+pytestmark = [pytest.mark.integration]
+
+SMALL = [
+    "--run-config-search-max-instance-count", "1",
+    "--run-config-search-max-model-batch-size", "2",
+    "--run-config-search-max-concurrency", "2",
+]
+
+
+@pytest.fixture(autouse=True)
+def _need_real_server() -> None:
+    reason = real_server_available()
+    if reason:
+        pytest.skip(reason)
+
+
+def profile_cmd(export: Path, *extra: str) -> list[str]:
+    return [
+        *modelyzer_cmd(), "profile", "-f", str(QUICK_START / "config.yaml"),
+        "--model-repository", str(QUICK_START / "model_repository"),
+        "--export-path", str(export),
+        "--output-model-repository-path", str(export / "output_model_repository"),
+        *SMALL, *extra,
+    ]
+
+
+def count(db: Path, sql: str) -> int:
+    if not db.exists():
+        return 0
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        return int(conn.execute(sql).fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        conn.close()
+
+
+def test_profile_measures_ranks_and_writes_csvs(tmp_path: Path) -> None:
+    export = tmp_path / "out"
+    proc = subprocess.run(profile_cmd(export), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Top configurations for add_sub" in proc.stdout
+    assert f"results DB: {export / 'results.db'}" in proc.stdout
+    # progress line per measurement with count and ETA
+    assert "[1/" in proc.stderr and "ETA" in proc.stderr
+    db = export / "results.db"
+    assert count(db, "select count(*) from variants") == 3
+    assert count(db, "select count(*) from measurements where status = 'ok'") == 6
+    with (export / "results" / "metrics-model-inference.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 6
+    assert {r["Model Config Path"] for r in rows} == {"add_sub_config_default", "add_sub_config_0", "add_sub_config_1"}
+    for r in rows:
+        assert float(r["Throughput (infer/sec)"]) > 0 and float(r["p99 Latency (ms)"]) > 0
+        assert r["Instance Group"] == "1:CPU"
+    assert not (export / "results" / "metrics-model-gpu.csv").exists()  # CPU-only: no GPU rows
+    # the variants were written to the output model repository
+    assert (export / "output_model_repository" / "add_sub_config_1" / "config.pbtxt").exists()
+    # no server left behind
+    leftovers = [p for p in psutil.process_iter(["cmdline"]) if "mlserver" in " ".join(p.info["cmdline"] or []) and str(export) in " ".join(p.info["cmdline"] or [])]
+    assert not leftovers
+
+
+def test_sigkill_half_way_then_resume(tmp_path: Path) -> None:
+    export = tmp_path / "out"
+    db = export / "results.db"
+    proc = subprocess.Popen(profile_cmd(export), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while count(db, "select count(*) from measurements") < 3:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    kept = count(db, "select count(*) from measurements")
+    assert 3 <= kept < 6
+    again = subprocess.run(profile_cmd(export), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"skipped {kept} RunConfigs already measured" in again.stderr
+    assert count(db, "select count(*) from measurements") == 6
+    assert count(db, "select count(*) from (select run_config_key from measurements group by run_config_key having count(*) > 1)") == 0
+    assert count(db, "select count(*) from runs") == 2
+
+
+def test_ctrl_c_stops_server_and_keeps_results(tmp_path: Path) -> None:
+    export = tmp_path / "out"
+    db = export / "results.db"
+    proc = subprocess.Popen(profile_cmd(export), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while count(db, "select count(*) from measurements") < 1:
+        assert proc.poll() is None
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "run the same command again to resume" in err
+    assert "Traceback" not in err
+    gone, alive = psutil.wait_procs(children, timeout=15)
+    assert not alive, [p.cmdline() for p in alive]
+    assert count(db, "select count(*) from measurements") >= 1
+    assert count(db, "select count(*) from runs where status = 'interrupted'") == 1
