@@ -139,6 +139,8 @@ def parse_float(value: Any, where: Where, minimum: float | None = None, maximum:
 def parse_str(value: Any, where: Where) -> str:
     if isinstance(value, str):
         return value
+    if isinstance(value, Path):
+        return str(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     where.fail(f"must be a string, got {show(value)}")
@@ -399,7 +401,7 @@ KIND_DOCS = {
     "str": "string", "path": "path", "int": "integer", "float": "number", "bool": "boolean",
     "int_list": "integer list", "str_list": "string list", "dict": "mapping", "models": "model list",
     "objectives": "objectives", "constraints": "constraints", "choice": "choice", "plugin": "plugin name",
-    "tree": "mapping",
+    "tree": "list or mapping",
 }
 
 
@@ -460,7 +462,7 @@ class Field:
             return "one of " + ", ".join(self.choices) + " or a plugin's name"
         text = KIND_DOCS[self.kind]
         if self.minimum is not None and self.kind in ("int", "float", "int_list"):
-            text += f" ≥ {self.minimum:g}" if self.minimum else " ≥ 0"
+            text += " > 0" if self.kind == "float" and self.minimum == 0 else f" ≥ {self.minimum:g}"
         if self.maximum is not None:
             text += f", ≤ {self.maximum:g}"
         return text
@@ -487,7 +489,7 @@ class Field:
                     where.fail(f"must be a list of {', '.join(self.choices)}; got {show(item)}")
             return items
         if kind == "choice":
-            text = parse_str(value, where).strip()
+            text = value.strip() if isinstance(value, str) else ""
             for choice in self.choices:
                 if text.lower() == choice.lower():
                     return choice
@@ -560,10 +562,10 @@ FIELDS_LIST: tuple[Field, ...] = (
       section="Models"),
     # Load -------------------------------------------------------------------------------------------
     F("batch_sizes", "int_list", "Client batch sizes.", short="-b", default=[1], minimum=1, section="Load"),
-    F("concurrency", "int_list", "Concurrency values (disables the concurrency search).", short="-c",
-      default=[], minimum=1, section="Load", default_doc="searched"),
+    F("concurrency", "int_list", "Concurrency values; empty means searched between the "
+      "run_config_search_*_concurrency bounds.", short="-c", default=[], minimum=1, section="Load"),
     F("request_rate", "int_list", "Request rates (profile by request rate instead of concurrency).",
-      default=[], minimum=1, section="Load", default_doc="–"),
+      default=[], minimum=1, section="Load"),
     F("latency_budget", "float", "Shorthand for the constraint perf_latency_p99 max (ms), for every model.",
       minimum=0, section="Ranking"),
     F("min_throughput", "float", "Shorthand for the constraint perf_throughput min, for every model.",
@@ -673,11 +675,11 @@ FIELDS_LIST: tuple[Field, ...] = (
       section="Output"),
     F("filename_server_only", "str", "CSV of server-only metrics.", default="metrics-server-only.csv",
       section="Output"),
-    F("inference_output_fields", "str_list", "Columns of the inference CSV.", section="Output",
-      default=INFERENCE_FIELDS, default_doc=",".join(INFERENCE_FIELDS) + " (request_rate in request-rate "
-      "mode; LLM metrics added for model_type LLM)"),
-    F("gpu_output_fields", "str_list", "Columns of the GPU CSV.", section="Output", default=GPU_FIELDS,
-      default_doc=",".join(GPU_FIELDS) + " (request_rate in request-rate mode)"),
+    F("inference_output_fields", "str_list", "Columns of the inference CSV (by default request_rate replaces "
+      "concurrency in request-rate mode, and model_type LLM adds LLM metrics).", section="Output",
+      default=INFERENCE_FIELDS),
+    F("gpu_output_fields", "str_list", "Columns of the GPU CSV (request_rate replaces concurrency in "
+      "request-rate mode).", section="Output", default=GPU_FIELDS),
     F("server_output_fields", "str_list", "Columns of the server-only CSV.", section="Output",
       default=SERVER_FIELDS),
     # Report -----------------------------------------------------------------------------------------
@@ -732,7 +734,8 @@ def render_config_reference() -> str:
         "",
         "**Lists** are comma strings (`1,2,4`), YAML lists, or ranges `{start: 1, stop: 64, step: 2}` whose "
         "`stop` is inclusive. **YAML only** keys take mappings and have no CLI flag. Every error names the key "
-        "(dotted for nested keys, e.g. `profile_models.add_sub.parameters.concurrency`).",
+        "(dotted for nested keys, e.g. `profile_models.add_sub.parameters.concurrency`). Boolean flags also have a "
+        "`--no-` form, so the command line can switch off what the YAML file switched on.",
         "",
     ]
     sections: dict[str, list[Field]] = {}
@@ -744,7 +747,9 @@ def render_config_reference() -> str:
             cli = "YAML only" if f.yaml_only else ", ".join(f"`{flag}`" for flag in f.flags)
             if f.commands != ("profile",):
                 cli += " (" + ", ".join(f.commands) + ")"
-            lines.append(f"| `{f.name}` | {cli} | {_cell(f.type_text())} | {_cell(f.default_text())} | {_cell(f.help)} |")
+            default = f.default_text()
+            default = default if default == "–" else f"`{default}`"
+            lines.append(f"| `{f.name}` | {cli} | {_cell(f.type_text())} | {_cell(default)} | {_cell(f.help)} |")
         lines.append("")
     lines += ["## Per-model settings", "",
               "`profile_models` (and the composing-model keys) may be a mapping `{name: {…}}` with these keys; a "

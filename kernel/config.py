@@ -1,0 +1,584 @@
+"""The profile config: `ProfileConfig` (one attribute per Model Analyzer key) and how it is loaded.
+
+`load_profile_config()` resolves defaults < YAML file < CLI flags, parses every value with the field table
+(`kernel/config_fields.py`), applies Model Analyzer's cross-option rules, and resolves one `ModelSpec` per
+profiled model (global objectives, constraints, flags and load parameters inherited when the model has none;
+`latency_budget`/`min_throughput` merged into every model). Every problem is a one-line `ConfigError` naming
+the key (dotted for nested keys) and where it came from; nothing else escapes the loader.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import yaml
+
+from .config_fields import (
+    FIELDS,
+    LLM_FIELDS,
+    MIN_MAX_PAIRS,
+    PARAMETER_KEYS,
+    PER_MODEL_KEYS,
+    Where,
+    check_tree,
+    did_you_mean,
+    one_line,
+    parse_bool,
+    parse_constraints,
+    parse_dict_field,
+    parse_float,
+    parse_int_list,
+    parse_mapping,
+    parse_objectives,
+    parse_path,
+    show,
+)
+from .errors import ConfigError
+from .models import Constraint, ModelSpec, Objective, converter
+
+log = logging.getLogger(__name__)
+
+FLAG_DICTS = ("perf_analyzer_flags", "genai_perf_flags", "triton_server_flags", "triton_server_environment",
+              "triton_docker_args")
+REQUEST_RATE_OPTIONS = ("request_rate", "request_rate_search_enable", "run_config_search_min_request_rate",
+                        "run_config_search_max_request_rate")
+DOCKER_ONLY = ("triton_docker_args", "triton_docker_labels", "triton_docker_mounts", "triton_docker_shm_size")
+TRITON_LAUNCHERS_WITH_PBTXT = ("local", "docker", "c_api")
+EXTRA_ATTRIBUTES = ("models", "user_set", "warnings")
+
+
+def _d(name: str) -> Any:
+    return attrs.field(factory=FIELDS[name].default_value)
+
+
+@attrs.frozen(kw_only=True)
+class ProfileConfig:
+    """The resolved config of one profile (or report): attribute names are Model Analyzer's YAML keys.
+
+    Beyond the MA keys: `models` are the resolved per-model specs of `profile_models` (which holds only the
+    names), `user_set` the keys the user set in YAML or on the CLI, `warnings` what the loader wants the
+    user to know (ignored options). The composing-model keys hold resolved `ModelSpec`s too.
+    """
+
+    config_file: Path | None = None
+    checkpoint_directory: Path = _d("checkpoint_directory")
+    export_path: Path = _d("export_path")
+    results_db: Path = attrs.field()
+    model_type: str = "generic"
+    monitoring_interval: float = 1.0
+    duration_seconds: int = 3
+    collect_cpu_metrics: bool = False
+    gpus: list[str] = _d("gpus")
+    always_report_gpu_metrics: bool = False
+    dcgm_disable: bool = False
+    model_repository: Path | None = None
+    profile_models: tuple[str, ...] = ()
+    bls_composing_models: tuple[ModelSpec, ...] = ()
+    ensemble_composing_models: tuple[ModelSpec, ...] = ()
+    cpu_only_composing_models: list[str] = _d("cpu_only_composing_models")
+    output_model_repository_path: Path = _d("output_model_repository_path")
+    override_output_model_repository: bool = False
+    reload_model_disable: bool = False
+    batch_sizes: list[int] = _d("batch_sizes")
+    concurrency: list[int] = _d("concurrency")
+    request_rate: list[int] = _d("request_rate")
+    latency_budget: float | None = None
+    min_throughput: float | None = None
+    objectives: tuple[Objective, ...] = (Objective("perf_throughput", 10.0),)
+    constraints: tuple[Constraint, ...] = ()
+    weighting: float = 1.0
+    num_configs_per_model: int = 3
+    num_top_model_configs: int = 0
+    run_config_search_mode: str = "brute"
+    run_config_search_disable: bool = False
+    run_config_search_min_concurrency: int = 1
+    run_config_search_max_concurrency: int = 1024
+    run_config_search_min_request_rate: int = 16
+    run_config_search_max_request_rate: int = 8192
+    run_config_search_min_instance_count: int = 1
+    run_config_search_max_instance_count: int = 5
+    run_config_search_min_model_batch_size: int = 1
+    run_config_search_max_model_batch_size: int = 128
+    run_config_search_max_binary_search_steps: int = 5
+    run_config_profile_models_concurrently_enable: bool = False
+    request_rate_search_enable: bool = False
+    concurrency_sweep_disable: bool = False
+    early_exit_enable: bool = False
+    use_concurrency_formula: bool = False
+    min_percentage_of_search_space: int = 5
+    max_percentage_of_search_space: int = 10
+    optuna_min_trials: int = 20
+    optuna_max_trials: int = 200
+    optuna_early_exit_threshold: int = 10
+    triton_launch_mode: str = "local"
+    triton_docker_image: str = _d("triton_docker_image")
+    triton_http_endpoint: str = "localhost:8000"
+    triton_grpc_endpoint: str = "localhost:8001"
+    triton_metrics_url: str = "http://localhost:8002/metrics"
+    triton_server_path: str = "tritonserver"
+    triton_output_path: Path | None = None
+    triton_install_path: Path = _d("triton_install_path")
+    triton_docker_mounts: list[str] = _d("triton_docker_mounts")
+    triton_docker_shm_size: str | None = None
+    triton_docker_labels: dict[str, str] = _d("triton_docker_labels")
+    triton_docker_args: dict[str, Any] = _d("triton_docker_args")
+    triton_server_flags: dict[str, Any] = _d("triton_server_flags")
+    triton_server_environment: dict[str, str] = _d("triton_server_environment")
+    client_protocol: str = "grpc"
+    client_max_retries: int = 50
+    perf_analyzer_path: str = "perf_analyzer"
+    perf_analyzer_timeout: int = 600
+    perf_analyzer_cpu_util: float = _d("perf_analyzer_cpu_util")
+    perf_analyzer_max_auto_adjusts: int = 10
+    perf_output: bool = False
+    perf_output_path: Path | None = None
+    perf_analyzer_flags: dict[str, Any] = _d("perf_analyzer_flags")
+    genai_perf_flags: dict[str, Any] = _d("genai_perf_flags")
+    skip_summary_reports: bool = False
+    skip_detailed_reports: bool = False
+    filename_model_inference: str = "metrics-model-inference.csv"
+    filename_model_gpu: str = "metrics-model-gpu.csv"
+    filename_server_only: str = "metrics-server-only.csv"
+    inference_output_fields: list[str] = _d("inference_output_fields")
+    gpu_output_fields: list[str] = _d("gpu_output_fields")
+    server_output_fields: list[str] = _d("server_output_fields")
+    report_model_configs: Any = None
+    plots: Any = None
+    output_formats: list[str] = _d("output_formats")
+    # beyond Model Analyzer's keys
+    models: tuple[ModelSpec, ...] = ()
+    user_set: frozenset[str] = frozenset()
+    warnings: tuple[str, ...] = ()
+
+    @results_db.default
+    def _results_db_default(self) -> Path:
+        return self.export_path / "results.db"
+
+    @property
+    def request_rate_mode(self) -> bool:
+        """True when load is given or searched as a request rate instead of a concurrency."""
+        return bool(
+            self.request_rate_search_enable
+            or any(m.request_rate for m in self.models)
+            or {"run_config_search_min_request_rate", "run_config_search_max_request_rate"} & self.user_set
+        )
+
+    def model(self, name: str) -> ModelSpec:
+        for spec in self.models:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def validate_plugins(self, known_launchers: Iterable[str], known_strategies: Iterable[str]) -> None:
+        """Check the plugin names against the registries (called by the engine once plugins are loaded)."""
+        for key, value, known, label in (
+            ("triton_launch_mode", self.triton_launch_mode, known_launchers, "launcher"),
+            ("run_config_search_mode", self.run_config_search_mode, known_strategies, "search strategy"),
+        ):
+            names = sorted(set(known))
+            if value not in names:
+                raise ConfigError(one_line(
+                    f"{key}: unknown {label} {value!r}; installed: {', '.join(names) or 'none'}"
+                    f"{did_you_mean(value, names)}"
+                ))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict of every key, the resolved models, `user_set` and `warnings` (for the store)."""
+        out: dict[str, Any] = {name: _jsonable(getattr(self, name)) for name in FIELDS}
+        out["models"] = _jsonable(self.models)
+        out["user_set"] = sorted(self.user_set)
+        out["warnings"] = list(self.warnings)
+        return out
+
+
+def _jsonable(value: Any) -> Any:
+    if attrs.has(type(value)):
+        return _jsonable(converter.unstructure(value))
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+# ---- loading ----------------------------------------------------------------------------------------
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML config file; ConfigError naming the file (and line) otherwise."""
+    where = Where(f"config file {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        where.fail("does not exist; check the path given to -f/--config-file")
+    except UnicodeDecodeError:
+        where.fail("is not UTF-8 text")
+    except (OSError, ValueError) as err:
+        where.fail(f"cannot be read ({getattr(err, 'strerror', None) or err})")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        line = f" line {err.problem_mark.line + 1}" if err.problem_mark else ""
+        raise ConfigError(one_line(f"{path}:{line}: YAML syntax error: {err.problem or err.context}; fix the "
+                                   "file (keys and values are 'key: value', lists '- item')")) from None
+    except yaml.YAMLError as err:
+        where.fail(f"is not valid YAML ({err})")
+    except RecursionError:
+        where.fail("is nested too deeply")
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        where.fail(f"must be a mapping of keys to values (e.g. 'profile_models: my_model'), got a {type(data).__name__}")
+    for key in data:
+        if not isinstance(key, str):
+            where.fail(f"keys must be strings, got {show(key)}")
+    return data
+
+
+def load_profile_config(config_file: str | Path | None, cli: Mapping[str, Any], *, check_paths: bool = True,
+                        command: str = "profile") -> ProfileConfig:
+    """Load defaults < YAML (`config_file`) < CLI (`cli`: field name → raw value, only user-set ones).
+
+    `cli` may carry `config_file` itself (as `-f` delivers it). `check_paths=False` skips every filesystem
+    check (model repository, model directories); `command="report"` requires `report_model_configs`
+    instead of `profile_models`.
+    """
+    overrides = {k: v for k, v in cli.items() if v is not None}
+    cli_file = overrides.pop("config_file", None)
+    chosen = config_file if config_file is not None else cli_file
+    path = parse_path(chosen, Where("config_file", " (from --config-file)")) if chosen is not None else None
+    values = read_config_file(path) if path is not None else {}
+    return config_from_dict(values, overrides, check_paths=check_paths, command=command, config_file=path)
+
+
+def config_from_dict(values: Mapping[str, Any], cli: Mapping[str, Any] | None = None, *, check_paths: bool = True,
+                     command: str = "profile", config_file: Path | None = None) -> ProfileConfig:
+    """Like `load_profile_config` with the YAML already read (handy in tests and for stored configs)."""
+    try:
+        return _Loader(values, dict(cli or {}), check_paths, command, config_file).load()
+    except RecursionError:
+        raise ConfigError("config: values are nested too deeply") from None
+
+
+class _Loader:
+    def __init__(self, values: Mapping[str, Any], cli: dict[str, Any], check_paths: bool, command: str,
+                 config_file: Path | None) -> None:
+        self.check_paths = check_paths
+        self.command = command
+        self.config_file = config_file
+        self.where: dict[str, Where] = {}
+        self.raw: dict[str, Any] = {}
+        self.warnings: list[str] = []
+        yaml_source = f" (in {config_file})" if config_file else ""
+        for key, value in values.items():
+            if not isinstance(key, str):
+                Where("config", yaml_source).fail(f"keys must be strings, got {show(key)}")
+            if key not in FIELDS:
+                Where(key, yaml_source).fail(f"unknown key{did_you_mean(key, FIELDS)}")
+            if value is not None:
+                self.raw[key], self.where[key] = value, Where(key, yaml_source)
+        for key, value in cli.items():
+            field = FIELDS.get(key)
+            if field is None:
+                Where(str(key), " (from the command line)").fail(f"unknown option{did_you_mean(key, FIELDS)}")
+            if value is None:
+                continue
+            if field.yaml_only:
+                Where(key, f" (from {field.flag})").fail("can only be set in the YAML config file")
+            if key == "profile_models" and values.get("profile_models") is not None:
+                Where(key, f" (from {field.flag})").fail(
+                    "is given both on the command line and in the config file; keep one")
+            self.raw[key], self.where[key] = value, Where(key, f" (from {field.flag})")
+        self.v: dict[str, Any] = {}
+        self.user_set: frozenset[str] = frozenset()
+
+    def w(self, name: str) -> Where:
+        return self.where.get(name, Where(name))
+
+    def load(self) -> ProfileConfig:
+        if "weighting" in self.raw:
+            self.w("weighting").fail("can only be set per model (profile_models.<name>.weighting)")
+        parsed = {name: FIELDS[name].parse(value, self.where[name]) for name, value in self.raw.items()}
+        self.user_set = frozenset(parsed)
+        v = self.v
+        for name, field in FIELDS.items():
+            v[name] = parsed[name] if name in parsed else field.default_value()
+        if self.config_file is not None:
+            v["config_file"] = self.config_file
+        if v["results_db"] is None:
+            v["results_db"] = v["export_path"] / "results.db"
+        if v["objectives"] is None:
+            v["objectives"] = (Objective("perf_throughput", 10.0),)
+        v["constraints"] = _shorthands(v["constraints"] or (), v["latency_budget"], v["min_throughput"])
+        self._check_globals()
+        entries = {key: _model_entries(self.raw.get(key), self.w(key)) for key in
+                   ("profile_models", "bls_composing_models", "ensemble_composing_models")}
+        if self.command == "profile" and not entries["profile_models"]:
+            self.w("profile_models").fail("is required; name the models to profile with --profile-models "
+                                          "or profile_models in the YAML file")
+        if self.command == "report" and not v["report_model_configs"]:
+            self.w("report_model_configs").fail("is required; name the model configs with -n/--report-model-configs")
+        if entries["bls_composing_models"]:
+            self._check_bls(len(entries["profile_models"]))
+        specs = {key: tuple(self._resolve(name, settings, where) for name, settings, where in items)
+                 for key, items in entries.items()}
+        if v["run_config_search_mode"] == "quick":
+            exempt = set(v["cpu_only_composing_models"]) | {
+                name for key in ("bls_composing_models", "ensemble_composing_models") for name, _, _ in entries[key]}
+            self._check_quick([e for e in entries["profile_models"] if e[0] not in exempt], specs["profile_models"])
+        self._check_mixed_load(specs["profile_models"])
+        if self.check_paths and self.command == "profile":
+            self._check_paths([s.name for s in specs["profile_models"] + specs["bls_composing_models"]])
+        self._default_output_fields(specs["profile_models"])
+        v["profile_models"] = tuple(s.name for s in specs["profile_models"])
+        v["bls_composing_models"] = specs["bls_composing_models"]
+        v["ensemble_composing_models"] = specs["ensemble_composing_models"]
+        for message in self.warnings:
+            log.warning(message)
+        return ProfileConfig(**v, models=specs["profile_models"], user_set=self.user_set,
+                             warnings=tuple(self.warnings))
+
+    # ---- cross-option rules (MA facts §2.4) ----------------------------------------------------------
+
+    def _check_globals(self) -> None:
+        v, user_set = self.v, self.user_set
+        for lo, hi in MIN_MAX_PAIRS:
+            if v[lo] > v[hi] and lo in user_set:
+                self.w(lo).fail(f"is {v[lo]}, greater than {hi} ({v[hi]}); lower it or raise {hi}")
+            if v[lo] > v[hi]:
+                self.w(hi).fail(f"is {v[hi]}, less than {lo} ({v[lo]}); raise it or lower {lo}")
+        mode, launch = v["run_config_search_mode"], v["triton_launch_mode"]
+        explicit_brute = mode == "brute" and "run_config_search_mode" in user_set
+        if explicit_brute and v["run_config_profile_models_concurrently_enable"]:
+            self.w("run_config_search_mode").fail(
+                "brute cannot profile models concurrently (run_config_profile_models_concurrently_enable); "
+                "use quick or drop one of the two")
+        if mode == "quick":
+            if v["run_config_search_disable"]:
+                self.w("run_config_search_disable").fail("cannot be used with run_config_search_mode quick")
+            for key in ("concurrency", "batch_sizes"):
+                if key in user_set:
+                    self.w(key).fail("cannot be set with run_config_search_mode quick (quick search chooses it); "
+                                     "remove it or use brute")
+        rate_opts = [k for k in REQUEST_RATE_OPTIONS if k in user_set and v[k]]
+        if rate_opts:
+            for key in ("concurrency", "run_config_search_min_concurrency", "run_config_search_max_concurrency"):
+                if key in user_set and v[key]:
+                    self.w(key).fail(f"conflicts with {rate_opts[0]}; profile by concurrency or by request rate, "
+                                     "not both")
+        if v["dcgm_disable"] and launch != "remote":
+            self.w("dcgm_disable").fail(f"requires triton_launch_mode remote (it is {launch})")
+        if launch == "docker" and not v["triton_docker_image"].strip():
+            self.w("triton_docker_image").fail("must not be empty in docker launch mode")
+        if v["num_top_model_configs"] > 0 and not v["constraints"]:
+            self.w("num_top_model_configs").fail(
+                "needs global constraints (constraints, latency_budget or min_throughput) to rank across models")
+        for mount in v["triton_docker_mounts"]:
+            if mount.count(":") != 2:
+                self.w("triton_docker_mounts").fail(f"each mount must be host:container:mode, got {show(mount)}")
+        if launch == "c_api":
+            for key in ("triton_server_flags", "triton_output_path"):
+                if key in user_set:
+                    self.warnings.append(f"{key} is ignored in c_api launch mode")
+        if launch != "docker":
+            for key in DOCKER_ONLY:
+                if key in user_set:
+                    self.warnings.append(f"{key} is ignored unless triton_launch_mode is docker")
+        if v["run_config_search_disable"] and not v["concurrency"] and not v["request_rate"]:
+            v["concurrency"] = [1]
+
+    def _check_bls(self, profile_count: int) -> None:
+        if self.v["run_config_search_mode"] == "brute" and "run_config_search_mode" in self.user_set:
+            self.w("run_config_search_mode").fail("brute cannot search BLS models (bls_composing_models); use quick")
+        if profile_count > 1:
+            self.w("bls_composing_models").fail("needs exactly one model in profile_models")
+        if self.v["run_config_profile_models_concurrently_enable"]:
+            self.w("bls_composing_models").fail("cannot be combined with run_config_profile_models_concurrently_enable")
+
+    def _check_quick(self, entries: list[tuple[str, dict[str, Any], Where]], specs: tuple[ModelSpec, ...]) -> None:
+        """Quick search chooses load and config itself: no per-model concurrency, no config sweeps."""
+        resolved = {spec.name: spec for spec in specs}
+        for name, settings, where in entries:
+            params = settings.get("parameters")
+            if isinstance(params, Mapping) and params.get("concurrency") is not None:
+                where.child("parameters").child("concurrency").fail("cannot be set with run_config_search_mode quick")
+            mcp = resolved[name].model_config_parameters
+            at = where.child("model_config_parameters")
+            if isinstance(mcp.get("max_batch_size"), list):
+                at.child("max_batch_size").fail("cannot be a list with run_config_search_mode quick")
+            if "instance_group" in mcp:
+                at.child("instance_group").fail("cannot be set with run_config_search_mode quick")
+            if _combinations(mcp) > 1:
+                at.fail("must describe a single config with run_config_search_mode quick (no lists to sweep)")
+
+    def _check_mixed_load(self, specs: tuple[ModelSpec, ...]) -> None:
+        by_rate = [s.name for s in specs if s.request_rate]
+        by_conc = [s.name for s in specs if s.concurrency]
+        if by_rate and by_conc:
+            self.w("profile_models").fail(
+                f"cannot mix models profiled by request_rate ({by_rate[0]}) and by concurrency ({by_conc[0]})")
+
+    def _check_paths(self, names: list[str]) -> None:
+        v, launch = self.v, self.v["triton_launch_mode"]
+        repo: Path | None = v["model_repository"]
+        if launch != "remote":
+            if repo is None:
+                self.w("model_repository").fail("is required unless triton_launch_mode is remote; pass "
+                                                "-m/--model-repository")
+            if not repo.is_dir():
+                self.w("model_repository").fail(f"directory {repo} does not exist; pass an existing model "
+                                                "repository with -m/--model-repository")
+            for name in names:
+                model_dir = repo / name
+                if not model_dir.is_dir():
+                    self.w("profile_models").fail(f"model {name!r} has no directory {model_dir}; check the name "
+                                                  "or model_repository")
+                if launch in TRITON_LAUNCHERS_WITH_PBTXT and not (model_dir / "config.pbtxt").is_file():
+                    self.w("profile_models").fail(f"model {name!r} has no config.pbtxt in {model_dir}; add one")
+        for key in ("export_path", "results_db"):
+            if v[key].exists() and (v[key].is_dir() != (key == "export_path")):
+                self.w(key).fail(f"{v[key]} is a {'file' if key == 'export_path' else 'directory'}")
+        parent = v["checkpoint_directory"].parent
+        if not parent.is_dir():
+            self.w("checkpoint_directory").fail(f"parent directory {parent} does not exist")
+
+    def _default_output_fields(self, specs: tuple[ModelSpec, ...]) -> None:
+        v = self.v
+        rate_mode = v["request_rate_search_enable"] or any(s.request_rate for s in specs) or bool(
+            {"run_config_search_min_request_rate", "run_config_search_max_request_rate"} & self.user_set)
+        for key in ("inference_output_fields", "gpu_output_fields"):
+            if key in self.user_set:
+                continue
+            if rate_mode:
+                v[key] = ["request_rate" if f == "concurrency" else f for f in v[key]]
+            if key == "inference_output_fields" and v["model_type"] == "LLM":
+                v[key] = v[key] + LLM_FIELDS
+
+    # ---- per-model resolution ------------------------------------------------------------------------
+
+    def _resolve(self, name: str, settings: dict[str, Any], where: Where) -> ModelSpec:
+        v = self.v
+        for key in settings:
+            if key not in PER_MODEL_KEYS:
+                where.child(key).fail(f"unknown per-model key{did_you_mean(key, PER_MODEL_KEYS)}")
+        own = {k: val for k, val in settings.items() if val is not None}
+        at = where.child
+        params = parse_mapping(own.get("parameters"), at("parameters"))
+        for key in params:
+            if key not in PARAMETER_KEYS:
+                at("parameters").child(key).fail(f"unknown parameter{did_you_mean(key, PARAMETER_KEYS)}; "
+                                                 "use batch_sizes, concurrency or request_rate")
+        load = {key: parse_int_list(params[key], at("parameters").child(key), 1)
+                for key in PARAMETER_KEYS if params.get(key) is not None}
+        if load.get("concurrency") and load.get("request_rate"):
+            at("parameters").fail("cannot set both concurrency and request_rate; keep one")
+        if "batch_sizes" not in load:
+            optuna_default = v["run_config_search_mode"] == "optuna" and "batch_sizes" not in self.user_set
+            load["batch_sizes"] = [] if optuna_default else v["batch_sizes"]
+        if "concurrency" not in load and "request_rate" not in load:
+            load["concurrency"], load["request_rate"] = v["concurrency"], v["request_rate"]
+        objectives = parse_objectives(own["objectives"], at("objectives")) if "objectives" in own else v["objectives"]
+        constraints = (parse_constraints(own["constraints"], at("constraints")) if "constraints" in own
+                       else v["constraints"])
+        flags = {key: parse_dict_field(key, own[key], at(key)) if key in own else v[key] for key in FLAG_DICTS}
+        cpu_only = parse_bool(own["cpu_only"], at("cpu_only")) if "cpu_only" in own else False
+        cpu_only = cpu_only or name in v["cpu_only_composing_models"] or (
+            v["gpus"] == [] and v["triton_launch_mode"] != "remote")
+        repo: Path | None = v["model_repository"]
+        return ModelSpec(
+            name=name,
+            model_path=str(repo / name) if repo is not None else name,
+            cpu_only=cpu_only,
+            batch_sizes=tuple(load["batch_sizes"]),
+            concurrency=tuple(load.get("concurrency", ())),
+            request_rate=tuple(load.get("request_rate", ())),
+            model_config_parameters=check_tree(parse_mapping(own.get("model_config_parameters"),
+                                                             at("model_config_parameters")),
+                                               at("model_config_parameters")),
+            objectives=objectives,
+            constraints=_shorthands(constraints, v["latency_budget"], v["min_throughput"]),
+            weighting=parse_float(own["weighting"], at("weighting"), 0, exclusive_min=True)
+            if "weighting" in own else 1.0,
+            **flags,
+        )
+
+
+def _shorthands(constraints: tuple[Constraint, ...], latency_budget: float | None,
+                min_throughput: float | None) -> tuple[Constraint, ...]:
+    """Merge `latency_budget` (→ perf_latency_p99 max, replacing perf_latency) and `min_throughput`."""
+    out = list(constraints)
+    if latency_budget is not None:
+        out = [c for c in out if c.tag not in ("perf_latency", "perf_latency_p99")]
+        out.append(Constraint("perf_latency_p99", max=latency_budget))
+    if min_throughput is not None:
+        out = [c for c in out if c.tag != "perf_throughput"]
+        out.append(Constraint("perf_throughput", min=min_throughput))
+    return tuple(out)
+
+
+def _model_entries(value: Any, where: Where) -> list[tuple[str, dict[str, Any], Where]]:
+    """`profile_models` forms → [(name, per-model settings, where)]: comma string, list, or mapping."""
+    entries: list[tuple[str, dict[str, Any], Where]] = []
+    seen: set[str] = set()
+
+    def add(raw_name: Any, settings: Any) -> None:
+        if isinstance(raw_name, bool) or not isinstance(raw_name, str | int):
+            where.fail(f"model names must be strings, got {show(raw_name)}")
+        name = str(raw_name).strip()
+        if not name or "/" in name or "\\" in name or name in (".", ".."):
+            where.fail(f"{show(raw_name)} is not a model name (a directory name in model_repository)")
+        if name in seen:
+            where.fail(f"model {name!r} is listed twice")
+        seen.add(name)
+        if settings is not None and not isinstance(settings, Mapping):
+            where.child(name).fail(f"must be a mapping of per-model settings (e.g. parameters, objectives), "
+                                   f"got {show(settings)}")
+        entries.append((name, parse_mapping(settings, where.child(name)), where.child(name)))
+
+    if value is None:
+        return entries
+    if isinstance(value, str):
+        for name in value.split(","):
+            if name.strip():
+                add(name, None)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            if isinstance(item, Mapping):
+                for name, settings in item.items():
+                    add(name, settings)
+            else:
+                add(item, None)
+    elif isinstance(value, Mapping):
+        for name, settings in value.items():
+            add(name, settings)
+    else:
+        where.fail(f"must be a comma list, a list of model names or a mapping name → settings, got {show(value)}")
+    return entries
+
+
+def _combinations(tree: Any) -> int:
+    """How many configs a model_config_parameters tree sweeps: lists of scalars/lists are sweeps."""
+    if isinstance(tree, Mapping):
+        total = 1
+        for value in tree.values():
+            total *= _combinations(value)
+        return total
+    if isinstance(tree, list):
+        if all(isinstance(item, Mapping) for item in tree):
+            total = 1
+            for item in tree:
+                total *= _combinations(item)
+            return total
+        return max(len(tree), 1)
+    return 1
+
+
+__all__ = ["ProfileConfig", "config_from_dict", "load_profile_config", "read_config_file"]
