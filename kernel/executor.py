@@ -102,12 +102,14 @@ class InProcessExecutor(Executor):
             raise
         running: list[MetricCollector] = []
         metrics: list[Metric] = []
+        n_loadgen = 0
         t0 = time.monotonic()
         try:
             for c in self.collectors:
                 c.start(endpoints)
                 running.append(c)
             metrics.extend(self.load_generator.measure(rc, endpoints))
+            n_loadgen = len(metrics)
         except LoadGeneratorError as err:
             return Measurement(status=STATUS_FAILED, error=str(err), finished_at=time.time(), **base)
         finally:
@@ -118,6 +120,7 @@ class InProcessExecutor(Executor):
                     self.context.log.warning("collector %s failed: %s", type(c).__name__, err)
                     collected = []
                 metrics.extend(collected)
+        metrics = prefer_load_generator(metrics, n_loadgen)
         window = getattr(self.load_generator, "last_window_seconds", None) or (time.monotonic() - t0)
         return Measurement(
             status=STATUS_OK,
@@ -126,3 +129,13 @@ class InProcessExecutor(Executor):
             window_seconds=float(window),
             **base,
         )
+
+
+def prefer_load_generator(metrics: list[Metric], n_loadgen: int) -> list[Metric]:
+    """Keep the load generator's value when a collector measured the same (tag, GPU) too.
+
+    perf_analyzer reports GPU metrics itself when the server exposes them; the collectors are the fallback
+    (Model Analyzer's rule), so the same GPU's memory is never counted twice.
+    """
+    seen = {(m.tag, m.gpu_uuid) for m in metrics[:n_loadgen]}
+    return metrics[:n_loadgen] + [m for m in metrics[n_loadgen:] if (m.tag, m.gpu_uuid) not in seen]
