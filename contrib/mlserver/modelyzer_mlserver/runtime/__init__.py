@@ -1,0 +1,6 @@
+"""Code that runs INSIDE the MLServer process (its own venv): the ONNX runtime and the Triton-API extension.
+
+These modules may import only the standard library, `mlserver`, `onnxruntime` and `numpy`. The launcher copies
+this folder into the server's work directory as the top-level package `modelyzer_rt` and puts it on the
+server's PYTHONPATH; `wire` and `stats` are pure standard library, so the project's tests import them too.
+"""
