@@ -93,7 +93,7 @@ class InProcessExecutor(Executor):
 
     def run_one(self, rc: RunConfig) -> Measurement:
         started = time.time()
-        base = {"run_config_key": rc.key, "started_at": started, "host": self.host}
+        base: dict[str, Any] = {"run_config_key": rc.key, "started_at": started, "host": self.host}
         try:
             endpoints = self.launcher.ensure(rc.variant, self.variant_dir(rc), rc)
         except ModelLoadError as err:

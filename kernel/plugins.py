@@ -67,7 +67,7 @@ def load_plugins() -> pluggy.PluginManager:
                         f"fix or uninstall it, or set MODELYZER_DISABLE_PLUGINS={ep.name}"
                     ) from err
                 pm.register(plugin, name=ep.name)
-                pm._plugin_distinfo.append((plugin, pluggy._manager.DistFacade(dist)))  # type: ignore[attr-defined]
+                pm._plugin_distinfo.append((plugin, pluggy._manager.DistFacade(dist)))  # type: ignore[attr-defined,arg-type]
     for module_name in DEFAULT_PLUGINS:
         short = module_name.rsplit(".", 1)[-1]
         if short in blocked or module_name in blocked:

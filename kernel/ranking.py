@@ -135,9 +135,9 @@ def rank(
     any_pass = any(r.passing for r in ranked)
     top = [r for r in ranked if r.passing == any_pass][:top_n] if any_pass else ranked[:top_n]
     if include_default:
-        for r in ranked:
-            if r.best.run_config.variant.is_default and r not in top:
-                top.append(r)
+        for entry in ranked:
+            if entry.best.run_config.variant.is_default and entry not in top:
+                top.append(entry)
     return top
 
 

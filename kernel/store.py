@@ -54,7 +54,7 @@ class Store:
     # --- runs -------------------------------------------------------------------------------------
     def start_run(self, config: dict[str, Any]) -> int:
         with self.db.conn:
-            table = self.db["runs"].insert(
+            table = self.db.table("runs").insert(
                 {
                     "started_at": time.time(),
                     "status": "running",
@@ -72,26 +72,26 @@ class Store:
 
     def update_run(self, run_id: int, **fields: Any) -> None:
         with self.db.conn:
-            self.db["runs"].update(run_id, fields)
+            self.db.table("runs").update(run_id, fields)
 
     def run(self, run_id: int) -> dict[str, Any]:
-        return dict(self.db["runs"].get(run_id))
+        return dict(self.db.table("runs").get(run_id))
 
     def runs(self) -> list[dict[str, Any]]:
-        return list(self.db["runs"].rows_where(order_by="id"))
+        return list(self.db.table("runs").rows_where(order_by="id"))
 
     # --- models and variants ----------------------------------------------------------------------------
     def upsert_model(self, name: str, base_config: dict[str, Any], spec: dict[str, Any]) -> None:
         with self.db.conn:
-            self.db["models"].upsert(
+            self.db.table("models").upsert(
                 {"name": name, "base_config": canonical_json(base_config), "spec": canonical_json(spec)}, pk="name"
             )
 
     def models(self) -> list[str]:
-        return [r["name"] for r in self.db["models"].rows_where(order_by="rowid")]
+        return [r["name"] for r in self.db.table("models").rows_where(order_by="rowid")]
 
     def base_config(self, model: str) -> dict[str, Any]:
-        return _loads(self.db["models"].get(model)["base_config"])
+        return _loads(self.db.table("models").get(model)["base_config"])
 
     def name_variant(self, variant: ConfigVariant) -> ConfigVariant:
         """Give `variant` its stable name: the stored name of an identical config, else the next free one.
@@ -99,7 +99,7 @@ class Store:
         The default config is `<model>_config_default`; others `<model>_config_<N>` in creation order, so the
         same search over the same DB reproduces the same names (Model Analyzer's naming).
         """
-        row = next(self.db["variants"].rows_where("config_hash = ?", [variant.config_hash], limit=1), None)
+        row = next(self.db.table("variants").rows_where("config_hash = ?", [variant.config_hash], limit=1), None)
         if row is not None:
             return variant.named(row["name"])
         if variant.is_default:
@@ -109,12 +109,12 @@ class Store:
                 "select count(*) from variants where model = ? and is_default = 0", [variant.model]
             ).fetchone()[0]
             name = f"{variant.model}_config_{count}"
-            while self.db["variants"].count_where("name = ?", [name]):
+            while self.db.table("variants").count_where("name = ?", [name]):
                 count += 1
                 name = f"{variant.model}_config_{count}"
         seq = self.db.execute("select count(*) from variants").fetchone()[0]
         with self.db.conn:
-            self.db["variants"].insert(
+            self.db.table("variants").insert(
                 {
                     "name": name,
                     "model": variant.model,
@@ -128,7 +128,7 @@ class Store:
         return variant.named(name)
 
     def variant(self, name: str) -> ConfigVariant:
-        row = self.db["variants"].get(name)
+        row = self.db.table("variants").get(name)
         return ConfigVariant(
             model=row["model"],
             config=_loads(row["config"]),
@@ -139,20 +139,20 @@ class Store:
 
     def variants(self, model: str | None = None) -> list[ConfigVariant]:
         where, args = ("model = ?", [model]) if model else (None, [])
-        return [self.variant(r["name"]) for r in self.db["variants"].rows_where(where, args, order_by="seq")]
+        return [self.variant(r["name"]) for r in self.db.table("variants").rows_where(where, args, order_by="seq")]
 
     # --- measurements -------------------------------------------------------------------------------
     def has(self, key: str) -> bool:
-        return bool(self.db["measurements"].count_where("run_config_key = ?", [key]))
+        return bool(self.db.table("measurements").count_where("run_config_key = ?", [key]))
 
     def measurement(self, key: str) -> Measurement | None:
-        row = next(self.db["measurements"].rows_where("run_config_key = ?", [key], limit=1), None)
+        row = next(self.db.table("measurements").rows_where("run_config_key = ?", [key], limit=1), None)
         return self._measurement(row) if row else None
 
     def _measurement(self, row: dict[str, Any]) -> Measurement:
         metrics = tuple(
             Metric(r["tag"], r["value"], r["gpu_uuid"])
-            for r in self.db["metric_values"].rows_where("measurement_id = ?", [row["id"]], order_by="rowid")
+            for r in self.db.table("metric_values").rows_where("measurement_id = ?", [row["id"]], order_by="rowid")
         )
         return Measurement(
             run_config_key=row["run_config_key"],
@@ -176,9 +176,9 @@ class Store:
             raise ValueError("record() needs a named variant (Store.name_variant)")
         key = run_config.key
         with self.db.conn:
-            if self.db["measurements"].count_where("run_config_key = ?", [key]):
+            if self.db.table("measurements").count_where("run_config_key = ?", [key]):
                 return False
-            self.db["run_configs"].insert(
+            self.db.table("run_configs").insert(
                 {
                     "key": key,
                     "model": run_config.model,
@@ -190,7 +190,7 @@ class Store:
                 },
                 ignore=True,
             )
-            table = self.db["measurements"].insert(
+            table = self.db.table("measurements").insert(
                 {
                     "run_config_key": key,
                     "run_id": run_id,
@@ -206,7 +206,7 @@ class Store:
             )
             mid = table.last_pk
             if measurement.metrics:
-                self.db["metric_values"].insert_all(
+                self.db.table("metric_values").insert_all(
                     {"measurement_id": mid, "tag": m.tag, "value": m.value, "gpu_uuid": m.gpu_uuid}
                     for m in measurement.metrics
                 )
@@ -232,7 +232,8 @@ class Store:
             "rc.perf_analyzer_flags as rc_pa, rc.server_flags as rc_flags, rc.server_env as rc_env "
             "from measurements m join run_configs rc on rc.key = m.run_config_key"
         )
-        clauses, args = [], []
+        clauses: list[str] = []
+        args: list[Any] = []
         if model is not None:
             clauses.append("rc.model = ?")
             args.append(model)
@@ -268,7 +269,7 @@ class Store:
     # --- hardware -----------------------------------------------------------------------------------
     def record_gpu(self, uuid: str, name: str, total_memory: int) -> None:
         with self.db.conn:
-            self.db["gpus"].upsert({"uuid": uuid, "name": name, "total_memory": total_memory}, pk="uuid")
+            self.db.table("gpus").upsert({"uuid": uuid, "name": name, "total_memory": total_memory}, pk="uuid")
 
     def gpus(self) -> list[dict[str, Any]]:
-        return list(self.db["gpus"].rows)
+        return list(self.db.table("gpus").rows)

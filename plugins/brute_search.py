@@ -26,6 +26,8 @@ from typing import Any
 
 import attrs
 from google.protobuf.descriptor import FieldDescriptor
+from tritonclient.grpc import model_config_pb2
+
 from modelyzer.kernel.errors import ConfigError
 from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.interfaces import SearchStrategy
@@ -38,7 +40,6 @@ from modelyzer.kernel.models import (
     RunConfig,
 )
 from modelyzer.kernel.ranking import passes
-from tritonclient.grpc import model_config_pb2
 
 THROUGHPUT = "perf_throughput"
 MINIMUM_TRIES = 4  # results needed before the plateau rule may stop a sweep

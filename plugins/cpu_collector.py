@@ -18,6 +18,7 @@ import threading
 from typing import Any
 
 import psutil
+
 from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.interfaces import MetricCollector, RunContext
 from modelyzer.kernel.metrics import aggregate_samples

@@ -21,10 +21,11 @@ from typing import Any
 
 from google.protobuf import json_format, text_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from tritonclient.grpc import model_config_pb2
+
 from modelyzer.kernel.errors import ConfigError
 from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.interfaces import ModelConfigCodec
-from tritonclient.grpc import model_config_pb2
 
 _INT64_TYPES = frozenset(
     {

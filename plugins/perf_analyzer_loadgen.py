@@ -34,6 +34,7 @@ from typing import Any, NoReturn
 
 import attrs
 import psutil
+
 from modelyzer.kernel.errors import LoadGeneratorError
 from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.interfaces import LoadGenerator, RunContext

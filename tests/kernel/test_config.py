@@ -11,6 +11,7 @@ import click
 import pytest
 import yaml
 from click.testing import CliRunner
+
 from modelyzer.frontends.cli.options import (
     collect_cli_overrides,
     config_from_cli,

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from modelyzer.kernel.config import ProfileConfig, config_from_dict, load_profile_config
 from modelyzer.kernel.config_fields import FIELDS, PARAMETER_KEYS, PER_MODEL_KEYS
 from modelyzer.kernel.errors import ConfigError

@@ -18,8 +18,8 @@ from modelyzer.kernel.executor import InProcessExecutor
 from modelyzer.kernel.interfaces import Launcher, LoadGenerator, RunContext, SearchStrategy
 from modelyzer.kernel.models import ConfigVariant, Endpoints, LoadSpec, Metric, ModelSpec, Result, RunConfig
 from modelyzer.kernel.progress import Progress
-from modelyzer.kernel.store import Store
 from modelyzer.kernel.session import make_codec
+from modelyzer.kernel.store import Store
 
 CONFIG = 'name: "m"\nplatform: "onnxruntime_onnx"\nmax_batch_size: 8\n'
 
@@ -194,3 +194,12 @@ def test_event_hooks_are_broadcast(setup: SimpleNamespace, register_plugin: Any)
     hooks.agent_joined("a1")
     hooks.agent_lost("a1")
     assert events.seen[-2:] == [("agent_joined", "a1"), ("agent_lost", "a1")]
+
+
+def test_load_generator_gpu_values_win_over_collectors() -> None:
+    from modelyzer.kernel.executor import prefer_load_generator
+
+    mixed = [Metric("perf_throughput", 1.0), Metric("gpu_used_memory", 10.0, "GPU-0"),
+             Metric("gpu_used_memory", 99.0, "GPU-0"), Metric("gpu_used_memory", 5.0, "GPU-1"), Metric("cpu_used_ram", 3.0)]
+    kept = prefer_load_generator(mixed, 2)
+    assert kept == [mixed[0], mixed[1], mixed[3], mixed[4]]

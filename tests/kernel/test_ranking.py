@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from modelyzer.kernel import ranking
-from modelyzer.kernel.models import ConfigVariant, Constraint, LoadSpec, Measurement, Metric, Objective, Result, RunConfig
+from modelyzer.kernel.models import (
+    ConfigVariant,
+    Constraint,
+    LoadSpec,
+    Measurement,
+    Metric,
+    Objective,
+    Result,
+    RunConfig,
+)
 
 THR = (Objective("perf_throughput", 10),)
 

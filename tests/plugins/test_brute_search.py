@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
 from modelyzer.kernel.models import (
     STATUS_FAILED,
     Constraint,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import Endpoints
 from modelyzer.plugins import cpu_collector as cc

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2
+
 from modelyzer.kernel.errors import ConfigError
 from modelyzer.kernel.repository import MARKER, find_first_variant, prepare_output_repository, write_variant
 from modelyzer.plugins import pbtxt_codec
 from modelyzer.plugins.pbtxt_codec import PbtxtCodec
-from tritonclient.grpc import model_config_pb2
 
 REALISTIC = """
 name: "resnet50"

@@ -21,13 +21,13 @@ from typing import Any
 
 import psutil
 import pytest
+
 from modelyzer.kernel.errors import LoadGeneratorError
 from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import ConfigVariant, Endpoints, LoadSpec, Metric, RunConfig
 from modelyzer.plugins import perf_analyzer_loadgen as pal
 from modelyzer.plugins.perf_analyzer_args import adjust_for_stability, measurement_key, render
 from modelyzer.plugins.perf_analyzer_csv import parse_csv, parse_gpu_cell
-
 from tests.conftest import PERF_ANALYZER, QUICK_START, real_server_available
 
 DATA = Path(__file__).parent / "data"

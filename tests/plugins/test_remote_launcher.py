@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from modelyzer.kernel.errors import LaunchError, ModelLoadError
 from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import ConfigVariant, Endpoints, LoadSpec, RunConfig
 from modelyzer.plugins import remote_launcher as rl
-
 from tests.conftest import QUICK_START, real_server_available
 
 STUB = Path(__file__).parent / "data" / "triton_stub.py"

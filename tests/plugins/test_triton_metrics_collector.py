@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import Endpoints, Metric
 from modelyzer.plugins import triton_metrics_collector as tm
