@@ -1,10 +1,11 @@
 """The profile config: `ProfileConfig` (one attribute per Model Analyzer key) and how it is loaded.
 
 `load_profile_config()` resolves defaults < YAML file < CLI flags, parses every value with the field table
-(`kernel/config_fields.py`), applies Model Analyzer's cross-option rules, and resolves one `ModelSpec` per
-profiled model (global objectives, constraints, flags and load parameters inherited when the model has none;
-`latency_budget`/`min_throughput` merged into every model). Every problem is a one-line `ConfigError` naming
-the key (dotted for nested keys) and where it came from; nothing else escapes the loader.
+(`kernel/config_fields.py`), applies Model Analyzer's cross-option rules (`kernel/config_rules.py`), and
+resolves one `ModelSpec` per profiled model (global objectives, constraints, flags and load parameters
+inherited when the model has none; `latency_budget`/`min_throughput` merged into every model). Every problem
+is a one-line `ConfigError` naming the key (dotted for nested keys) and where it came from; nothing else
+escapes the loader.
 """
 
 from __future__ import annotations
@@ -17,26 +18,24 @@ from typing import Any
 import attrs
 import yaml
 
-from .config_fields import (
-    FIELDS,
-    LLM_FIELDS,
-    MIN_MAX_PAIRS,
-    PARAMETER_KEYS,
-    PER_MODEL_KEYS,
+from . import config_rules as rules
+from .config_fields import FIELDS, PARAMETER_KEYS, PER_MODEL_KEYS
+from .config_values import (
     Where,
     check_tree,
     did_you_mean,
     one_line,
     parse_bool,
     parse_constraints,
-    parse_dict_field,
     parse_float,
     parse_int_list,
     parse_mapping,
+    parse_model_entries,
     parse_objectives,
     parse_path,
     show,
 )
+from .config_whitelists import parse_dict_field
 from .errors import ConfigError
 from .models import Constraint, ModelSpec, Objective, converter
 
@@ -44,10 +43,6 @@ log = logging.getLogger(__name__)
 
 FLAG_DICTS = ("perf_analyzer_flags", "genai_perf_flags", "triton_server_flags", "triton_server_environment",
               "triton_docker_args")
-REQUEST_RATE_OPTIONS = ("request_rate", "request_rate_search_enable", "run_config_search_min_request_rate",
-                        "run_config_search_max_request_rate")
-DOCKER_ONLY = ("triton_docker_args", "triton_docker_labels", "triton_docker_mounts", "triton_docker_shm_size")
-TRITON_LAUNCHERS_WITH_PBTXT = ("local", "docker", "c_api")
 EXTRA_ATTRIBUTES = ("models", "user_set", "warnings")
 
 
@@ -318,8 +313,10 @@ class _Loader:
         if v["objectives"] is None:
             v["objectives"] = (Objective("perf_throughput", 10.0),)
         v["constraints"] = _shorthands(v["constraints"] or (), v["latency_budget"], v["min_throughput"])
-        self._check_globals()
-        entries = {key: _model_entries(self.raw.get(key), self.w(key)) for key in
+        self.warnings += rules.check_globals(v, self.user_set, self.w)
+        if v["run_config_search_disable"] and not v["concurrency"] and not v["request_rate"]:
+            v["concurrency"] = [1]
+        entries = {key: parse_model_entries(self.raw.get(key), self.w(key)) for key in
                    ("profile_models", "bls_composing_models", "ensemble_composing_models")}
         if self.command == "profile" and not entries["profile_models"]:
             self.w("profile_models").fail("is required; name the models to profile with --profile-models "
@@ -327,17 +324,17 @@ class _Loader:
         if self.command == "report" and not v["report_model_configs"]:
             self.w("report_model_configs").fail("is required; name the model configs with -n/--report-model-configs")
         if entries["bls_composing_models"]:
-            self._check_bls(len(entries["profile_models"]))
+            rules.check_bls(v, self.user_set, self.w, len(entries["profile_models"]))
         specs = {key: tuple(self._resolve(name, settings, where) for name, settings, where in items)
                  for key, items in entries.items()}
         if v["run_config_search_mode"] == "quick":
             exempt = set(v["cpu_only_composing_models"]) | {
                 name for key in ("bls_composing_models", "ensemble_composing_models") for name, _, _ in entries[key]}
-            self._check_quick([e for e in entries["profile_models"] if e[0] not in exempt], specs["profile_models"])
-        self._check_mixed_load(specs["profile_models"])
+            rules.check_quick([e for e in entries["profile_models"] if e[0] not in exempt], specs["profile_models"])
+        rules.check_mixed_load(specs["profile_models"], self.w)
         if self.check_paths and self.command == "profile":
-            self._check_paths([s.name for s in specs["profile_models"] + specs["bls_composing_models"]])
-        self._default_output_fields(specs["profile_models"])
+            rules.check_paths(v, self.w, [s.name for s in specs["profile_models"] + specs["bls_composing_models"]])
+        rules.default_output_fields(v, self.user_set, specs["profile_models"])
         v["profile_models"] = tuple(s.name for s in specs["profile_models"])
         v["bls_composing_models"] = specs["bls_composing_models"]
         v["ensemble_composing_models"] = specs["ensemble_composing_models"]
@@ -345,122 +342,6 @@ class _Loader:
             log.warning(message)
         return ProfileConfig(**v, models=specs["profile_models"], user_set=self.user_set,
                              warnings=tuple(self.warnings))
-
-    # ---- cross-option rules (MA facts §2.4) ----------------------------------------------------------
-
-    def _check_globals(self) -> None:
-        v, user_set = self.v, self.user_set
-        for lo, hi in MIN_MAX_PAIRS:
-            if v[lo] > v[hi] and lo in user_set:
-                self.w(lo).fail(f"is {v[lo]}, greater than {hi} ({v[hi]}); lower it or raise {hi}")
-            if v[lo] > v[hi]:
-                self.w(hi).fail(f"is {v[hi]}, less than {lo} ({v[lo]}); raise it or lower {lo}")
-        mode, launch = v["run_config_search_mode"], v["triton_launch_mode"]
-        explicit_brute = mode == "brute" and "run_config_search_mode" in user_set
-        if explicit_brute and v["run_config_profile_models_concurrently_enable"]:
-            self.w("run_config_search_mode").fail(
-                "brute cannot profile models concurrently (run_config_profile_models_concurrently_enable); "
-                "use quick or drop one of the two")
-        if mode == "quick":
-            if v["run_config_search_disable"]:
-                self.w("run_config_search_disable").fail("cannot be used with run_config_search_mode quick")
-            for key in ("concurrency", "batch_sizes"):
-                if key in user_set:
-                    self.w(key).fail("cannot be set with run_config_search_mode quick (quick search chooses it); "
-                                     "remove it or use brute")
-        rate_opts = [k for k in REQUEST_RATE_OPTIONS if k in user_set and v[k]]
-        if rate_opts:
-            for key in ("concurrency", "run_config_search_min_concurrency", "run_config_search_max_concurrency"):
-                if key in user_set and v[key]:
-                    self.w(key).fail(f"conflicts with {rate_opts[0]}; profile by concurrency or by request rate, "
-                                     "not both")
-        if v["dcgm_disable"] and launch != "remote":
-            self.w("dcgm_disable").fail(f"requires triton_launch_mode remote (it is {launch})")
-        if launch == "docker" and not v["triton_docker_image"].strip():
-            self.w("triton_docker_image").fail("must not be empty in docker launch mode")
-        if v["num_top_model_configs"] > 0 and not v["constraints"]:
-            self.w("num_top_model_configs").fail(
-                "needs global constraints (constraints, latency_budget or min_throughput) to rank across models")
-        for mount in v["triton_docker_mounts"]:
-            if mount.count(":") != 2:
-                self.w("triton_docker_mounts").fail(f"each mount must be host:container:mode, got {show(mount)}")
-        if launch == "c_api":
-            for key in ("triton_server_flags", "triton_output_path"):
-                if key in user_set:
-                    self.warnings.append(f"{key} is ignored in c_api launch mode")
-        if launch != "docker":
-            for key in DOCKER_ONLY:
-                if key in user_set:
-                    self.warnings.append(f"{key} is ignored unless triton_launch_mode is docker")
-        if v["run_config_search_disable"] and not v["concurrency"] and not v["request_rate"]:
-            v["concurrency"] = [1]
-
-    def _check_bls(self, profile_count: int) -> None:
-        if self.v["run_config_search_mode"] == "brute" and "run_config_search_mode" in self.user_set:
-            self.w("run_config_search_mode").fail("brute cannot search BLS models (bls_composing_models); use quick")
-        if profile_count > 1:
-            self.w("bls_composing_models").fail("needs exactly one model in profile_models")
-        if self.v["run_config_profile_models_concurrently_enable"]:
-            self.w("bls_composing_models").fail("cannot be combined with run_config_profile_models_concurrently_enable")
-
-    def _check_quick(self, entries: list[tuple[str, dict[str, Any], Where]], specs: tuple[ModelSpec, ...]) -> None:
-        """Quick search chooses load and config itself: no per-model concurrency, no config sweeps."""
-        resolved = {spec.name: spec for spec in specs}
-        for name, settings, where in entries:
-            params = settings.get("parameters")
-            if isinstance(params, Mapping) and params.get("concurrency") is not None:
-                where.child("parameters").child("concurrency").fail("cannot be set with run_config_search_mode quick")
-            mcp = resolved[name].model_config_parameters
-            at = where.child("model_config_parameters")
-            if isinstance(mcp.get("max_batch_size"), list):
-                at.child("max_batch_size").fail("cannot be a list with run_config_search_mode quick")
-            if "instance_group" in mcp:
-                at.child("instance_group").fail("cannot be set with run_config_search_mode quick")
-            if _combinations(mcp) > 1:
-                at.fail("must describe a single config with run_config_search_mode quick (no lists to sweep)")
-
-    def _check_mixed_load(self, specs: tuple[ModelSpec, ...]) -> None:
-        by_rate = [s.name for s in specs if s.request_rate]
-        by_conc = [s.name for s in specs if s.concurrency]
-        if by_rate and by_conc:
-            self.w("profile_models").fail(
-                f"cannot mix models profiled by request_rate ({by_rate[0]}) and by concurrency ({by_conc[0]})")
-
-    def _check_paths(self, names: list[str]) -> None:
-        v, launch = self.v, self.v["triton_launch_mode"]
-        repo: Path | None = v["model_repository"]
-        if launch != "remote":
-            if repo is None:
-                self.w("model_repository").fail("is required unless triton_launch_mode is remote; pass "
-                                                "-m/--model-repository")
-            if not repo.is_dir():
-                self.w("model_repository").fail(f"directory {repo} does not exist; pass an existing model "
-                                                "repository with -m/--model-repository")
-            for name in names:
-                model_dir = repo / name
-                if not model_dir.is_dir():
-                    self.w("profile_models").fail(f"model {name!r} has no directory {model_dir}; check the name "
-                                                  "or model_repository")
-                if launch in TRITON_LAUNCHERS_WITH_PBTXT and not (model_dir / "config.pbtxt").is_file():
-                    self.w("profile_models").fail(f"model {name!r} has no config.pbtxt in {model_dir}; add one")
-        for key in ("export_path", "results_db"):
-            if v[key].exists() and (v[key].is_dir() != (key == "export_path")):
-                self.w(key).fail(f"{v[key]} is a {'file' if key == 'export_path' else 'directory'}")
-        parent = v["checkpoint_directory"].parent
-        if not parent.is_dir():
-            self.w("checkpoint_directory").fail(f"parent directory {parent} does not exist")
-
-    def _default_output_fields(self, specs: tuple[ModelSpec, ...]) -> None:
-        v = self.v
-        rate_mode = v["request_rate_search_enable"] or any(s.request_rate for s in specs) or bool(
-            {"run_config_search_min_request_rate", "run_config_search_max_request_rate"} & self.user_set)
-        for key in ("inference_output_fields", "gpu_output_fields"):
-            if key in self.user_set:
-                continue
-            if rate_mode:
-                v[key] = ["request_rate" if f == "concurrency" else f for f in v[key]]
-            if key == "inference_output_fields" and v["model_type"] == "LLM":
-                v[key] = v[key] + LLM_FIELDS
 
     # ---- per-model resolution ------------------------------------------------------------------------
 
@@ -522,63 +403,6 @@ def _shorthands(constraints: tuple[Constraint, ...], latency_budget: float | Non
         out = [c for c in out if c.tag != "perf_throughput"]
         out.append(Constraint("perf_throughput", min=min_throughput))
     return tuple(out)
-
-
-def _model_entries(value: Any, where: Where) -> list[tuple[str, dict[str, Any], Where]]:
-    """`profile_models` forms → [(name, per-model settings, where)]: comma string, list, or mapping."""
-    entries: list[tuple[str, dict[str, Any], Where]] = []
-    seen: set[str] = set()
-
-    def add(raw_name: Any, settings: Any) -> None:
-        if isinstance(raw_name, bool) or not isinstance(raw_name, str | int):
-            where.fail(f"model names must be strings, got {show(raw_name)}")
-        name = str(raw_name).strip()
-        if not name or "/" in name or "\\" in name or name in (".", ".."):
-            where.fail(f"{show(raw_name)} is not a model name (a directory name in model_repository)")
-        if name in seen:
-            where.fail(f"model {name!r} is listed twice")
-        seen.add(name)
-        if settings is not None and not isinstance(settings, Mapping):
-            where.child(name).fail(f"must be a mapping of per-model settings (e.g. parameters, objectives), "
-                                   f"got {show(settings)}")
-        entries.append((name, parse_mapping(settings, where.child(name)), where.child(name)))
-
-    if value is None:
-        return entries
-    if isinstance(value, str):
-        for name in value.split(","):
-            if name.strip():
-                add(name, None)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            if isinstance(item, Mapping):
-                for name, settings in item.items():
-                    add(name, settings)
-            else:
-                add(item, None)
-    elif isinstance(value, Mapping):
-        for name, settings in value.items():
-            add(name, settings)
-    else:
-        where.fail(f"must be a comma list, a list of model names or a mapping name → settings, got {show(value)}")
-    return entries
-
-
-def _combinations(tree: Any) -> int:
-    """How many configs a model_config_parameters tree sweeps: lists of scalars/lists are sweeps."""
-    if isinstance(tree, Mapping):
-        total = 1
-        for value in tree.values():
-            total *= _combinations(value)
-        return total
-    if isinstance(tree, list):
-        if all(isinstance(item, Mapping) for item in tree):
-            total = 1
-            for item in tree:
-                total *= _combinations(item)
-            return total
-        return max(len(tree), 1)
-    return 1
 
 
 __all__ = ["ProfileConfig", "config_from_dict", "load_profile_config", "read_config_file"]

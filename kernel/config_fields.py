@@ -2,397 +2,41 @@
 
 `FIELDS` is the single source of truth for the YAML keys (Model Analyzer's `profile` and `report` keys plus
 modelyzer's own), the click options (`frontends/cli/options.py` generates them from here) and the config
-reference (`render_config_reference()` writes docs/config.md). The value parsers (`parse_*`) turn raw YAML or
-CLI values into typed values; they raise `ConfigError` naming the key through `Where.fail`. Cross-option rules
-and per-model resolution live in `kernel/config.py`.
+reference (`render_config_reference()` writes docs/config.md). `Field.parse` picks the value parser of a key's
+kind; the parsers themselves live in `kernel/config_values.py`, the flag whitelists in
+`kernel/config_whitelists.py`, the cross-option rules in `kernel/config_rules.py` and per-model resolution in
+`kernel/config.py`.
 """
 
 from __future__ import annotations
 
-import difflib
-import math
 import os
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import attrs
 
-from . import metrics
-from .errors import ConfigError
-from .models import Constraint, Objective
-
-MAX_LIST_LENGTH = 100_000
-"""Longest list a range may expand to (a typo like `stop: 10000000000` must not eat the memory)."""
-
-TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
-FALSE_WORDS = frozenset({"false", "no", "off", "0"})
-
-
-def one_line(text: str) -> str:
-    return text.replace("\r", "\\r").replace("\n", "\\n")
-
-
-def show(value: Any) -> str:
-    """A short repr of a user value for error messages."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def did_you_mean(name: object, choices: Iterable[str]) -> str:
-    key = str(name).strip().replace("-", "_")
-    match = difflib.get_close_matches(key, sorted(choices), n=1, cutoff=0.6)
-    return f"; did you mean '{match[0]}'?" if match else ""
-
-
-@attrs.frozen
-class Where:
-    """Where a value came from: its dotted key path and a source suffix (file or CLI flag) for messages."""
-
-    path: str
-    source: str = ""
-
-    def child(self, key: object) -> Where:
-        return Where(f"{self.path}.{key}", self.source)
-
-    def fail(self, problem: str) -> NoReturn:
-        raise ConfigError(one_line(f"{self.path}: {problem}{self.source}"))
-
-
-# ---- scalar parsers ---------------------------------------------------------------------------------
-
-
-def parse_bool(value: Any, where: Where) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
-        return value.strip().lower() in TRUE_WORDS
-    where.fail(f"must be true or false, got {show(value)}")
-
-
-def _to_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    number: float
-    if isinstance(value, float):
-        number = value
-    elif isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return int(number) if math.isfinite(number) and number.is_integer() else None
-
-
-def _to_float(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        number = float(value.strip()) if isinstance(value, str) else float(value)
-    except (ValueError, OverflowError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _bound_text(noun: str, minimum: float | None, maximum: float | None) -> str:
-    if minimum is not None and maximum is not None:
-        return f"must be {noun} between {minimum:g} and {maximum:g}"
-    if minimum == 1 and noun == "an integer":
-        return "must be a positive integer"
-    if minimum == 0:
-        return f"must be {'a non-negative integer' if noun == 'an integer' else 'a number >= 0'}"
-    if minimum is not None:
-        return f"must be {noun} >= {minimum:g}"
-    return f"must be {noun}"
-
-
-def parse_int(value: Any, where: Where, minimum: float | None = None, maximum: float | None = None) -> int:
-    number = _to_int(value)
-    if number is None:
-        where.fail(f"must be an integer, got {show(value)}")
-    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
-        where.fail(f"{_bound_text('an integer', minimum, maximum)}, got {number}")
-    return number
-
-
-def parse_float(value: Any, where: Where, minimum: float | None = None, maximum: float | None = None,
-                exclusive_min: bool = False) -> float:
-    number = _to_float(value)
-    if number is None:
-        where.fail(f"must be a number, got {show(value)}")
-    if minimum is not None and (number < minimum or (exclusive_min and number == minimum)):
-        where.fail(f"must be a number {'>' if exclusive_min else '>='} {minimum:g}, got {number:g}")
-    if maximum is not None and number > maximum:
-        where.fail(f"must be a number <= {maximum:g}, got {number:g}")
-    return number
-
-
-def parse_str(value: Any, where: Where) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    where.fail(f"must be a string, got {show(value)}")
-
-
-def parse_path(value: Any, where: Where) -> Path:
-    text = parse_str(value, where).strip()
-    if not text:
-        where.fail("must be a path, got an empty string")
-    if "\0" in text:
-        where.fail("must be a path, got a string with a NUL byte")
-    return Path(os.path.expanduser(text))
-
-
-# ---- list parsers -----------------------------------------------------------------------------------
-
-
-def _expand_range(value: Mapping[Any, Any], where: Where, minimum: int) -> list[int]:
-    unknown = [k for k in value if k not in ("start", "stop", "step")]
-    if unknown:
-        where.fail(f"a range takes keys start, stop, step; got {show(unknown[0])}")
-    if "start" not in value or "stop" not in value:
-        where.fail("a range needs both 'start' and 'stop' (stop is inclusive), e.g. {start: 1, stop: 64, step: 2}")
-    start = parse_int(value["start"], where.child("start"), minimum)
-    stop = parse_int(value["stop"], where.child("stop"), minimum)
-    step = parse_int(value.get("step", 1), where.child("step"), 1)
-    if start > stop:
-        where.fail(f"range start ({start}) is greater than stop ({stop})")
-    if (stop - start) // step + 1 > MAX_LIST_LENGTH:
-        where.fail(f"range expands to more than {MAX_LIST_LENGTH} values; use a larger step")
-    return list(range(start, stop + 1, step))
-
-
-def parse_int_list(value: Any, where: Where, minimum: int = 1) -> list[int]:
-    """Comma string, YAML list, single number, or `{start, stop, step}` range with an inclusive stop."""
-    noun = "positive integers" if minimum == 1 else f"integers >= {minimum}"
-    if value is None:
-        return []
-    if isinstance(value, Mapping):
-        return _expand_range(value, where, minimum)
-    items: list[Any]
-    if isinstance(value, str):
-        items = [part.strip() for part in value.split(",") if part.strip()]
-    elif isinstance(value, list | tuple):
-        items = list(value)
-    else:
-        items = [value]
-    if len(items) > MAX_LIST_LENGTH:
-        where.fail(f"has more than {MAX_LIST_LENGTH} values")
-    out: list[int] = []
-    for item in items:
-        number = _to_int(item)
-        if number is None or number < minimum:
-            where.fail(f"must be a list of {noun} (comma string, list or {{start, stop, step}}), got {show(item)}")
-        out.append(number)
-    return out
-
-
-def parse_str_list(value: Any, where: Where) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    items = list(value) if isinstance(value, list | tuple) else [value]
-    out = []
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, str | int | float):
-            where.fail(f"must be a list of strings (comma string or YAML list), got {show(item)}")
-        out.append(str(item).strip())
-    return [item for item in out if item]
-
-
-# ---- mappings ---------------------------------------------------------------------------------------
-
-SCALARS = (str, int, float, bool)
-
-
-def check_tree(value: Any, where: Where, budget: list[int] | None = None) -> Any:
-    """Validate a JSON-like tree (str keys; scalars, lists, mappings) and return a plain copy of it."""
-    budget = budget if budget is not None else [0]
-    budget[0] += 1
-    if budget[0] > MAX_LIST_LENGTH:
-        where.fail(f"is too large (more than {MAX_LIST_LENGTH} values)")
-    if where.path.count(".") + where.path.count("[") > 64:
-        where.fail("is nested more than 64 levels deep")
-    if value is None or isinstance(value, str | bool | int):
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            where.fail(f"must be a finite number, got {show(value)}")
-        return value
-    if isinstance(value, list | tuple):
-        return [check_tree(item, Where(f"{where.path}[{i}]", where.source), budget) for i, item in enumerate(value)]
-    if isinstance(value, Mapping):
-        return {str(k): check_tree(v, where.child(k), budget) for k, v in parse_mapping(value, where).items()}
-    where.fail(f"must be a string, number, boolean, list or mapping, got {show(value)}")
-
-
-def parse_mapping(value: Any, where: Where) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        where.fail(f"must be a mapping of keys to values, got {show(value)}")
-    for key in value:
-        if not isinstance(key, str) or not key.strip():
-            where.fail(f"keys must be non-empty strings, got {show(key)}")
-    return dict(value)
-
-
-def parse_flag_dict(value: Any, where: Where, allowed: frozenset[str] | None = None, kebab: bool = False,
-                    hint: str = "") -> dict[str, Any]:
-    """Command-line flag mappings: scalar or list-of-scalar values; keys checked against `allowed`."""
-    out: dict[str, Any] = {}
-    for raw_key, item in parse_mapping(value, where).items():
-        key = raw_key.strip().replace("_", "-") if kebab else raw_key.strip()
-        at = where.child(raw_key)
-        if allowed is not None and key not in allowed:
-            match = difflib.get_close_matches(key.replace("_", "-"), sorted(allowed), n=1, cutoff=0.6)
-            suggestion = f"; did you mean '{match[0]}'?" if match else ""
-            at.fail(f"is not an accepted flag{hint}{suggestion}")
-        if item is None:
-            continue
-        if isinstance(item, list):
-            if not all(isinstance(x, SCALARS) for x in item):
-                at.fail(f"must be a value or a list of values, got {show(item)}")
-        elif not isinstance(item, SCALARS):
-            at.fail(f"must be a value or a list of values, got {show(item)}")
-        out[key] = check_tree(item, at)
-    return out
-
-
-def parse_environment(value: Any, where: Where) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, item in parse_mapping(value, where).items():
-        if isinstance(item, bool):
-            out[key] = str(item).lower()
-        elif item is None:
-            out[key] = ""
-        else:
-            out[key] = parse_str(item, where.child(key))
-    return out
-
-
-# ---- objectives and constraints --------------------------------------------------------------------
-
-
-def _metric_tag(tag: Any, where: Where) -> str:
-    if not isinstance(tag, str) or not metrics.is_known(tag):
-        where.fail(f"unknown metric tag {show(tag)}{did_you_mean(tag, metrics.all_metrics())}")
-    return tag
-
-
-def parse_objectives(value: Any, where: Where) -> tuple[Objective, ...]:
-    """`{tag: weight}`, a list of tags (each weight 10) or a comma string of tags."""
-    if isinstance(value, Mapping):
-        objectives = tuple(
-            Objective(_metric_tag(tag, where), parse_float(weight, where.child(tag), 0, exclusive_min=True))
-            for tag, weight in value.items()
-        )
-    elif isinstance(value, str | list | tuple):
-        objectives = tuple(Objective(_metric_tag(tag, where), 10.0) for tag in parse_str_list(value, where))
-    else:
-        where.fail(f"must be a mapping of metric tag to weight or a list of metric tags, got {show(value)}")
-    if not objectives:
-        where.fail("must name at least one metric, e.g. {perf_throughput: 10}")
-    return objectives
-
-
-def parse_constraints(value: Any, where: Where) -> tuple[Constraint, ...]:
-    """`{tag: {min|max: value}}`: `min` for higher-is-better metrics, `max` for lower-is-better ones."""
-    out = []
-    for tag, bounds in parse_mapping(value, where).items():
-        at = where.child(tag)
-        _metric_tag(tag, where)
-        info = metrics.get(tag)
-        bound = "min" if info is None or info.direction == metrics.HIGHER else "max"
-        bounds = parse_mapping(bounds, at)
-        if not bounds:
-            at.fail(f"needs a bound, e.g. {{{bound}: 100}}")
-        for key in bounds:
-            if key not in ("min", "max"):
-                at.fail(f"takes 'min' or 'max', got {show(key)}")
-            if key != bound:
-                better = "higher" if bound == "min" else "lower"
-                at.fail(f"takes '{bound}' ({better} is better for {tag}), not '{key}'")
-        limit = parse_float(bounds[bound], at.child(bound), 0)
-        out.append(Constraint(tag, min=limit) if bound == "min" else Constraint(tag, max=limit))
-    return tuple(out)
-
-
-# ---- whitelists (Model Analyzer facts §2.2) ---------------------------------------------------------
-
-PERF_ANALYZER_FLAGS = frozenset(
-    """service-kind model-signature-name async sync measurement-interval concurrency-range request-rate-range
-    request-distribution request-intervals binary-search num-of-sequences latency-threshold max-threads
-    stability-percentage max-trials percentile input-data shared-memory output-shared-memory-size shape
-    sequence-length sequence-id-range string-length string-data measurement-mode measurement-request-count
-    streaming grpc-compression-algorithm triton-server-directory model-repository ssl-grpc-use-ssl
-    ssl-grpc-root-certifications-file ssl-grpc-private-key-file ssl-grpc-certificate-chain-file
-    ssl-https-verify-peer ssl-https-verify-host ssl-https-ca-certificates-file ssl-https-client-certificate-type
-    ssl-https-client-certificate-file ssl-https-private-key-type ssl-https-private-key-file collect-metrics
-    metrics-url metrics-interval bls-composing-models model-name model-version batch-size url protocol
-    latency-report-file http-header verbose extra-verbose verbose-csv""".split()
+from .config_values import (
+    Where,
+    check_tree,
+    did_you_mean,
+    parse_bool,
+    parse_constraints,
+    parse_float,
+    parse_int,
+    parse_int_list,
+    parse_objectives,
+    parse_path,
+    parse_plugin_name,
+    parse_str,
+    parse_str_list,
+    show,
 )
-PERF_ANALYZER_LOAD_FLAGS = ("concurrency-range", "request-rate-range", "request-intervals")
-
-GENAI_PERF_FLAGS = frozenset(
-    """backend endpoint service-kind url expected-output-tokens input-dataset input-tokens-mean
-    input-tokens-stddev input-type num-of-output-prompts random-seed streaming tokenizer""".split()
-)
-
-DOCKER_ARGS = frozenset(
-    """image command auto_remove blkio_weight_device blkio_weight cap_add cap_drop cgroup_parent cgroupns
-    cpu_count cpu_percent cpu_period cpu_quota cpu_rt_period cpu_shares cpuset_cpus cpuset_mems detach
-    domainname entrypoint environment hostname init init_path ipc_mode isolation kernel_memory labels
-    mac_address mem_limit mem_reservation memswap_limit name nano_cpus network network_disabled network_mode
-    oom_kill_disable oom_score_adj pid_mode pids_limit platform privileged publish_all_ports remove runtime
-    shm_size stdin_open stdout stderr stop_signal stream tty use_config_proxy user userns_mode uts_mode version
-    volume_driver volumes working_dir""".split()
-)
+from .config_whitelists import DOCKER_ARGS, GENAI_PERF_FLAGS, PERF_ANALYZER_FLAGS, parse_dict_field
 
 BUILTIN_LAUNCHERS = ("local", "docker", "remote", "c_api")
 BUILTIN_STRATEGIES = ("brute", "quick", "optuna")
-_PLUGIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-
-
-def parse_plugin_name(value: Any, where: Where) -> str:
-    text = parse_str(value, where).strip()
-    if not _PLUGIN_NAME.match(text):
-        where.fail(f"must be a plugin name (letters, digits, _ . -), got {show(value)}")
-    return text
-
-
-def parse_dict_field(name: str, value: Any, where: Where) -> dict[str, Any]:
-    if name == "perf_analyzer_flags":
-        flags = parse_flag_dict(value, where, PERF_ANALYZER_FLAGS, hint=" of perf_analyzer (kebab-case)")
-        loads = [flag for flag in PERF_ANALYZER_LOAD_FLAGS if flag in flags]
-        if len(loads) > 1:
-            where.fail(f"{' and '.join(loads)} are mutually exclusive; keep one")
-        return flags
-    if name == "genai_perf_flags":
-        return parse_flag_dict(value, where, GENAI_PERF_FLAGS, hint=" of genai-perf (kebab-case)")
-    if name == "triton_server_flags":
-        return parse_flag_dict(value, where, kebab=True)
-    if name in ("triton_server_environment", "triton_docker_labels"):
-        return parse_environment(value, where)
-    if name == "triton_docker_args":
-        for key in parse_mapping(value, where):
-            if key not in DOCKER_ARGS:
-                where.child(key).fail(f"is not an accepted docker run argument{did_you_mean(key, DOCKER_ARGS)}")
-        return dict(check_tree(value, where))
-    return dict(check_tree(parse_mapping(value, where), where))
 
 
 # ---- the field table --------------------------------------------------------------------------------
@@ -504,7 +148,7 @@ class Field:
             return parse_constraints(value, where)
         if kind == "tree":
             return parse_str_list(value, where) if isinstance(value, str) else check_tree(value, where)
-        return value  # "models": resolved in kernel/config.py
+        return value  # "models": resolved in kernel/config.py (with config_values.parse_model_entries)
 
 
 def _cwd(*parts: str) -> Callable[[], Path]:
@@ -691,15 +335,6 @@ FIELDS_LIST: tuple[Field, ...] = (
       commands=("report",), section="Report"),
 )
 FIELDS: dict[str, Field] = {f.name: f for f in FIELDS_LIST}
-
-MIN_MAX_PAIRS: tuple[tuple[str, str], ...] = (
-    ("run_config_search_min_concurrency", "run_config_search_max_concurrency"),
-    ("run_config_search_min_request_rate", "run_config_search_max_request_rate"),
-    ("run_config_search_min_instance_count", "run_config_search_max_instance_count"),
-    ("run_config_search_min_model_batch_size", "run_config_search_max_model_batch_size"),
-    ("min_percentage_of_search_space", "max_percentage_of_search_space"),
-    ("optuna_min_trials", "optuna_max_trials"),
-)
 
 PER_MODEL_KEYS: dict[str, str] = {
     "cpu_only": "boolean: run the model on CPU (KIND_CPU instances)",

@@ -16,6 +16,9 @@ from . import metrics
 from .interfaces import RankedConfig
 from .models import Constraint, Measurement, Objective, Result
 
+# tags that name another tag's value: Model Analyzer's deprecated `perf_latency`, and `cpu_free_ram`
+ALIASES = {"perf_latency": "perf_latency_p99", "cpu_free_ram": "cpu_available_ram"}
+
 
 def measurement_values(measurement: Measurement) -> dict[str, float]:
     """Non-GPU values plus GPU values combined across GPUs (memory summed, utilization/power averaged)."""
@@ -26,8 +29,9 @@ def measurement_values(measurement: Measurement) -> dict[str, float]:
             per_tag.setdefault(m.tag, []).append(m.value)
     for tag, vals in per_tag.items():
         values.setdefault(tag, metrics.combine(tag, vals))
-    if "perf_latency" not in values and "perf_latency_p99" in values:
-        values["perf_latency"] = values["perf_latency_p99"]
+    for alias, tag in ALIASES.items():
+        if alias not in values and tag in values:
+            values[alias] = values[tag]
     return values
 
 

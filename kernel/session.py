@@ -37,9 +37,10 @@ def check_plugin_names(config: Any) -> None:
 
 
 def make_context(config: Any) -> RunContext:
-    export = Path(config.export_path)
+    export = Path(config.export_path).resolve()
     export.mkdir(parents=True, exist_ok=True)
-    return RunContext(export_path=export, output_model_repository=Path(config.output_model_repository_path), gpus=[])
+    repo = Path(config.output_model_repository_path).resolve()
+    return RunContext(export_path=export, output_model_repository=repo, gpus=[])
 
 
 def resolve_cpu_only(config: Any, context: RunContext) -> Any:

@@ -19,7 +19,8 @@ from modelyzer.frontends.cli.options import (
     report_options,
 )
 from modelyzer.kernel.config import EXTRA_ATTRIBUTES, ProfileConfig, config_from_dict, load_profile_config
-from modelyzer.kernel.config_fields import FIELDS, PERF_ANALYZER_FLAGS, render_config_reference
+from modelyzer.kernel.config_fields import FIELDS, render_config_reference
+from modelyzer.kernel.config_whitelists import PERF_ANALYZER_FLAGS
 from modelyzer.kernel.errors import ConfigError
 from modelyzer.kernel.models import Constraint, Objective
 

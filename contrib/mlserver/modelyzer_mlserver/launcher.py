@@ -108,7 +108,7 @@ class MLServerLauncher(Launcher):
 
     def _ensure_work_dir(self) -> Path:
         if self._work_dir is None or not self._work_dir.is_dir():
-            base = Path(self.context.export_path) / "mlserver"
+            base = Path(self.context.export_path).resolve() / "mlserver"
             try:
                 base.mkdir(parents=True, exist_ok=True)
             except OSError:
