@@ -110,6 +110,8 @@ class ProfileConfig:
     optuna_max_trials: int = 200
     optuna_early_exit_threshold: int = 10
     triton_launch_mode: str = "local"
+    replay_results_db: Path | None = None
+    replay_duration: float = 0.0
     triton_docker_image: str = _d("triton_docker_image")
     triton_http_endpoint: str = "localhost:8000"
     triton_grpc_endpoint: str = "localhost:8001"
@@ -144,6 +146,10 @@ class ProfileConfig:
     report_model_configs: Any = None
     plots: Any = None
     output_formats: list[str] = _d("output_formats")
+    agents: str | None = None
+    min_agents: int = 1
+    agent_keys: Path | None = None
+    insecure: bool = False
     # beyond Model Analyzer's keys
     models: tuple[ModelSpec, ...] = ()
     user_set: frozenset[str] = frozenset()

@@ -35,7 +35,7 @@ from .config_values import (
 )
 from .config_whitelists import DOCKER_ARGS, GENAI_PERF_FLAGS, PERF_ANALYZER_FLAGS, parse_dict_field
 
-BUILTIN_LAUNCHERS = ("local", "docker", "remote", "c_api")
+BUILTIN_LAUNCHERS = ("local", "docker", "remote", "c_api", "replay")
 BUILTIN_STRATEGIES = ("brute", "quick", "optuna")
 
 
@@ -270,6 +270,10 @@ FIELDS_LIST: tuple[Field, ...] = (
     # Server -----------------------------------------------------------------------------------------
     F("triton_launch_mode", "plugin", "How the server is run.", default="local", choices=BUILTIN_LAUNCHERS,
       section="Server"),
+    F("replay_results_db", "path", "Recorded results DB (a profile's, or an imported Model Analyzer checkpoint) that "
+      "triton_launch_mode replay answers from.", section="Server"),
+    F("replay_duration", "float", "Simulated seconds per replayed measurement (triton_launch_mode replay).",
+      default=0.0, section="Server"),
     F("triton_docker_image", "str", "Server image (docker mode).", default="nvcr.io/nvidia/tritonserver:26.09-py3",
       section="Server"),
     F("triton_http_endpoint", "str", "Server HTTP endpoint.", default="localhost:8000", section="Server"),
@@ -311,7 +315,8 @@ FIELDS_LIST: tuple[Field, ...] = (
     F("genai_perf_flags", "dict", "Extra genai-perf flags (kebab-case, whitelisted).", yaml_only=True,
       section="Load generator", default={}),
     # Output -----------------------------------------------------------------------------------------
-    F("skip_summary_reports", "bool", "Do not write summary reports.", default=False, section="Output"),
+    F("skip_summary_reports", "bool", "Do not write summary reports (nor best_config.json with `report`).",
+      default=False, commands=BOTH, section="Output"),
     F("skip_detailed_reports", "bool", "Do not write detailed reports.", default=False, section="Output"),
     F("filename_model_inference", "str", "CSV of per-model inference metrics.",
       default="metrics-model-inference.csv", section="Output"),
@@ -333,6 +338,15 @@ FIELDS_LIST: tuple[Field, ...] = (
       commands=BOTH, section="Report"),
     F("output_formats", "str_list", "Report formats.", short="-o", default=["pdf"], choices=("pdf", "csv", "png"),
       commands=("report",), section="Report"),
+    # Agents -----------------------------------------------------------------------------------------
+    F("agents", "str", "Run RunConfigs on `modelyzer agent` daemons; the address this controller listens on, "
+      "e.g. `tcp://0.0.0.0:5555` (see docs/agents.md).", section="Agents"),
+    F("min_agents", "int", "Agents to wait for before profiling starts (with `agents`).", default=1, minimum=1,
+      section="Agents"),
+    F("agent_keys", "path", "Directory made by `modelyzer keys generate`: the controller's key pair and "
+      "`authorized_keys/` (with `agents`).", section="Agents"),
+    F("insecure", "bool", "Plaintext, unauthenticated agent traffic instead of CURVE (trusted networks only).",
+      default=False, section="Agents"),
 )
 FIELDS: dict[str, Field] = {f.name: f for f in FIELDS_LIST}
 

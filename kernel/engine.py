@@ -4,14 +4,20 @@ Independent of where RunConfigs execute (in-process or on agents). Every measure
 next one starts; RunConfig keys already in the results DB are not measured again (resume) and are counted as
 skipped. Ctrl-C (KeyboardInterrupt) stops the executor's servers, marks the run `interrupted` and keeps every
 stored measurement.
+
+Server-only metrics (Model Analyzer's step before the first model): when the executor can measure them
+(`MeasuresServerOnly`), GPUs are selected and the launch mode is not `c_api`/`remote`, the freshly started
+server, with no model loaded, is sampled for `duration_seconds` and the per-GPU values are stored in
+`server_only_metrics` for the run. A resumed profile on the same GPUs reuses the stored values instead.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -19,11 +25,27 @@ from . import hooks
 from .errors import ModelyzerError
 from .executor import Executor
 from .interfaces import ModelConfigCodec, SearchStrategy
-from .models import STATUS_SKIPPED, Measurement, ModelSpec, Result, RunConfig
+from .models import STATUS_SKIPPED, Measurement, Metric, ModelSpec, Result, RunConfig
 from .progress import Progress
 from .store import Store
 
 INVALID_MEASUREMENT_THRESHOLD = 2  # abort a model when its first N measurements all fail
+SERVER_ONLY_SKIPPED_MODES = ("c_api", "remote")  # no server of ours to sample with no model loaded
+
+log = logging.getLogger("modelyzer")
+
+
+@runtime_checkable
+class MeasuresServerOnly(Protocol):
+    """An executor that can sample its server's GPUs with no model loaded (after `start()`)."""
+
+    def server_only_gpus(self) -> list[str]:
+        """UUIDs of the GPUs the server uses (empty: nothing to measure)."""
+        ...
+
+    def server_only_metrics(self, duration: float) -> list[Metric]:
+        """Per-GPU metrics (`gpu_uuid` set) sampled for `duration` seconds."""
+        ...
 
 
 @attrs.define
@@ -71,6 +93,7 @@ class Engine:
         hooks.run_started(run_id, self.config)
         try:
             self.executor.start()
+            self._server_only(run_id)
             for spec in self.config.models:
                 self._profile_model(run_id, spec, summary)
             summary.status = "finished"
@@ -146,7 +169,57 @@ class Engine:
             self.store.update_run(run_id, measured=summary.measured, skipped=summary.skipped, failed=summary.failed, **counters)
             strategy.observe([results[rc.key] for rc in named if rc.key in results])
 
+    def _server_only(self, run_id: int) -> None:
+        """Measure (or, on resume with the same GPUs, reuse) the server-only GPU metrics of this run."""
+        mode = str(getattr(self.config, "triton_launch_mode", "local"))
+        if not isinstance(self.executor, MeasuresServerOnly) or mode in SERVER_ONLY_SKIPPED_MODES:
+            return
+        uuids = sorted(set(self.executor.server_only_gpus()))
+        if not uuids:
+            return
+        previous = previous_server_only(self.store, uuids, exclude_run=run_id)
+        if previous is not None:
+            log.info("server-only metrics: reusing run %d's (same GPUs)", previous)
+            copy_server_only(self.store, previous, run_id)
+            return
+        duration = float(getattr(self.config, "duration_seconds", 3) or 3)
+        log.info("server-only metrics: sampling %d GPU(s) for %g s with no model loaded", len(uuids), duration)
+        try:
+            sampled = self.executor.server_only_metrics(duration)
+        except Exception as err:  # noqa: BLE001 - a missing baseline must not stop the profile
+            log.warning("server-only metrics are missing: %s", err)
+            return
+        record_server_only(self.store, run_id, [m for m in sampled if m.gpu_uuid in uuids])
+
     @staticmethod
     def _legal(rc: RunConfig) -> bool:
         mbs = rc.variant.max_batch_size
         return not (mbs > 0 and rc.load.batch_size > mbs)
+
+
+# server-only rows (table `server_only_metrics`: run_id, tag, value, gpu_uuid) ---------------------------
+def record_server_only(store: Store, run_id: int, sampled: Sequence[Metric]) -> None:
+    """Store per-GPU server-only metrics of one run in one transaction."""
+    rows = [{"run_id": run_id, "tag": m.tag, "value": m.value, "gpu_uuid": m.gpu_uuid} for m in sampled if m.gpu_uuid]
+    if rows:
+        with store.db.conn:
+            store.db.table("server_only_metrics").insert_all(rows)
+
+
+def previous_server_only(store: Store, uuids: Sequence[str], exclude_run: int | None = None) -> int | None:
+    """The latest run whose server-only metrics cover exactly these GPUs (None if none did)."""
+    per_run: dict[int, set[str]] = {}
+    for row in store.db.execute("select run_id, gpu_uuid from server_only_metrics").fetchall():
+        per_run.setdefault(int(row[0]), set()).add(str(row[1]))
+    matching = [run for run, seen in per_run.items() if seen == set(uuids) and run != exclude_run]
+    return max(matching) if matching else None
+
+
+def copy_server_only(store: Store, from_run: int, to_run: int) -> None:
+    rows = [
+        {"run_id": to_run, "tag": r["tag"], "value": r["value"], "gpu_uuid": r["gpu_uuid"]}
+        for r in store.db.table("server_only_metrics").rows_where("run_id = ?", [from_run], order_by="rowid")
+    ]
+    if rows:
+        with store.db.conn:
+            store.db.table("server_only_metrics").insert_all(rows)

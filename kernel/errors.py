@@ -30,7 +30,13 @@ class ModelLoadError(LaunchError):
 
 
 class LoadGeneratorError(ModelyzerError):
-    """The load generator failed; `command` and `output` are kept for perf_analyzer_error.log."""
+    """The load generator failed; `command` and `output` are kept for perf_analyzer_error.log.
+
+    `status` is the status of the Measurement the executor records for it (`failed`; a replay's "no recorded
+    measurement" is `not_recorded`).
+    """
+
+    status = "failed"
 
     def __init__(self, message: str, command: str = "", output: str = "") -> None:
         super().__init__(message)

@@ -87,7 +87,7 @@ class InProcessExecutor(Executor):
             source,
             self.context.output_model_repository,
             rc.variant.name,
-            rc.variant.config,
+            self.launcher.variant_config(rc.variant),
             full_copy=self.launcher.writes_full_variant_dirs(),
         )
 
@@ -111,7 +111,7 @@ class InProcessExecutor(Executor):
             metrics.extend(self.load_generator.measure(rc, endpoints))
             n_loadgen = len(metrics)
         except LoadGeneratorError as err:
-            return Measurement(status=STATUS_FAILED, error=str(err), finished_at=time.time(), **base)
+            return Measurement(status=err.status or STATUS_FAILED, error=str(err), finished_at=time.time(), **base)
         finally:
             for c in running:
                 try:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .models import ConfigVariant, Endpoints, Measurement, Metric, ModelSpec, Result, RunConfig
+from .models import ConfigVariant, Endpoints, GpuDevice, Measurement, Metric, ModelSpec, Result, RunConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import ProfileConfig
@@ -23,12 +23,21 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @attrs.define
 class RunContext:
-    """What executing plugins share for one profile: where to write files, how to log, which GPUs to use."""
+    """What executing plugins share for one profile: where to write files, how to log, which GPUs to use.
+
+    `gpus` are the devices selected by the `gpus` option (`session.discover_gpus`), empty when the host has
+    none or the user chose none; launchers use `gpu_uuids` for `CUDA_VISIBLE_DEVICES` / device requests.
+    """
 
     export_path: Path
     output_model_repository: Path
-    gpus: list[str] = attrs.field(factory=list)
+    gpus: list[GpuDevice] = attrs.field(factory=list)
     log: logging.Logger = attrs.field(factory=lambda: logging.getLogger("modelyzer"))
+
+    @property
+    def gpu_uuids(self) -> list[str]:
+        """UUIDs of the selected GPUs, in selection order."""
+        return [g.uuid for g in self.gpus]
 
     @property
     def perf_analyzer_error_log(self) -> Path:
@@ -61,6 +70,11 @@ class Launcher(abc.ABC):
     def writes_full_variant_dirs(self) -> bool:
         """False when only config.pbtxt is needed in the output repository (remote servers)."""
         return True
+
+    def variant_config(self, variant: ConfigVariant) -> dict[str, Any]:
+        """The model config written to the variant's directory; by default the variant's config as is (its
+        `name` stays the model's). A launcher whose server loads variants by directory name renames it."""
+        return dict(variant.config)
 
 
 class SearchStrategy(abc.ABC):
@@ -109,6 +123,14 @@ class MetricCollector(abc.ABC):
     def enabled(self) -> bool:
         """Whether this collector should run for the current config (e.g. collect_cpu_metrics)."""
         return True
+
+    def devices(self) -> list[GpuDevice]:
+        """GPUs this collector can see on this host, for GPU discovery (`session.discover_gpus`).
+
+        Called once per profile before the executor is built (so `context.gpus` is still empty); must not raise
+        when the hardware or driver is missing — return `[]`. Collectors that do not enumerate GPUs keep this.
+        """
+        return []
 
     @abc.abstractmethod
     def start(self, endpoints: Endpoints) -> None:
@@ -166,6 +188,7 @@ class ModelConfigCodec(abc.ABC):
 __all__ = [
     "ConfigVariant",
     "Endpoints",
+    "GpuDevice",
     "Launcher",
     "LoadGenerator",
     "Measurement",

@@ -192,6 +192,9 @@ class Metric:
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
 STATUS_SKIPPED = "skipped"
+#: a replay had no recorded measurement for this RunConfig: not ok, ignored by ranking and reports like a
+#: failed one, and "missing" (not "bad") for strategies
+STATUS_NOT_RECORDED = "not_recorded"
 
 
 @attrs.frozen
@@ -241,6 +244,27 @@ class Plan:
 
     def __len__(self) -> int:
         return len(self.run_configs)
+
+
+@attrs.frozen
+class GpuDevice:
+    """One GPU this host can profile on, as a metric collector discovered it (selected by the `gpus` option).
+
+    `uuid` is the NVML UUID (`GPU-…`, or `MIG-…` for a MIG instance) used in metrics and CSV rows and for
+    `CUDA_VISIBLE_DEVICES`; `index` is the CUDA/NVML index of the physical GPU (MIG instances carry their
+    parent's index, so selecting an index selects all of its MIG instances); `mig` marks MIG instances and
+    MIG-enabled GPUs whose instances could not be enumerated (their utilization/power are not reported).
+    """
+
+    uuid: str
+    name: str = ""
+    index: int = 0
+    total_memory_mb: int = 0
+    mig: bool = False
+
+    def describe(self) -> str:
+        """`<index> <uuid> (<name>)`, as listed in errors and logs."""
+        return f"{self.index} {self.uuid}" + (f" ({self.name})" if self.name else "")
 
 
 @attrs.frozen

@@ -22,12 +22,22 @@ from .errors import PluginError
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "modelyzer.plugins.pbtxt_codec",
     "modelyzer.plugins.brute_search",
+    "modelyzer.plugins.quick_search",
+    "modelyzer.plugins.optuna_search",
     "modelyzer.plugins.perf_analyzer_loadgen",
     "modelyzer.plugins.remote_launcher",
+    "modelyzer.plugins.replay",
+    "modelyzer.plugins.local_launcher",
+    "modelyzer.plugins.docker_launcher",
+    "modelyzer.plugins.c_api_launcher",
     "modelyzer.plugins.cpu_collector",
+    "modelyzer.plugins.nvml_collector",
     "modelyzer.plugins.triton_metrics_collector",
     "modelyzer.plugins.weighted_ranker",
     "modelyzer.plugins.csv_reporter",
+    "modelyzer.plugins.summary_report",
+    "modelyzer.plugins.detailed_report",
+    "modelyzer.plugins.best_config",
 )
 
 pm = pluggy.PluginManager("modelyzer")

@@ -268,6 +268,7 @@ class Store:
 
     # --- hardware -----------------------------------------------------------------------------------
     def record_gpu(self, uuid: str, name: str, total_memory: int) -> None:
+        """Remember one GPU of the run; `total_memory` in bytes (as Model Analyzer records it)."""
         with self.db.conn:
             self.db.table("gpus").upsert({"uuid": uuid, "name": name, "total_memory": total_memory}, pk="uuid")
 

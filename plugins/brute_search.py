@@ -20,133 +20,44 @@ Analyzer's order. Walks are generators that receive each Measurement through `se
 from __future__ import annotations
 
 import copy
-import itertools
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Generator
 from typing import Any
 
 import attrs
-from google.protobuf.descriptor import FieldDescriptor
-from tritonclient.grpc import model_config_pb2
 
-from modelyzer.kernel.errors import ConfigError
 from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.interfaces import SearchStrategy
 from modelyzer.kernel.models import (
     ConfigVariant,
-    LoadSpec,
     Measurement,
     ModelSpec,
     Result,
     RunConfig,
 )
 from modelyzer.kernel.ranking import passes
+from modelyzer.plugins.search_common import (
+    boundary,
+    deep_merge,
+    doubled_list,
+    gain_valid,
+    generate_combinations,
+    load_plan,
+    make_run_config,
+    throughput,
+)
 
-THROUGHPUT = "perf_throughput"
-MINIMUM_TRIES = 4  # results needed before the plateau rule may stop a sweep
-MINIMUM_GAIN = 0.05  # relative throughput gain over the last MINIMUM_TRIES results that keeps a sweep going
-LOAD_RANGES = {"concurrency": (1, 1024), "request_rate": (16, 8192)}  # Model Analyzer's search defaults
+__all__ = [
+    "BruteSearch",
+    "boundary",
+    "deep_merge",
+    "doubled_list",
+    "gain_valid",
+    "generate_combinations",
+    "throughput",
+]
 
 Walk = Generator[RunConfig, Measurement, None]
 VariantWalk = Generator[RunConfig, Measurement, "float | None"]
-
-
-# --- model_config_parameters → variants ----------------------------------------------------------------
-def _is_map(field: FieldDescriptor) -> bool:
-    return field.message_type is not None and field.message_type.GetOptions().map_entry
-
-
-def _dict_combos(
-    value: dict[str, Any], field_for: Callable[[str], FieldDescriptor | None], path: str
-) -> list[dict[str, Any]]:
-    keys = list(value)
-    choices = [_field_combos(value[k], field_for(k), f"{path}.{k}") for k in keys]
-    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*choices)]
-
-
-def _element_combos(value: Any, field: FieldDescriptor | None, path: str) -> list[Any]:
-    """Alternatives of one value that is not itself a list of choices (a message expands its fields)."""
-    if not isinstance(value, dict):
-        return [value]
-    if field is not None and _is_map(field):
-        value_field = field.message_type.fields_by_name["value"]
-        return _dict_combos(value, lambda _key: value_field, path)
-    fields = field.message_type.fields_by_name if field is not None and field.message_type is not None else {}
-    return _dict_combos(value, fields.get, path)
-
-
-def _field_combos(value: Any, field: FieldDescriptor | None, path: str) -> list[Any]:
-    """Alternatives of one field value, Model Analyzer style.
-
-    Singular field: a list is a list of choices (each expanded). Repeated field (e.g. `instance_group`,
-    `preferred_batch_size`): a list is the field's value, each element expanded and combined, so
-    `instance_group: [{kind: KIND_GPU, count: [1, 2]}]` gives two instance groups; a list of lists is a list
-    of choices of whole values. Unknown fields are treated as singular.
-    """
-    if field is not None and field.is_repeated and not _is_map(field):
-        if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
-            alternatives = value
-        else:
-            alternatives = [value if isinstance(value, list) else [value]]
-        out: list[Any] = []
-        for alternative in alternatives:
-            per_element = [_element_combos(e, field, path) for e in alternative]
-            out.extend(list(combo) for combo in itertools.product(*per_element))
-        return out
-    if isinstance(value, list):
-        if not value:
-            raise ConfigError(f"model_config_parameters{path}: empty list of choices")
-        return [c for alternative in value for c in _element_combos(alternative, field, path)]
-    return _element_combos(value, field, path)
-
-
-def generate_combinations(params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Expand `model_config_parameters` (without `max_batch_size`) into the list of config overlays."""
-    return _dict_combos(params, model_config_pb2.ModelConfig.DESCRIPTOR.fields_by_name.get, "")
-
-
-def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    """`base` updated by `overlay`: nested dicts merge, everything else (lists included) replaces."""
-    out = copy.deepcopy(base)
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def doubled_list(low: int, high: int) -> list[int]:
-    """Powers-of-two walk from `low` (0 counts as 1) while ≤ `high`; at least `[max(low, 1)]`."""
-    value = max(int(low), 1)
-    out = []
-    while value <= high:
-        out.append(value)
-        value *= 2
-    return out or [max(int(low), 1)]
-
-
-# --- plateau rule and constraints -------------------------------------------------------------------------
-def throughput(measurement: Measurement) -> float:
-    return float(measurement.values().get(THROUGHPUT, 0.0) or 0.0)
-
-
-def gain_valid(throughputs: Sequence[float]) -> bool:
-    """False when the last MINIMUM_TRIES values gained at most MINIMUM_GAIN over the first of them."""
-    if len(throughputs) < MINIMUM_TRIES:
-        return True
-    last = list(throughputs[-MINIMUM_TRIES:])
-    first, best = last[0], max(last)
-    if first <= 0:
-        return best > 0
-    return (best - first) / first > MINIMUM_GAIN
-
-
-def boundary(points: Sequence[tuple[int, bool]]) -> tuple[int, int] | None:
-    """The last (passing value, failing value) pair of neighbours in a sweep sorted by value, if any."""
-    for i in range(len(points) - 1, 0, -1):
-        if points[i - 1][1] and not points[i][1]:
-            return points[i - 1][0], points[i][0]
-    return None
 
 
 # --- the strategy -------------------------------------------------------------------------------------------
@@ -187,30 +98,12 @@ class BruteSearch(SearchStrategy):
 
     # load plan ------------------------------------------------------------------------------------------
     def _setup_loads(self) -> None:
-        spec, opt = self.spec, self._opt
-        disabled = bool(opt("run_config_search_disable", False))
-        self.batch_sizes = sorted({max(int(b), 1) for b in spec.batch_sizes}) or [1]
-        intervals = spec.perf_analyzer_flags.get("request-intervals")
-        rate_keys = {"run_config_search_min_request_rate", "run_config_search_max_request_rate"}
-        user_set = frozenset(opt("user_set", frozenset()))
-        rate = bool(spec.request_rate or opt("request_rate_search_enable", False) or rate_keys & user_set)
-        kind = "request_rate" if rate else "concurrency"
-        user = sorted({int(v) for v in getattr(spec, kind) if int(v) > 0})
-        (low_default, high_default) = LOAD_RANGES[kind]
-        low = opt(f"run_config_search_min_{kind}", low_default)
-        high = opt(f"run_config_search_max_{kind}", high_default)
-        self.mode = "request_intervals" if intervals else kind
-        self.loads: list[int | str]
-        if intervals:
-            self.loads = [str(intervals)]  # perf_analyzer's own schedule: one load, nothing to sweep
-        elif user or disabled:
-            self.loads = list(user) or [1]
-        else:
-            self.loads = list(doubled_list(low, high))
-        searched = not intervals and not user and not disabled
-        self.early_exit = bool(opt("early_exit_enable", False)) or searched
-        steps = int(opt("run_config_search_max_binary_search_steps", 5))
-        self.binary_steps = steps if searched and spec.constraints else 0
+        plan = load_plan(self.spec, self.config)
+        self.batch_sizes = list(plan.batch_sizes)
+        self.mode = plan.mode
+        self.loads: list[int | str] = list(plan.values)
+        self.early_exit = plan.early_exit
+        self.binary_steps = plan.binary_steps
 
     # variants -------------------------------------------------------------------------------------------
     def _variant(self, overlay: dict[str, Any]) -> ConfigVariant:
@@ -267,21 +160,7 @@ class BruteSearch(SearchStrategy):
 
     # walks ----------------------------------------------------------------------------------------------
     def _run_config(self, variant: ConfigVariant, batch_size: int, value: int | str) -> RunConfig:
-        if self.mode == "request_intervals":
-            load = LoadSpec(batch_size=batch_size, request_intervals=str(value))
-        elif self.mode == "request_rate":
-            load = LoadSpec(batch_size=batch_size, request_rate=int(value))
-        else:
-            load = LoadSpec(batch_size=batch_size, concurrency=int(value))
-        spec = self.spec
-        return RunConfig(
-            model=spec.name,
-            variant=variant,
-            load=load,
-            perf_analyzer_flags=spec.perf_analyzer_flags,
-            server_flags=spec.triton_server_flags,
-            server_env=spec.triton_server_environment,
-        )
+        return make_run_config(self.spec, variant, self.mode, batch_size, value)
 
     def _walk(self, walk: _Walk) -> Walk:
         bests: list[float] = []

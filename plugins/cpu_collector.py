@@ -4,8 +4,10 @@ Enabled only when ``collect_cpu_metrics`` is set (as in Model Analyzer, where CP
 enabled it samples every ``monitoring_interval`` s in a thread, plus once at ``start`` and once at ``stop``:
 
 - ``cpu_used_ram`` (MB = bytes / 1e6, max over samples): USS of the server process ``Endpoints.server_pid`` and
-  all its descendants (RSS when USS is not readable). Without a server PID (``remote``, or a container the
-  launcher did not expose as a PID) it is not reported; a debug line says why.
+  all its descendants (RSS when USS is not readable). Without a server PID but with ``Endpoints.container_id``
+  (the ``docker`` launcher) it is the container's memory as ``docker stats`` shows it (usage minus inactive file
+  cache, see ``docker_support.container_memory_bytes``). With neither (``remote``) it is not reported; a debug
+  line says why.
 - ``cpu_available_ram`` (MB, aggregated as the metric registry says): ``psutil.virtual_memory().available``.
 
 If the server process is gone when sampling starts, or exits during the window, the collector logs one warning,
@@ -65,6 +67,7 @@ class CpuCollector(MetricCollector):
         self._used: list[float] = []
         self._available: list[float] = []
         self._pid: int | None = None
+        self._container: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -86,10 +89,29 @@ class CpuCollector(MetricCollector):
                     len(self._used),
                 )
                 self._pid = None
+        elif self._container is not None:
+            used = self._container_sample()
         with self._lock:
             self._available.append(available)
             if used is not None:
                 self._used.append(used)
+
+    def _container_sample(self) -> float | None:
+        """MB used by the server container, or None (one warning, no more container samples) if unreadable."""
+        from .docker_support import container_memory_bytes
+
+        assert self._container is not None
+        try:
+            return container_memory_bytes(self._container) / MB
+        except Exception as exc:  # noqa: BLE001 - container gone, engine unreachable
+            self.context.log.warning(
+                "cannot read the memory of server container %s (%s); cpu_used_ram keeps the %d earlier sample(s)",
+                self._container[:12],
+                " ".join(str(exc).split()) or exc.__class__.__name__,
+                len(self._used),
+            )
+            self._container = None
+            return None
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -99,7 +121,8 @@ class CpuCollector(MetricCollector):
         self.stop_thread()
         self._used, self._available = [], []
         self._pid = endpoints.server_pid
-        if self._pid is None:
+        self._container = endpoints.container_id if self._pid is None else None
+        if self._pid is None and self._container is None:
             self.context.log.debug(
                 "cpu collector: no server PID (remote server?); cpu_used_ram is not collected"
             )

@@ -1,7 +1,8 @@
 """The `csv` reporter: Model Analyzer's three CSV tables under `<export_path>/results/`.
 
 `metrics-model-inference.csv` (one row per measurement), `metrics-model-gpu.csv` (one row per GPU per
-measurement, not for CPU-only models) and `metrics-server-only.csv` (server without models), with Model
+measurement, each GPU with its own values; not for CPU-only models unless `always_report_gpu_metrics`) and
+`metrics-server-only.csv` (the server with no model loaded: model `triton-server`, one row per GPU), with Model
 Analyzer's default fields and headers, the `*_output_fields` options, numbers rounded to one decimal, and
 rows ordered per model from the best config to the worst (passing measurements first). Empty tables are not
 written.
@@ -27,6 +28,7 @@ DEFAULT_INFERENCE = ["model_name", "batch_size", "concurrency", "model_config_pa
 DEFAULT_GPU = ["model_name", "gpu_uuid", "batch_size", "concurrency", "model_config_path", "instance_group",
                "satisfies_constraints", "gpu_used_memory", "gpu_utilization", "gpu_power_usage"]
 DEFAULT_SERVER = ["model_name", "gpu_uuid", "gpu_used_memory", "gpu_utilization", "gpu_power_usage"]
+SERVER_MODEL = "triton-server"  # Model Analyzer's literal model name of the server-only rows
 LLM_EXTRA = ["inter_token_latency_p99", "time_to_first_token_p99", "output_token_throughput"]
 
 HEADERS = {
@@ -43,6 +45,28 @@ HEADERS = {
     "gpu_utilization": "GPU Utilization (%)",
     "gpu_power_usage": "GPU Power Usage (W)",
 }
+
+
+def server_only_values(store: Any, run_id: int) -> dict[str, dict[str, float]]:
+    """`{gpu_uuid: {tag: value}}` of the run's server-only metrics, GPUs in the order they were stored."""
+    per_gpu: dict[str, dict[str, float]] = {}
+    for row in store.db["server_only_metrics"].rows_where("run_id = ?", [run_id], order_by="rowid"):
+        if row["gpu_uuid"]:
+            per_gpu.setdefault(row["gpu_uuid"], {})[row["tag"]] = row["value"]
+    return per_gpu
+
+
+def _is_imported_ma_run(store: Any, run_id: int) -> bool:
+    """Whether `run_id` is a Model Analyzer checkpoint imported by `modelyzer import-ma-checkpoint`."""
+    row = next(store.db["runs"].rows_where("id = ?", [run_id], limit=1), None)
+    return bool(row and row["status"] == "imported")
+
+
+def instance_group_cell(variant: Any, spec: Any) -> str:
+    """`<count>:<KIND>` groups; a config without instance groups runs one instance, on CPU for CPU-only models."""
+    if not variant.config.get("instance_group") and getattr(spec, "cpu_only", False):
+        return "1:CPU"
+    return str(variant.instance_group_str())
 
 
 def fmt(value: Any) -> str:
@@ -64,6 +88,8 @@ class CsvReporter(Reporter):
     def __init__(self, config: Any, context: RunContext) -> None:
         self.config = config
         self.context = context
+        #: Model Analyzer's file layout (a blank line after the table), used for imported MA checkpoints
+        self.ma_layout = False
 
     def _fields(self, key: str, default: list[str], request_rate: bool, llm: bool = False) -> list[str]:
         fields = list(getattr(self.config, key, None) or default)
@@ -94,7 +120,7 @@ class CsvReporter(Reporter):
             "concurrency": lambda: rc.load.concurrency,
             "request_rate": lambda: rc.load.request_rate,
             "model_config_path": lambda: rc.variant.name,
-            "instance_group": lambda: rc.variant.instance_group_str(),
+            "instance_group": lambda: instance_group_cell(rc.variant, spec),
             "max_batch_size": lambda: rc.variant.max_batch_size,
             "satisfies_constraints": lambda: "Yes" if ok else "No",
         }
@@ -105,6 +131,18 @@ class CsvReporter(Reporter):
             return param.get("string_value") if isinstance(param, dict) else None
         return values.get(field)
 
+    @classmethod
+    def _gpu_cell(
+        cls, field: str, uuid: str, gvals: dict[str, float], spec: Any, r: Result, ok: bool, values: dict[str, float]
+    ) -> Any:
+        """A cell of one GPU's row: that GPU's own value for GPU metrics (empty when it is missing there)."""
+        if field == "gpu_uuid":
+            return uuid
+        info = metrics.get(field)
+        if info is not None and info.gpu:
+            return gvals.get(field)
+        return cls._cell(field, spec, r, ok, values)
+
     def _write(self, path: Path, fields: list[str], rows: list[list[Any]]) -> Path | None:
         if not rows:
             return None
@@ -114,10 +152,13 @@ class CsvReporter(Reporter):
             writer.writerow([header(f) for f in fields])
             for row in rows:
                 writer.writerow([fmt(v) for v in row])
+            if self.ma_layout:
+                fh.write("\n")
         return path
 
     def write(self, store: Any, run_id: int, config: Any, ranking_: dict[str, list[RankedConfig]]) -> list[Path]:
         results_dir = Path(config.export_path) / "results"
+        self.ma_layout = _is_imported_ma_run(store, run_id)
         ordered = self._ordered(ranking_, store)
         request_rate = any(r.run_config.load.request_rate is not None for _, r, _ in ordered)
         llm = str(getattr(config, "model_type", "generic")).lower() == "llm"
@@ -136,16 +177,11 @@ class CsvReporter(Reporter):
             inf_rows.append([self._cell(f, spec, r, ok, values) for f in inf_fields])
             if not spec.cpu_only or getattr(config, "always_report_gpu_metrics", False):
                 for uuid, gvals in sorted(r.measurement.gpu_values().items()):
-                    row = []
-                    for f in gpu_fields:
-                        row.append(uuid if f == "gpu_uuid" else (gvals.get(f) if f in gvals else self._cell(f, spec, r, ok, values)))
-                    gpu_rows.append(row)
-        srv_rows = []
-        per_gpu: dict[str, dict[str, float]] = {}
-        for row in store.db["server_only_metrics"].rows_where("run_id = ?", [run_id]):
-            per_gpu.setdefault(row["gpu_uuid"], {})[row["tag"]] = row["value"]
-        for uuid, gvals in sorted(per_gpu.items()):
-            srv_rows.append(["triton-server" if f == "model_name" else uuid if f == "gpu_uuid" else gvals.get(f) for f in srv_fields])
+                    gpu_rows.append([self._gpu_cell(f, uuid, gvals, spec, r, ok, values) for f in gpu_fields])
+        srv_rows = [
+            [SERVER_MODEL if f == "model_name" else uuid if f == "gpu_uuid" else gvals.get(f) for f in srv_fields]
+            for uuid, gvals in server_only_values(store, run_id).items()
+        ]
         written = [
             self._write(results_dir / getattr(config, "filename_server_only", "metrics-server-only.csv"), srv_fields, srv_rows),
             self._write(results_dir / getattr(config, "filename_model_inference", "metrics-model-inference.csv"), inf_fields, inf_rows),

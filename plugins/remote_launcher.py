@@ -53,6 +53,9 @@ def override_config(variant: ConfigVariant) -> dict[str, Any]:
 class RemoteLauncher(Launcher):
     """Connects to an already running server; see the module docstring."""
 
+    #: how messages name the server (subclasses that start their own server change it)
+    server_label = "remote server"
+
     def __init__(self, config: Any, context: RunContext) -> None:
         self.config = config
         self.context = context
@@ -181,7 +184,7 @@ class RemoteLauncher(Launcher):
             self._client.load_model(model, config=json.dumps(override_config(variant)))
         except Exception as exc:  # noqa: BLE001 - InferenceServerException or transport errors
             raise ModelLoadError(
-                f"remote server at {self.endpoint} refused to load {label} (model {model!r}): {one_line(exc)}"
+                f"{self.server_label} at {self.endpoint} refused to load {label} (model {model!r}): {one_line(exc)}"
             ) from exc
         self.model_loads += 1
         ok, last = self._retry(lambda: self._ready(model))

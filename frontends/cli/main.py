@@ -44,10 +44,14 @@ def cli(log_level: str) -> None:
 
 
 def _add_builtin_commands() -> None:
-    from . import plugins_cmd, profile_cmd
+    from . import import_cmd, plugins_cmd, profile_cmd
 
     cli.add_command(profile_cmd.profile)
     cli.add_command(plugins_cmd.plugins)
+    cli.add_command(import_cmd.import_ma_checkpoint)
+    from .report_cmd import report
+    cli.add_command(report)
+    __import__(f"{__package__}.agent_cmd", fromlist=["register"]).register(cli)  # agent, keys, agents
 
 
 _add_builtin_commands()

@@ -17,6 +17,7 @@ from modelyzer.kernel.interfaces import RankedConfig
 from modelyzer.kernel.progress import Progress, format_duration
 from modelyzer.kernel.ranking import measurement_values
 
+from .agent_cmd import agents_executor
 from .options import collect_cli_overrides, profile_options
 
 
@@ -51,8 +52,9 @@ def profile(quiet: bool, **kwargs: Any) -> None:
     config = load_profile_config(config_file, collect_cli_overrides(kwargs))
     session.check_plugin_names(config)
     context, store = session.prepare(config)
+    agents = agents_executor(config, context, store)  # with --agents: started, agents' GPUs in context
     config = session.resolve_cpu_only(config, context)
-    executor = session.make_executor(config, context)
+    executor = agents or session.make_executor(config, context)
     progress = Progress(quiet=quiet)
     engine = Engine(config, store, executor, session.make_codec(), session.strategy_factory(config), progress)
     previous = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)

@@ -100,9 +100,17 @@ class ServerProcess:
     """One MLServer process with its own repository under `work_dir`."""
 
     def __init__(
-        self, python: str, work_dir: Path, log_path: Path, workers: int, env: dict[str, str]
+        self,
+        python: str,
+        work_dir: Path,
+        log_path: Path,
+        workers: int,
+        env: dict[str, str],
+        ports: tuple[int, int, int] | None = None,
     ) -> None:
+        """`ports` fixes (http, grpc, metrics); by default free loopback ports are chosen at each start."""
         self.python = python
+        self.fixed_ports = ports
         self.work_dir = work_dir
         self.repo = work_dir / "repo"
         self.log_path = log_path
@@ -121,12 +129,12 @@ class ServerProcess:
                 return
             except LaunchError as err:
                 self.stop()
-                if attempt < 2 and "address already in use" in str(err).lower():
+                if attempt < 2 and not self.fixed_ports and "address already in use" in str(err).lower():
                     continue
                 raise
 
     def _spawn(self) -> None:
-        self.http_port, self.grpc_port, self.metrics_port = free_ports(3)
+        self.http_port, self.grpc_port, self.metrics_port = self.fixed_ports or free_ports(3)
         self.repo.mkdir(parents=True, exist_ok=True)
         ext = self.work_dir / "ext" / convert.RUNTIME_PACKAGE
         shutil.rmtree(ext, ignore_errors=True)

@@ -1,0 +1,95 @@
+"""The ``c_api`` launcher: no server process; perf_analyzer embeds Triton through its C API.
+
+perf_analyzer runs with ``--service-kind=triton_c_api --triton-server-directory=<triton_install_path>
+--model-repository=<output model repository>`` and loads the variant itself, by its *variant name*
+(``-m add_sub_config_3``) from the output model repository. So, unlike the server launchers:
+
+- every variant directory is written in full (``writes_full_variant_dirs()``) and the ``name`` inside its
+  ``config.pbtxt`` is the variant's name (``variant_config()``), as Triton requires the name to match the
+  directory;
+- ``ensure()`` starts nothing and loads nothing: it returns Endpoints whose ``model_name`` is the variant name and
+  whose ``loadgen_flags`` carry the three C-API arguments (the same values ``perf_analyzer_args`` derives from
+  the launch mode, so the command line is the same either way);
+- nothing serves ``/metrics``, so there are no server-side metrics (GPU metrics come from the collectors on this
+  host); this is logged once. ``triton_server_flags`` and ``triton_output_path`` do not apply (the config loader
+  warns about them).
+
+``start()`` checks that ``triton_install_path`` is a directory, so a wrong path is one clear error instead of a
+failed perf_analyzer run per measurement.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from modelyzer.kernel.errors import LaunchError
+from modelyzer.kernel.hookspecs import hookimpl
+from modelyzer.kernel.interfaces import Launcher, RunContext
+from modelyzer.kernel.models import ConfigVariant, Endpoints, RunConfig
+
+DEFAULT_INSTALL_PATH = "/opt/tritonserver"
+SERVICE_KIND = "triton_c_api"
+
+
+class CApiLauncher(Launcher):
+    """perf_analyzer hosts the server; see the module docstring."""
+
+    def __init__(self, config: Any, context: RunContext) -> None:
+        self.config = config
+        self.context = context
+        self.server_starts = 0
+        self.model_loads = 0
+        install = getattr(config, "triton_install_path", None) or DEFAULT_INSTALL_PATH
+        self.install_path = Path(install)
+        self._told = False
+
+    def loadgen_flags(self) -> dict[str, Any]:
+        return {
+            "service-kind": SERVICE_KIND,
+            "triton-server-directory": str(self.install_path),
+            "model-repository": str(self.context.output_model_repository),
+        }
+
+    def _tell_once(self) -> None:
+        if not self._told:
+            self._told = True
+            self.context.log.info(
+                "c_api launch mode: perf_analyzer embeds Triton from %s; there is no server, so no server "
+                "metrics (/metrics) and no server log",
+                self.install_path,
+            )
+
+    def start(self) -> None:
+        if not self.install_path.is_dir():
+            raise LaunchError(
+                f"triton_install_path {str(self.install_path)!r} is not a directory; set it to the Triton "
+                "installation perf_analyzer should embed (it holds lib/libtritonserver.so)"
+            )
+        self._tell_once()
+
+    def ensure(self, variant: ConfigVariant, variant_dir: Path, run_config: RunConfig) -> Endpoints:
+        self._tell_once()
+        return Endpoints(
+            protocol="c_api",
+            model_name=variant.name or run_config.model,
+            loadgen_flags=self.loadgen_flags(),
+        )
+
+    def stop(self) -> None:
+        """Nothing runs between measurements."""
+
+    def writes_full_variant_dirs(self) -> bool:
+        return True
+
+    def variant_config(self, variant: ConfigVariant) -> dict[str, Any]:
+        """The variant's config named after the variant (perf_analyzer loads it by that name)."""
+        config = dict(variant.config)
+        if variant.name:
+            config["name"] = variant.name
+        return config
+
+
+@hookimpl
+def register_launchers(register: Any) -> None:
+    register("c_api", CApiLauncher)

@@ -1,0 +1,1 @@
+"""Helpers run or imported by the tests (stand-in servers, wrappers)."""
