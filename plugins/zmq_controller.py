@@ -93,6 +93,7 @@ class AgentsExecutor(Executor):
         self._wake: zmq.Socket[Any] | None = None
         self._wake_address = f"inproc://modelyzer-wake-{id(self)}"
         self._started = False
+        self._waited = False
 
     # --- Executor --------------------------------------------------------------------------------------------
     @property  # type: ignore[override]
@@ -101,9 +102,16 @@ class AgentsExecutor(Executor):
             return max(self.hub.scheduler.free_slots, 1)
 
     def start(self) -> None:
-        """Bind, start the I/O thread and wait until `min_agents` agents registered (idempotent)."""
+        """Listen, then (the first time only) wait until `min_agents` agents registered."""
+        self.listen()
+        if not self._waited:
+            self.wait_for_agents(self.min_agents)
+            self._waited = True
+
+    def listen(self) -> str:
+        """Bind and start the I/O thread (idempotent); returns the endpoint agents connect to."""
         if self._started:
-            return
+            return self.endpoint
         self._started = True
         self._ctx = zmq.Context()
         self._thread = threading.Thread(target=self._io, name="modelyzer-agents-io", daemon=True)
@@ -115,7 +123,7 @@ class AgentsExecutor(Executor):
         self._wake.linger = 0
         self._wake.connect(self._wake_address)
         log.info("controller listening on %s (%s)", self.endpoint, "plaintext" if self.insecure else "CURVE")
-        self.wait_for_agents(self.min_agents)
+        return self.endpoint
 
     def wait_for_agents(self, count: int, timeout: float | None = None) -> None:
         """Block until `count` agents are connected (ModelyzerError after `timeout` seconds, if given)."""
@@ -135,7 +143,7 @@ class AgentsExecutor(Executor):
             time.sleep(0.05)
 
     def execute(self, run_configs: Sequence[RunConfig]) -> Iterator[tuple[RunConfig, Measurement]]:
-        self.start()
+        self.start()  # a no-op once started: later batches run on whichever agents are connected
         remaining = {rc.key for rc in run_configs}
         with self._lock:
             self.hub.submit(run_configs)
@@ -158,7 +166,7 @@ class AgentsExecutor(Executor):
     def stop(self) -> None:
         if not self._started:
             return
-        self._started = False
+        self._started = self._waited = False
         with self._lock:
             self.hub.finish()
         self._poke()
@@ -211,7 +219,6 @@ class AgentsExecutor(Executor):
                 zap.bind(ZAP_ENDPOINT)
             router = ctx.socket(zmq.ROUTER)
             sockets.append(router)
-            router.setsockopt(zmq.ROUTER_HANDOVER, 1)
             router.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
             router.setsockopt(zmq.TCP_KEEPALIVE, 1)
             router.setsockopt(zmq.TCP_KEEPALIVE_IDLE, 30)

@@ -59,6 +59,7 @@ log = logging.getLogger("modelyzer")
 STATUS_EVERY = 10.0  # seconds between status lines
 REHELLO_EVERY = 1.0  # at most one rehello per second to an unknown sender
 EXPECTED_FACTOR = 2  # liveness windows to wait for a measurement an agent says it holds
+MAX_REMEMBERED = 10000  # unknown senders remembered for rate limiting
 
 
 @attrs.define(eq=False)
@@ -192,6 +193,13 @@ class Hub:
             self.outbox.append((route, encode(message(MessageType.REFUSED, Refused(reason, fatal)))))
             return
         old = self.agents.get(agent_id)
+        if (old is not None and old.state == "connected" and old.incarnation != hello.incarnation
+                and old.route != route and self.liveness.silent_for(agent_id) < self.liveness.window):
+            reason = (f"key {fingerprint(agent_id)} is in use by agent {old.name!r} on {old.host or '?'}; "
+                      "give each agent its own key pair (modelyzer keys generate DIR --agents N)")
+            log.warning("refused a second agent with key %s: %s", fingerprint(agent_id), reason)
+            self.outbox.append((route, encode(message(MessageType.REFUSED, Refused(reason, fatal=False)))))
+            return
         rec = AgentRecord(agent_id, hello.name, hello.host, route, hello.slots, hello.launch_modes,
                           hello.load_generators, done=old.done if old else 0, incarnation=hello.incarnation,
                           hello_seq=seq, counters=dict(old.counters) if old and old.incarnation == hello.incarnation
@@ -330,6 +338,8 @@ class Hub:
     def _rehello(self, route: bytes) -> None:
         now = self.clock()
         if now - self._rehello_sent.get(route, float("-inf")) >= REHELLO_EVERY:
+            if len(self._rehello_sent) > MAX_REMEMBERED:
+                self._rehello_sent.clear()
             self._rehello_sent[route] = now
             self.outbox.append((route, encode(message(MessageType.REHELLO, agent="controller"))))
 

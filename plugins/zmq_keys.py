@@ -170,6 +170,8 @@ class ZapHandler:
         last = self._logged.get((public, address))
         if last is not None and now - last < REFUSAL_LOG_INTERVAL:
             return
+        if len(self._logged) > 10000:
+            self._logged.clear()
         self._logged[(public, address)] = now
         if public:
             log.warning(

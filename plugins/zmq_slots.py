@@ -46,7 +46,7 @@ CONTROLLER_ONLY = frozenset({
     "ensemble_composing_models", "objectives", "constraints", "weighting", "latency_budget", "min_throughput",
     "num_configs_per_model", "num_top_model_configs", "report_model_configs", "plots", "output_formats",
     "output_model_repository_path", "override_output_model_repository", "agents", "min_agents", "agent_keys",
-    "insecure",
+    "insecure", "gpus",  # an agent's GPUs are its own `--gpus`
 })
 #: launch modes that start a server on the agent host: several slots must not share its ports or log file
 SERVER_ON_AGENT = ("local", "docker", "c_api")
