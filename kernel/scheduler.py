@@ -46,10 +46,11 @@ class Slot:
     served: str = ""  # variant identity of the last RunConfig sent here (the slot's server has it)
     seq: int = 0  # controller message seq of the RUN that sent `key`
     since: float = 0.0  # when `key` was sent
+    warming: bool = False  # the agent is still building this slot's executor/server: not free yet
 
     @property
     def free(self) -> bool:
-        return self.key is None
+        return self.key is None and not self.warming
 
 
 @attrs.frozen
@@ -90,14 +91,18 @@ class Scheduler:
         self.finished: set[str] = set()
 
     # --- agents -----------------------------------------------------------------------------------------
-    def add_agent(self, agent: str, specs: Sequence[SlotSpec], busy: Mapping[int, str] | None = None) -> list[str]:
+    def add_agent(self, agent: str, specs: Sequence[SlotSpec], busy: Mapping[int, str] | None = None,
+                  warming: Iterable[int] = ()) -> list[str]:
         """Register (or re-register) `agent` with `specs`; `busy` maps slot index → key it is running.
+
+        Slots in `warming` are not free until `set_warming` says they are ready.
 
         Work this scheduler had sent to the agent that the agent no longer reports busy goes back to the
         queue (unless the caller knows a measurement is on its way: remove those keys from the result).
         Returns the requeued keys.
         """
         busy = dict(busy or {})
+        cold = set(warming)
         old = {s.index: s for s in self.slots(agent)}
         for index in old:
             del self._slots[(agent, index)]
@@ -106,11 +111,21 @@ class Scheduler:
         for spec in specs:
             key = busy.get(spec.index) or None
             previous = old.get(spec.index)
-            slot = Slot(agent, spec.index, spec.gpu, key=key, served=previous.served if previous else "")
+            slot = Slot(agent, spec.index, spec.gpu, key=key, served=previous.served if previous else "",
+                        warming=spec.index in cold)
             self._slots[(agent, spec.index)] = slot
             if key is not None:
                 self._queue.pop(key, None)  # reclaimed: the agent is already running it
         return [k for k in requeued if self._requeue(k)]
+
+    def set_warming(self, agent: str, warming: Iterable[int]) -> None:
+        """The slots of `agent` still warming up (the others are ready)."""
+        cold = set(warming)
+        for slot in self.slots(agent):
+            slot.warming = slot.index in cold
+
+    def warming_slots(self, agent: str | None = None) -> int:
+        return sum(1 for s in self.slots(agent) if s.warming)
 
     def remove_agent(self, agent: str) -> list[str]:
         """Forget `agent`'s slots; its in-flight RunConfigs go back to the front of the queue (returned)."""
@@ -233,7 +248,7 @@ class Scheduler:
 
     @property
     def in_flight(self) -> int:
-        return sum(1 for s in self._slots.values() if not s.free)
+        return sum(1 for s in self._slots.values() if s.key is not None)
 
     @property
     def queued(self) -> int:

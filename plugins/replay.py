@@ -11,8 +11,10 @@ checkpoint imported with `modelyzer import-ma-checkpoint`) runs any search strat
   a LoadGeneratorError with status `not_recorded`, which the executor records as a `not_recorded`
   Measurement: not ok, so ranking and reports ignore it like a failed one and strategies see a missing point.
   perf_analyzer flags and server flags are not compared: the recording answers for its own server.
-- the `replay` launcher starts nothing: it checks the recorded DB, counts model loads (variant changes) as a
-  real server would, and needs only `config.pbtxt` in the output repository.
+- the `replay` launcher starts nothing: it checks the recorded DB and builds its index in `start()` (so an
+  agent slot is warm before its first RunConfig; the index is built once per process and file version,
+  `recording_for`, and shared by the slots), counts model loads (variant changes) as a real server would,
+  and needs only `config.pbtxt` in the output repository.
 - the `replay` metric collector never samples; it makes the recorded GPUs this profile's GPUs (GPU discovery
   asks collectors for `devices()`), so a GPU recording is replayed with KIND_GPU variants and a CPU-only one
   (no GPUs recorded) with KIND_CPU variants.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -131,6 +134,36 @@ class Recording:
         return self.index.get(replay_key(run_config))
 
 
+_RECORDINGS: dict[tuple[Any, ...], Recording] = {}
+_RECORDINGS_LOCK = threading.Lock()
+
+
+def recording_for(path: Path) -> Recording:
+    """The indexed recording at `path`, built once per process (and again when the file changes).
+
+    Slots of one agent share it: the index is read-only once built, and building it is the costly part.
+    """
+    try:
+        st = path.stat()
+        wal = path.with_name(path.name + "-wal")
+        wst = wal.stat() if wal.exists() else None
+        # SQLite WAL: writes land there before a checkpoint. An empty one comes and goes as readers (other
+        # slots, other agents) open and close the file: it must not count as a change.
+        wal_key = (wst.st_mtime_ns, wst.st_size) if wst is not None and wst.st_size > 0 else (0, 0)
+        cache_key: tuple[Any, ...] | None = (str(path.resolve()), st.st_mtime_ns, st.st_size, *wal_key)
+    except OSError:
+        cache_key = None  # missing: Recording raises the usual error
+    if cache_key is None:
+        return Recording(path)
+    with _RECORDINGS_LOCK:
+        found = _RECORDINGS.get(cache_key)
+        if found is None:
+            for stale in [k for k in _RECORDINGS if k[0] == cache_key[0]]:
+                del _RECORDINGS[stale]
+            found = _RECORDINGS[cache_key] = Recording(path)
+        return found
+
+
 class ReplayLoadGenerator(LoadGenerator):
     """Answers each RunConfig with its recorded metrics (see the module docstring)."""
 
@@ -145,7 +178,7 @@ class ReplayLoadGenerator(LoadGenerator):
     @property
     def recording(self) -> Recording:
         if self._recording is None:
-            self._recording = Recording(_path(self.config))
+            self._recording = recording_for(_path(self.config))
         return self._recording
 
     def command(self, run_config: RunConfig, endpoints: Endpoints) -> list[str]:
@@ -175,9 +208,9 @@ class ReplayLauncher(Launcher):
         self._loaded: dict[str, str] = {}
 
     def start(self) -> None:
-        path = _path(self.config)
+        """Check the settings and build the recording's index now (warm), not at the first measurement."""
         _duration(self.config)
-        open_recording(path).close()
+        recording_for(_path(self.config))
 
     def ensure(self, variant: ConfigVariant, variant_dir: Path, run_config: RunConfig) -> Endpoints:
         identity = config_identity(variant.config)

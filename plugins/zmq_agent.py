@@ -49,17 +49,18 @@ class AgentDaemon:
         self.workdir = (workdir or Path.cwd() / "modelyzer-agent").resolve()
         self.overrides = dict(overrides or {})
         self.results: queue.Queue[tuple[int, Measurement]] = queue.Queue()
+        self.ready: queue.Queue[int] = queue.Queue()  # slots that finished warming up
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         self._stop = threading.Event()
         self.config: Any = None
         self.config_error = ""
-        self.workers = slot_workers(slots, self.workdir, self.name, self._finished)
+        self.workers = slot_workers(slots, self.workdir, self.name, self._finished, self._warm)
         launch_modes, load_generators = capabilities()
         self.core = AgentCore(
             name=self.name, host=socket.gethostname(), pid=os.getpid(), slots=slots, launch_modes=launch_modes,
             load_generators=load_generators, on_run=self._run, on_config=self._configure, on_bye=self._bye,
-            counters=self._counters, max_silence=max_silence,
+            counters=self._counters, max_silence=max_silence, warms=True,
         )
         self.ctx: zmq.Context[Any] = zmq.Context()
         self.sock: zmq.Socket[Any] | None = None
@@ -69,6 +70,13 @@ class AgentDaemon:
     # --- callbacks ------------------------------------------------------------------------------------------
     def _finished(self, slot: int, measurement: Measurement) -> None:  # slot threads
         self.results.put((slot, measurement))
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+
+    def _warm(self, slot: int) -> None:  # slot threads
+        self.ready.put(slot)
         try:
             os.write(self._wake_w, b"x")
         except OSError:
@@ -84,6 +92,7 @@ class AgentDaemon:
         except ModelyzerError as err:
             self.config, self.config_error = None, f"the controller's config does not load here: {err}"
             log.error("%s", self.config_error)
+            self.core.warming.clear()  # nothing to warm: every RunConfig fails with the reason
             return
         for worker in self.workers.values():
             worker.prepare(self.config, config_id)
@@ -171,6 +180,8 @@ class AgentDaemon:
                         pass
                 except BlockingIOError:
                     pass
+            while not self.ready.empty():
+                self.core.slot_ready(self.ready.get_nowait())
             while not self.results.empty():
                 self.core.finished(*self.results.get_nowait())
             action = self.core.tick()

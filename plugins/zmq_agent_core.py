@@ -77,6 +77,7 @@ class AgentCore:
         counters: Callable[[], dict[str, int]] = dict,
         max_silence: float = MAX_SILENCE,
         clock: Clock = time.monotonic,
+        warms: bool = False,
     ) -> None:
         self.name = name
         self.host = host
@@ -89,6 +90,7 @@ class AgentCore:
         self.on_bye = on_bye
         self.counters = counters
         self.max_silence = max_silence
+        self.warms = warms  # on_config warms the slots up; each reports `slot_ready` (until then not free)
         self.clock = clock
         self.incarnation = uuid.uuid4().hex[:12]
         self.watch = Liveness(HEARTBEAT_INTERVAL, LIVENESS, clock)
@@ -99,6 +101,7 @@ class AgentCore:
         self.seq = 0
         self.seen_seq = 0
         self.busy: dict[int, str] = {}
+        self.warming: set[int] = set()  # slots building their executor/server for `config_id`: not ready yet
         self.unacked: dict[str, tuple[float, MeasurementReport]] = {}
         self.outbox: list[bytes] = []
         self._alive_since = clock()
@@ -152,6 +155,8 @@ class AgentCore:
         self.watch.heard(CONTROLLER)
         if welcome.config_id != self.config_id:
             self.config_id = welcome.config_id
+            if self.warms:  # on_config warms them (or clears this when the config does not load)
+                self.warming = set(self.slots)
             self.on_config(welcome.config, welcome.config_id)
         log.info("registered with the controller (session %s)%s", welcome.session,
                  f"; resending {len(self.unacked)} unacknowledged measurement(s)" if self.unacked else "")
@@ -176,6 +181,14 @@ class AgentCore:
         self.on_run(run.slot, run.run_config)
 
     # --- from the slots ---------------------------------------------------------------------------------------
+    def slot_ready(self, slot: int) -> None:
+        """A slot finished warming up; when the last one is, tell the controller at once (a heartbeat)."""
+        if slot not in self.warming:
+            return
+        self.warming.discard(slot)
+        if not self.warming and self.registered:
+            self._heartbeat()
+
     def finished(self, slot: int, measurement: Measurement) -> None:
         """A slot finished: keep the measurement until acked, and send it now."""
         key = measurement.run_config_key
@@ -201,9 +214,7 @@ class AgentCore:
             self.backoff.reset()
             return RECONNECT
         if self.watch.heartbeat_due([CONTROLLER]):
-            held = tuple(list(self.unacked)[:MAX_LISTED])
-            beat = Heartbeat(dict(self.busy), self.seen_seq, held, **_counters(self.counters()))
-            self._send(MessageType.HEARTBEAT, beat)
+            self._heartbeat()
         resend_after = 2 * self.watch.window
         for key, (sent, _) in list(self.unacked.items()):
             if now - sent > resend_after:
@@ -213,8 +224,14 @@ class AgentCore:
     def say_hello(self) -> None:
         hello = Hello(PROTOCOL_VERSION, self.name, self.host, self.pid, tuple(self.slots.values()),
                       self.launch_modes, self.load_generators, dict(self.busy), tuple(list(self.unacked)[:MAX_LISTED]),
-                      self.incarnation)
+                      self.incarnation, warms=self.warms, config_id=self.config_id, warming=tuple(sorted(self.warming)))
         self._send(MessageType.HELLO, hello)
+
+    def _heartbeat(self) -> None:
+        held = tuple(list(self.unacked)[:MAX_LISTED])
+        beat = Heartbeat(dict(self.busy), self.seen_seq, held, **_counters(self.counters()),
+                         warming=tuple(sorted(self.warming)))
+        self._send(MessageType.HEARTBEAT, beat)
 
     # --- output -----------------------------------------------------------------------------------------------
     def _send_measurement(self, key: str) -> None:

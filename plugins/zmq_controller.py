@@ -126,19 +126,22 @@ class AgentsExecutor(Executor):
         return self.endpoint
 
     def wait_for_agents(self, count: int, timeout: float | None = None) -> None:
-        """Block until `count` agents are connected (ModelyzerError after `timeout` seconds, if given)."""
+        """Block until `count` agents are connected with their slots warm (ModelyzerError after `timeout` s)."""
         started = next_log = time.monotonic()
         while True:
             with self._lock:
-                connected = len(self.hub.connected())
-            if connected >= count:
+                agents = self.hub.connected()
+                connected = len(agents)
+                ready = sum(1 for a in agents if not self.hub.scheduler.warming_slots(a.id))
+            if ready >= count:
                 return
             self._check_io()
             now = time.monotonic()
             if timeout is not None and now - started > timeout:
                 raise ModelyzerError(f"agents: only {connected} of {count} agent(s) connected after {timeout:g} s")
             if now >= next_log:
-                log.info("waiting for agents on %s: %d of %d connected", self.endpoint, connected, count)
+                log.info("waiting for agents on %s: %d of %d connected, %d ready", self.endpoint, connected, count,
+                         ready)
                 next_log = now + WAIT_LOG_EVERY
             time.sleep(0.05)
 

@@ -206,7 +206,9 @@ class Hub:
                           else {})
         self.agents[agent_id] = rec
         specs = [SlotSpec(s.index, s.gpu, s.gpu_name) for s in hello.slots]
-        requeued = self.scheduler.add_agent(agent_id, specs, hello.busy)
+        # an agent that warms up builds its slots for our config after this welcome: not free until it says so
+        cold = (s.index for s in hello.slots) if hello.warms and hello.config_id != self.config_id else hello.warming
+        requeued = self.scheduler.add_agent(agent_id, specs, hello.busy, warming=cold)
         deadline = self.clock() + EXPECTED_FACTOR * self.liveness.window
         for key in hello.unacked:
             if self.scheduler.hold(key) or (self.scheduler.pending(key) and key not in self.expected):
@@ -223,6 +225,7 @@ class Hub:
     def _heartbeat(self, rec: AgentRecord, beat: Heartbeat) -> None:
         rec.seen_seq = max(rec.seen_seq, beat.seen_seq)
         rec.count(beat.server_starts, beat.model_loads)
+        self.scheduler.set_warming(rec.id, beat.warming)
         deadline = self.clock() + EXPECTED_FACTOR * self.liveness.window
         held = set(beat.unacked)
         for slot in self.scheduler.slots(rec.id):

@@ -89,6 +89,9 @@ class Hello:
     busy: dict[int, str] = attrs.field(factory=dict)  # slot index → RunConfig key it is running
     unacked: tuple[str, ...] = ()  # keys of measurements it holds, not yet acknowledged
     incarnation: str = ""  # random per agent process: a stale hello of the same process is ignored
+    warms: bool = False  # its slots warm up (build executors, start servers) for a new config, then report ready
+    config_id: str = ""  # the config its slots are built for ("" none): another one means they warm up first
+    warming: tuple[int, ...] = ()  # slots still warming up for `config_id`
 
 
 @attrs.frozen
@@ -113,6 +116,7 @@ class Heartbeat:
     unacked: tuple[str, ...] = ()  # keys of measurements held, not yet acknowledged (at most MAX_LISTED)
     server_starts: int = 0
     model_loads: int = 0
+    warming: tuple[int, ...] = ()  # slots still warming up: not free for RunConfigs yet
 
 
 @attrs.frozen

@@ -8,7 +8,8 @@ paths in it (model repository, replay DB) must exist on the agent host, or be ov
 Each slot (one per selected GPU, or `--slots N` CPU slots) is a `SlotWorker`: a thread with its own
 in-process executor (`session.make_executor`: launcher, load generator, collectors) in its own work
 directory `<workdir>/slot-<i>`, restricted to its GPU. It is built, and its server started, as soon as the
-controller's config arrives (so servers boot while the controller waits for other agents); it — and so the
+controller's config arrives (so servers boot while the controller waits for other agents), and then reports
+the slot ready (`on_ready`: the controller leaves it alone until then); it — and so the
 slot's server — is kept for the next RunConfig, and rebuilt only when the controller's config changes. A failure to launch or to build
 the config becomes a `failed` Measurement carrying the reason, never a crashed agent.
 """
@@ -137,12 +138,14 @@ class SlotWorker:
     """One slot's thread: runs one RunConfig at a time with the slot's executor (see the module docstring)."""
 
     def __init__(self, slot: SlotInfo, workdir: Path, slot_count: int, agent_name: str,
-                 on_done: Callable[[int, Measurement], None]) -> None:
+                 on_done: Callable[[int, Measurement], None],
+                 on_ready: Callable[[int], None] = lambda slot: None) -> None:
         self.slot = slot
         self.workdir = workdir
         self.slot_count = slot_count
         self.agent_name = agent_name
         self.on_done = on_done
+        self.on_ready = on_ready
         self.host = socket.gethostname()
         self._jobs: queue.Queue[Any] = queue.Queue()
         self._executor: InProcessExecutor | None = None
@@ -188,11 +191,14 @@ class SlotWorker:
             self.on_done(self.slot.index, self._measure(job))
 
     def _prepare(self, job: _Prepare) -> None:
+        """Warm up: build the executor and start it (server up, replay index built); then report the slot ready."""
         try:
             self._executor_for(job.config, job.config_id).start()
         except Exception as err:  # noqa: BLE001 - the first RunConfig retries and reports the error
             log.warning("slot %d: could not start: %s", self.slot.index, err)
             self._drop_executor()
+        finally:
+            self.on_ready(self.slot.index)
 
     def _measure(self, job: Job) -> Measurement:
         rc = job.run_config
@@ -235,8 +241,9 @@ class SlotWorker:
 
 
 def slot_workers(slots: Sequence[SlotInfo], workdir: Path, agent_name: str,
-                 on_done: Callable[[int, Measurement], None]) -> dict[int, SlotWorker]:
-    return {s.index: SlotWorker(s, workdir, len(slots), agent_name, on_done) for s in slots}
+                 on_done: Callable[[int, Measurement], None],
+                 on_ready: Callable[[int], None] = lambda slot: None) -> dict[int, SlotWorker]:
+    return {s.index: SlotWorker(s, workdir, len(slots), agent_name, on_done, on_ready) for s in slots}
 
 
 __all__ = ["CONTROLLER_ONLY", "Job", "SlotWorker", "agent_config", "capabilities", "discover_slots",

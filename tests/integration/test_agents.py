@@ -3,7 +3,8 @@
 Agents run the replay backend (a synthetic recording from bench/agents.py, `replay_duration` per
 measurement) on 127.0.0.1, with heartbeats every 0.2 s (liveness window 1 s). Faults are real: SIGKILL of
 an agent mid-measurement and of the controller, an agent with an unknown key, random bytes and oversized
-frames on the controller's port, and agents in their own network namespaces (where `ip netns` works).
+frames on the controller's port, and agents in their own network namespaces (where `ip netns` works). One
+test runs an agent on the MLServer backend instead (real MLServer and perf_analyzer; skipped without them).
 Every test checks that each RunConfig of the search is stored exactly once.
 """
 
@@ -27,6 +28,7 @@ import zmq
 
 from modelyzer.plugins.zmq_keys import generate_keys
 
+from ..conftest import QUICK_START, real_server_available
 from . import bench_agents
 
 pytestmark = pytest.mark.integration
@@ -290,3 +292,97 @@ def test_agents_in_their_own_network_namespaces(cluster: Cluster) -> None:
     finally:
         cluster.stop()
         spaces.remove()
+
+
+def test_an_agent_on_the_mlserver_backend_measures_every_run_config_once(tmp_path: Path) -> None:
+    """Controller + one agent whose slot runs a real MLServer and the real perf_analyzer (quick-start model)."""
+    reason = real_server_available()
+    if reason:
+        pytest.skip(reason)
+    import psutil
+
+    db = tmp_path / "results.db"
+    keys = tmp_path / "keys"
+    generate_keys(keys, agents=2)  # agent-1, agent-2 (one pair alone would be named `agent`)
+    config = tmp_path / "profile.yaml"
+    config.write_text(yaml.safe_dump({
+        "model_repository": str(QUICK_START / "model_repository"), "triton_launch_mode": "mlserver",
+        "profile_models": "add_sub", "export_path": str(tmp_path / "out"), "results_db": str(db),
+        "output_model_repository_path": str(tmp_path / "out" / "variants"), "override_output_model_repository": True,
+        "run_config_search_max_instance_count": 1, "run_config_search_max_model_batch_size": 2,
+        "run_config_search_max_concurrency": 2, "skip_summary_reports": True, "skip_detailed_reports": True,
+        "perf_analyzer_flags": {"measurement-request-count": 50, "stability-percentage": 100},
+    }))
+    url = f"tcp://127.0.0.1:{free_port()}"
+    workdir = tmp_path / "agent-work"
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(args: list[str], log: str) -> subprocess.Popen[bytes]:
+        out = (tmp_path / log).open("ab")
+        # MLServer and perf_analyzer load the 2 CPUs: the default 1 s heartbeat (5 s window), not the 0.2 s of
+        # the fault tests, so the agent does not take a busy controller for lost and miss its bye
+        env = {**ENV, "MODELYZER_AGENT_HEARTBEAT": "1"}
+        proc = subprocess.Popen([PY, "-m", "modelyzer.frontends.cli", *args], stdout=out, stderr=out, env=env,
+                                cwd=tmp_path)
+        procs.append(proc)
+        return proc
+
+    seen: set[psutil.Process] = set()  # MLServer processes (leader and workers) the agent started
+
+    def watch_servers() -> None:
+        try:
+            found = psutil.Process(agent.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return
+        for p in found:
+            try:
+                if ".venv-mlserver" in " ".join(p.cmdline()):
+                    seen.add(p)
+            except psutil.Error:
+                pass
+
+    def servers() -> list[psutil.Process]:
+        """The MLServer processes seen that are still alive."""
+        alive = []
+        for p in seen:
+            try:
+                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(p)
+            except psutil.NoSuchProcess:
+                pass
+        return alive
+
+    try:
+        controller = spawn(["--log-level", "info", "profile", "-f", str(config), "-q", "--agents", url,
+                            "--min-agents", "1", "--agent-keys", str(keys)], "controller.log")
+        agent = spawn(["--log-level", "info", "agent", "--controller", url, "--gpus", "none", "--workdir",
+                       str(workdir), "--max-silence", "60", "--keys", str(keys), "--key", "agent-1"], "agent.log")
+        logs = lambda: ((tmp_path / "controller.log").read_text()[-3000:]  # noqa: E731
+                        + (tmp_path / "agent.log").read_text()[-3000:])
+        wait_for(lambda: watch_servers() or controller.poll() is not None, 90, "the profile to finish", agent)
+        assert controller.returncode == 0, logs()
+        con = sqlite3.connect(db)
+        rows = con.execute("select run_config_key, status, agent from measurements").fetchall()
+        keys_stored = [r[0] for r in rows]
+        assert rows and len(keys_stored) == len(set(keys_stored)), rows
+        assert {r[1] for r in rows} == {"ok"} and {r[2].split("#")[0] for r in rows} == {"agent-1"}
+        assert len(rows) == 6  # 3 variants (default, 1 instance × batch 1, 2) × concurrency 1, 2
+        throughputs = con.execute("select m.run_config_key, v.value from measurements m join metric_values v "
+                                  "on v.measurement_id = m.id where v.tag = 'perf_throughput'").fetchall()
+        assert sorted(k for k, _ in throughputs) == sorted(keys_stored)
+        assert all(t > 0 for _, t in throughputs), throughputs
+        assert con.execute("select server_starts from runs").fetchone()[0] >= 1  # a real MLServer served them
+        con.close()
+        # the profile is over (bye): the agent stops its MLServer but stays up for the next controller
+        assert seen, "no MLServer process seen under the agent"
+        wait_for(lambda: not servers(), 30, "the agent to stop its MLServer", agent)
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(30) == 0
+        assert not servers()
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for leftover in servers():
+            leftover.kill()

@@ -174,3 +174,14 @@ def test_random_failures_never_lose_or_duplicate_a_run_config() -> None:
                 finished.append(key)
     assert s.unfinished == 0
     assert sorted(finished) == sorted({x.key for x in work}) and len(finished) == len(work)
+
+
+def test_a_warming_slot_is_not_free_until_it_is_ready() -> None:
+    s = Scheduler()
+    s.add_agent("a", cpu_slots(2), warming=[0, 1])
+    s.submit([rc(1), rc(2)])
+    assert s.free_slots == 0 and s.warming_slots("a") == 2 and s.assign() == [] and s.in_flight == 0
+    s.set_warming("a", [1])
+    assert [(x.agent, x.slot) for x in s.assign()] == [("a", 0)]
+    s.set_warming("a", [])
+    assert [(x.agent, x.slot) for x in s.assign()] == [("a", 1)] and s.warming_slots() == 0

@@ -338,3 +338,25 @@ def test_a_second_process_with_the_same_key_is_refused_until_the_first_is_lost(n
     twin.say_hello()
     net.hub.handle(b"route-twin", net.key("a"), twin.take_outbox()[0])
     assert [r.host for r in net.joined] == ["h", "other"]
+
+
+def test_a_warming_agent_gets_work_only_once_its_slots_are_ready(net: Net) -> None:
+    a = net.add("a", slots=2)
+    a.warms = True
+    net.pump()
+    assert a.registered and a.warming == {0, 1}  # the welcome's config: both slots warm up
+    assert net.hub.scheduler.warming_slots() == 2  # the hello said so: the slots were never free
+    net.hub.submit([rc(1), rc(2)])
+    net.pump()
+    assert net.ran == []
+    a.slot_ready(0)  # one slot ready: not reported until all are (one heartbeat)
+    net.pump()
+    assert net.ran == [] and not a.warming - {1}
+    a.slot_ready(1)
+    net.pump()
+    assert sorted(slot for _, slot, _ in net.ran) == [0, 1] and net.hub.scheduler.warming_slots() == 0
+    # re-registering for the same config (e.g. after a reconnect): nothing to warm again
+    a.registered = False
+    a.backoff.reset()
+    net.pump()
+    assert a.registered and not a.warming and net.hub.scheduler.warming_slots() == 0

@@ -94,7 +94,7 @@ def test_the_wire_form_is_plain_json() -> None:
     data = json.loads(encode(message(MessageType.HEARTBEAT, Heartbeat({0: "k"}, 3), agent="a", seq=1)))
     assert data == {"type": "heartbeat", "agent": "a", "seq": 1,
                     "payload": {"busy": {"0": "k"}, "seen_seq": 3, "unacked": [], "server_starts": 0,
-                                "model_loads": 0}}
+                                "model_loads": 0, "warming": []}}
 
 
 def test_version_mismatch_is_explained() -> None:
