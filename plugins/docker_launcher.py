@@ -45,7 +45,7 @@ from modelyzer.kernel.models import ConfigVariant, Endpoints, RunConfig, canonic
 from . import docker_support as ds
 from .local_launcher import DEFAULT_ENDPOINTS, ENDPOINT_KEYS, gpu_uuids
 from .local_server import free_ports, port_of, port_problem
-from .remote_launcher import RemoteLauncher, one_line
+from .remote_launcher import RemoteLauncher
 from .triton_server_flags import check_flags, render_value, server_argv, warn_to
 
 DEFAULT_SERVER = "tritonserver"
@@ -359,14 +359,6 @@ class DockerLauncher(RemoteLauncher):
             raise ModelLoadError(
                 f"{err}" + (f"; server log: {' | '.join(logged[-5:])}" if logged else "")
             ) from err
-
-    def _unload_others(self, model: str) -> None:
-        for other in [m for m in self._loaded if m != model]:
-            self._loaded.pop(other, None)
-            try:
-                self._client.unload_model(other)
-            except Exception as exc:  # noqa: BLE001 - the next load reports real problems
-                self.log.debug("docker: unloading %s failed: %s", other, one_line(exc))
 
 
 @hookimpl

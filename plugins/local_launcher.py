@@ -45,7 +45,7 @@ from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import ConfigVariant, Endpoints, RunConfig, canonical_json
 
 from .local_server import PidFile, ServerLog, free_ports, http_status, port_of, port_problem, signal_group
-from .remote_launcher import RemoteLauncher, one_line
+from .remote_launcher import RemoteLauncher
 from .triton_server_flags import check_flags, render_value, server_argv, warn_to
 
 DEFAULT_SERVER = "tritonserver"
@@ -293,13 +293,6 @@ class LocalLauncher(RemoteLauncher):
             logged = self.server_log.errors_since(offset)
             raise ModelLoadError(f"{err}" + (f"; server log: {logged}" if logged else "")) from err
 
-    def _unload_others(self, model: str) -> None:
-        for other in [m for m in self._loaded if m != model]:
-            self._loaded.pop(other, None)
-            try:
-                self._client.unload_model(other)
-            except Exception as exc:  # noqa: BLE001 - the next load reports real problems
-                self.log.debug("tritonserver: unloading %s failed: %s", other, one_line(exc))
 
 @hookimpl
 def register_launchers(register: Any) -> None:

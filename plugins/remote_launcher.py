@@ -195,6 +195,15 @@ class RemoteLauncher(Launcher):
         self._loaded[model] = variant.config_hash
         self.context.log.info("loaded %s on %s", label, self.endpoint)
 
+    def _unload_others(self, model: str) -> None:
+        """Unload the models this launcher loaded for earlier models of the profile (one at a time)."""
+        for other in [m for m in self._loaded if m != model]:
+            self._loaded.pop(other, None)
+            try:
+                self._client.unload_model(other)
+            except Exception as exc:  # noqa: BLE001 - the next load reports real problems
+                self.context.log.debug("%s: unloading %s failed: %s", self.server_label, other, one_line(exc))
+
     def stop(self) -> None:
         client, self._client = self._client, None
         self._loaded.clear()
