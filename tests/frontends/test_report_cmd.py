@@ -125,7 +125,7 @@ def test_cpu_only_db_and_results_db_option(tmp_path: Path) -> None:
     assert doc["knobs"]["instance_kind"] == "KIND_CPU" and doc["hardware"].startswith("CPU ")
 
 
-ORACLE = Path("/work/shared/oracles/ma-checkpoints/single-model-ckpt")
+ORACLE = Path(__file__).resolve().parents[2].parent / "shared" / "oracles" / "ma-checkpoints" / "single-model-ckpt"
 
 
 def test_report_on_an_imported_model_analyzer_checkpoint(tmp_path: Path) -> None:

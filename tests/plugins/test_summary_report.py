@@ -295,7 +295,7 @@ def test_summary_pdf_pages_and_plots(gpu_store: Store, tmp_path: Path) -> None:
 
 # ---- Model Analyzer's own summaries of its checkpoints ---------------------------------------------------------
 
-ORACLES = Path("/work/shared/oracles/ma-checkpoints")
+ORACLES = Path(__file__).resolve().parents[2].parent / "shared" / "oracles" / "ma-checkpoints"
 
 
 def _importer() -> Any:
