@@ -35,6 +35,7 @@ from modelyzer.kernel.models import (
     RunConfig,
 )
 from modelyzer.kernel.ranking import passes
+from modelyzer.plugins.load_sweep import WalkDriver
 from modelyzer.plugins.search_common import (
     boundary,
     deep_merge,
@@ -68,12 +69,9 @@ class _Walk:
     label: str
     variants: list[ConfigVariant]
     plateau: bool
-    gen: Walk | None = None
-    next: RunConfig | None = None
-    finished: bool = False
-    awaiting: bool = False
     variants_left: int = 0
     done_in_variant: int = 0
+    state: Any = None  # the WalkDriver's view of this walk (next, finished, awaiting)
 
 
 class BruteSearch(SearchStrategy):
@@ -83,14 +81,12 @@ class BruteSearch(SearchStrategy):
         self.spec = spec
         self.base_config = copy.deepcopy(dict(base_config))
         self.config = config
-        self._measured: dict[str, Measurement] = {}
-        self._pending: dict[str, list[_Walk]] = {}
         self._setup_loads()
+        self._driver = WalkDriver({})
         self._walks = self._build_walks()
         for walk in self._walks:
             walk.variants_left = len(walk.variants)
-            walk.gen = self._walk(walk)
-            self._step(walk, None)
+            walk.state = self._driver.add(self._walk(walk), walk.label)
 
     def _opt(self, name: str, default: Any) -> Any:
         value = getattr(self.config, name, default)
@@ -235,54 +231,24 @@ class BruteSearch(SearchStrategy):
     def _ok(self, measurement: Measurement) -> bool:
         return passes(self.spec.constraints, measurement.values())
 
-    # driver ---------------------------------------------------------------------------------------------
-    def _step(self, walk: _Walk, measurement: Measurement | None) -> None:
-        """Feed `measurement` to the walk (None: start it) and move on to its next unmeasured RunConfig."""
-        assert walk.gen is not None
-        try:
-            run_config = walk.gen.send(measurement) if measurement is not None else next(walk.gen)
-            while run_config.key in self._measured:  # the same experiment was measured by another walk
-                run_config = walk.gen.send(self._measured[run_config.key])
-        except StopIteration:
-            walk.finished, walk.next = True, None
-            return
-        walk.next = run_config
-
+    # driver: the walks run side by side in a WalkDriver (shared with quick/optuna's load sweeps) ---------
     def propose(self, slots: int = 1) -> list[RunConfig]:
-        batch: list[RunConfig] = []
-        for walk in self._walks:
-            if len(batch) >= max(slots, 1):
-                break
-            if not walk.finished and walk.next is not None and walk.next.key in self._measured:
-                self._step(walk, self._measured[walk.next.key])  # measured meanwhile by another walk
-            if walk.finished or walk.awaiting or walk.next is None:
-                continue
-            key = walk.next.key
-            walk.awaiting = True
-            if key not in self._pending:
-                batch.append(walk.next)
-            self._pending.setdefault(key, []).append(walk)
-        return batch
+        return self._driver.propose(slots)
 
     def observe(self, results: list[Result]) -> None:
-        for result in results:
-            key = result.run_config.key
-            self._measured[key] = result.measurement
-            for walk in self._pending.pop(key, []):
-                walk.awaiting = False
-                self._step(walk, result.measurement)
+        self._driver.observe(results)
 
     @property
     def done(self) -> bool:
-        return all(w.finished for w in self._walks)
+        return self._driver.done
 
     def total_estimate(self) -> int:
         """Upper bound of RunConfigs not yet proposed (those awaiting results are not counted)."""
         per_variant = len(self.batch_sizes) * (len(self.loads) + self.binary_steps)
         return sum(
-            max(w.variants_left * per_variant - w.done_in_variant - w.awaiting, 0)
+            max(w.variants_left * per_variant - w.done_in_variant - w.state.awaiting, 0)
             for w in self._walks
-            if not w.finished
+            if not w.state.finished
         )
 
 

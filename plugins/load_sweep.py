@@ -63,10 +63,12 @@ class WalkDriver:
         self._walks: list[_Walk] = []
         self._pending: dict[str, list[_Walk]] = {}
 
-    def add(self, gen: Walk, label: str = "") -> None:
+    def add(self, gen: Walk, label: str = "") -> _Walk:
+        """Start `gen` (it runs up to its first unmeasured RunConfig) and return its state."""
         walk = _Walk(gen, label)
         self._walks.append(walk)
         self._step(walk, None)
+        return walk
 
     def _step(self, walk: _Walk, measurement: Measurement | None) -> None:
         try:
