@@ -129,7 +129,7 @@ def run_once(root: Path, values: dict[str, Any], recording: Path, agents: int, s
     from modelyzer.kernel.engine import Engine
     from modelyzer.kernel.progress import Progress
     from modelyzer.kernel.store import Store
-    from modelyzer.plugins.zmq_controller import AgentsExecutor
+    from modelyzer.plugins.agents.controller import AgentsExecutor
 
     url = f"tcp://127.0.0.1:{free_port()}"
     db = root / f"results-{agents}x{slots}.db"
@@ -179,7 +179,7 @@ def main(argv: list[str]) -> int:
         values, recording = make_fixture(root)
         keys = None
         if not args.insecure:
-            from modelyzer.plugins.zmq_keys import generate_keys
+            from modelyzer.plugins.agents.keys import generate_keys
 
             keys = root / "keys"
             generate_keys(keys, max(max(counts), 2))

@@ -46,11 +46,11 @@ from modelyzer.kernel.models import (  # noqa: E402
 )
 from modelyzer.kernel.ranking import score  # noqa: E402
 from modelyzer.kernel.store import Store  # noqa: E402
-from modelyzer.plugins.brute_search import BruteSearch  # noqa: E402
-from modelyzer.plugins.optuna_search import OptunaSearch  # noqa: E402
-from modelyzer.plugins.quick_search import QuickSearch  # noqa: E402
-from modelyzer.plugins.replay import Recording  # noqa: E402
-from modelyzer.plugins.search_common import Judge, SearchState, doubled_list  # noqa: E402
+from modelyzer.plugins.launchers.replay import Recording  # noqa: E402
+from modelyzer.plugins.search.brute import BruteSearch  # noqa: E402
+from modelyzer.plugins.search.common import Judge, SearchState, doubled_list  # noqa: E402
+from modelyzer.plugins.search.optuna import OptunaSearch  # noqa: E402
+from modelyzer.plugins.search.quick import QuickSearch  # noqa: E402
 
 SURFACES = ROOT / "bench" / "surfaces"
 WITHIN = 0.98

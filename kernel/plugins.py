@@ -20,24 +20,24 @@ from . import hookspecs
 from .errors import PluginError
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
-    "modelyzer.plugins.pbtxt_codec",
-    "modelyzer.plugins.brute_search",
-    "modelyzer.plugins.quick_search",
-    "modelyzer.plugins.optuna_search",
-    "modelyzer.plugins.perf_analyzer_loadgen",
-    "modelyzer.plugins.remote_launcher",
-    "modelyzer.plugins.replay",
-    "modelyzer.plugins.local_launcher",
-    "modelyzer.plugins.docker_launcher",
-    "modelyzer.plugins.c_api_launcher",
-    "modelyzer.plugins.cpu_collector",
-    "modelyzer.plugins.nvml_collector",
-    "modelyzer.plugins.triton_metrics_collector",
-    "modelyzer.plugins.weighted_ranker",
-    "modelyzer.plugins.csv_reporter",
-    "modelyzer.plugins.summary_report",
-    "modelyzer.plugins.detailed_report",
-    "modelyzer.plugins.best_config",
+    "modelyzer.plugins.codecs.pbtxt",
+    "modelyzer.plugins.search.brute",
+    "modelyzer.plugins.search.quick",
+    "modelyzer.plugins.search.optuna",
+    "modelyzer.plugins.loadgen.perf_analyzer",
+    "modelyzer.plugins.launchers.remote",
+    "modelyzer.plugins.launchers.replay",
+    "modelyzer.plugins.launchers.local",
+    "modelyzer.plugins.launchers.docker",
+    "modelyzer.plugins.launchers.c_api",
+    "modelyzer.plugins.collectors.cpu",
+    "modelyzer.plugins.collectors.nvml",
+    "modelyzer.plugins.collectors.triton_metrics",
+    "modelyzer.plugins.rankers.weighted",
+    "modelyzer.plugins.reporters.csv_tables",
+    "modelyzer.plugins.reporters.summary",
+    "modelyzer.plugins.reporters.detailed",
+    "modelyzer.plugins.reporters.best_config",
 )
 
 pm = pluggy.PluginManager("modelyzer")
@@ -79,8 +79,8 @@ def load_plugins() -> pluggy.PluginManager:
                 pm.register(plugin, name=ep.name)
                 pm._plugin_distinfo.append((plugin, pluggy._manager.DistFacade(dist)))  # type: ignore[attr-defined,arg-type]
     for module_name in DEFAULT_PLUGINS:
-        short = module_name.rsplit(".", 1)[-1]
-        if short in blocked or module_name in blocked:
+        parts = module_name.split(".")
+        if {module_name, parts[-1], ".".join(parts[-2:])} & blocked:
             continue
         if pm.get_plugin(module_name) is None:
             pm.register(importlib.import_module(module_name), name=module_name)

@@ -1,6 +1,6 @@
 """Scheduling RunConfigs onto the slots of remote agents: one RunConfig per slot at a time.
 
-Pure bookkeeping, no sockets and no clock of its own: the controller (`plugins/zmq_hub.py`) feeds it events
+Pure bookkeeping, no sockets and no clock of its own: the controller (`plugins/agents/hub.py`) feeds it events
 (an agent registered or was lost, a batch was submitted, a measurement arrived) and sends what `assign()`
 returns. A *slot* is one GPU of an agent (or one CPU slot of a CPU-only agent); its server keeps the variant
 it last served, so `assign()` prefers the slot that already serves a RunConfig's variant (no model reload),

@@ -4,5 +4,11 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash .ci/setup
 echo "== ruff"; .venv/bin/ruff check .
-echo "== mypy"; .venv/bin/mypy kernel plugins frontends contrib/mlserver/modelyzer_mlserver
+# mypy sees the project as the `modelyzer` package (through symlinks), so imports across kernel/plugins/frontends
+# are type-checked instead of resolving to Any.
+mkdir -p .tools/mypy/modelyzer
+for d in kernel plugins frontends; do ln -sfn "$PWD/$d" ".tools/mypy/modelyzer/$d"; done
+echo "== mypy"
+MYPYPATH=.tools/mypy .venv/bin/mypy -p modelyzer.kernel -p modelyzer.plugins -p modelyzer.frontends
+MYPYPATH=.tools/mypy .venv/bin/mypy contrib/mlserver/modelyzer_mlserver
 echo "== pytest"; .venv/bin/python -m pytest -q -ra -p no:cacheprovider "$@"

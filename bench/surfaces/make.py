@@ -23,7 +23,7 @@ sys.path.insert(0, str(HERE.parents[1]))
 from bench.surfaces.synthetic import SURFACES, Surface  # noqa: E402
 from modelyzer.kernel.models import LoadSpec, Measurement, Metric, ModelSpec, RunConfig  # noqa: E402
 from modelyzer.kernel.store import Store  # noqa: E402
-from modelyzer.plugins.search_space import config_space  # noqa: E402
+from modelyzer.plugins.search.space import config_space  # noqa: E402
 
 CONCURRENCY = [2**i for i in range(11)]
 LABEL = "SYNTHETIC: analytic queueing model (bench/surfaces/synthetic.py), not measured on a server"

@@ -33,8 +33,8 @@ def _overrides(values: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _agent_keys(keys: Path | None, key_name: str | None, insecure: bool, command: str) -> Any:
-    from modelyzer.plugins.zmq_controller import insecure_warning
-    from modelyzer.plugins.zmq_keys import load_agent_keys
+    from modelyzer.plugins.agents.controller import insecure_warning
+    from modelyzer.plugins.agents.keys import load_agent_keys
 
     if insecure:
         log.warning("%s", insecure_warning(command))
@@ -66,8 +66,8 @@ def _agent_keys(keys: Path | None, key_name: str | None, insecure: bool, command
 def agent(controller: str, keys: Path | None, key_name: str | None, gpus: str, slots: int | None, name: str,
           workdir: Path | None, settings: tuple[str, ...], max_silence: float, insecure: bool) -> None:
     """Run RunConfigs for a controller (`profile --agents`) on this host's GPUs or CPU slots."""
-    from modelyzer.plugins.zmq_agent import AgentDaemon, install_signal_handlers
-    from modelyzer.plugins.zmq_slots import discover_slots
+    from modelyzer.plugins.agents.agent import AgentDaemon, install_signal_handlers
+    from modelyzer.plugins.agents.slots import discover_slots
 
     agent_keys = _agent_keys(keys, key_name, insecure, "agent")
     daemon = AgentDaemon(controller, agent_keys, discover_slots(gpus, slots), name=name, workdir=workdir,
@@ -87,7 +87,7 @@ def keys() -> None:
               help="Agent key pairs to make (agent, or agent-1 … agent-N).")
 def keys_generate(directory: Path, count: int) -> None:
     """Write controller and agent key pairs and the authorized_keys directory (existing files are kept)."""
-    from modelyzer.plugins.zmq_keys import generate_keys
+    from modelyzer.plugins.agents.keys import generate_keys
 
     written = generate_keys(directory, count)
     for path in written:
@@ -116,7 +116,7 @@ def agents_status(controller: str, keys_dir: Path | None, key_name: str | None, 
                   as_json: bool) -> None:
     """Agents, slots, in flight, done and lost, as the controller sees them now."""
     from modelyzer.kernel.models import converter
-    from modelyzer.plugins.zmq_status import format_status, query_status
+    from modelyzer.plugins.agents.status import format_status, query_status
 
     report = query_status(controller, _agent_keys(keys_dir, key_name, insecure, "agents status"), timeout)
     click.echo(json.dumps(converter.unstructure(report), indent=2) if as_json else format_status(report))
@@ -129,7 +129,7 @@ def agents_executor(config: Any, context: RunContext, store: Store) -> Any:
     """
     if not getattr(config, "agents", None):
         return None
-    from modelyzer.plugins.zmq_controller import AgentsExecutor
+    from modelyzer.plugins.agents.controller import AgentsExecutor
 
     executor = AgentsExecutor(config, context)
     try:

@@ -1,4 +1,4 @@
-"""`modelyzer import-ma-checkpoint`: a Model Analyzer checkpoint into a results DB (see plugins/ma_checkpoint.py)."""
+"""`modelyzer import-ma-checkpoint`: a Model Analyzer checkpoint into a results DB (see plugins/importers/ma_checkpoint.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import click
 from modelyzer.kernel import session
 from modelyzer.kernel.errors import ConfigError
 from modelyzer.kernel.store import Store
-from modelyzer.plugins.ma_checkpoint import ImportSummary, parse_checkpoint, store_checkpoint
+from modelyzer.plugins.importers.ma_checkpoint import ImportSummary, parse_checkpoint, store_checkpoint
 
 
 def write_model_repository(store: Store, models: tuple[str, ...], directory: Path) -> list[Path]:

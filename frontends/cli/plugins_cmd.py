@@ -18,7 +18,7 @@ def plugin_rows() -> list[dict[str, object]]:
         for entry in registry.registry(kind).values():
             provided.setdefault(entry.plugin_name, []).append(f"{registry.KIND_LABELS[kind]}:{entry.name}")
             kinds.setdefault(entry.plugin_name, set()).add(registry.KIND_LABELS[kind])
-    rows = []
+    rows: list[dict[str, object]] = []
     for name, plugin in sorted(pm.list_name_plugin()):
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
         if "register_commands" in hooks:

@@ -22,9 +22,9 @@ from modelyzer.kernel import registry, session
 from modelyzer.kernel.errors import ConfigError
 from modelyzer.kernel.models import ModelSpec
 from modelyzer.kernel.store import Store
-from modelyzer.plugins.detailed_report import report_targets
-from modelyzer.plugins.plots import parse_plots
-from modelyzer.plugins.report_data import stored_spec
+from modelyzer.plugins.reporters.data import stored_spec
+from modelyzer.plugins.reporters.detailed import report_targets
+from modelyzer.plugins.reporters.plots import parse_plots
 
 from .options import config_from_cli, report_options
 

@@ -10,8 +10,7 @@ from click.testing import CliRunner
 
 from modelyzer.frontends.cli.main import cli
 from modelyzer.kernel import __version__
-
-from ..conftest import QUICK_START, modelyzer_cmd
+from tests.conftest import QUICK_START, modelyzer_cmd
 
 
 def write_repo(tmp_path: Path) -> Path:

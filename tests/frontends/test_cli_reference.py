@@ -6,8 +6,7 @@ import pytest
 
 from modelyzer.frontends.cli.main import cli
 from modelyzer.frontends.cli.reference import render_cli_reference
-
-from ..conftest import ROOT
+from tests.conftest import ROOT
 
 
 def test_reference_has_a_section_per_command() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from ..conftest import QUICK_START, modelyzer_cmd, real_server_available
+from tests.conftest import QUICK_START, modelyzer_cmd, real_server_available
 
 pytestmark = [pytest.mark.integration]
 

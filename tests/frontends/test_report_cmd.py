@@ -12,9 +12,8 @@ import yaml
 from click.testing import CliRunner, Result
 
 from modelyzer.frontends.cli.main import cli
-from modelyzer.plugins import report_render
-
-from ..plugins.test_summary_report import build_store, html_text, make_config
+from modelyzer.plugins.reporters import render as report_render
+from tests.plugins.reporters.test_summary import build_store, html_text, make_config
 
 
 @pytest.fixture(autouse=True)
@@ -132,9 +131,9 @@ def test_report_on_an_imported_model_analyzer_checkpoint(tmp_path: Path) -> None
     if not (ORACLE / "0.ckpt").is_file():
         pytest.skip("oracle checkpoints absent")
     try:
-        from modelyzer.plugins.ma_checkpoint import import_checkpoint
+        from modelyzer.plugins.importers.ma_checkpoint import import_checkpoint
     except ImportError:
-        pytest.skip("modelyzer.plugins.ma_checkpoint not available yet")
+        pytest.skip("modelyzer.plugins.importers.ma_checkpoint not available yet")
     from modelyzer.kernel.store import Store
 
     store = Store(tmp_path / "results.db")

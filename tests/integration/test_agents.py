@@ -26,10 +26,9 @@ import pytest
 import yaml
 import zmq
 
-from modelyzer.plugins.zmq_keys import generate_keys
-
-from ..conftest import QUICK_START, real_server_available
-from . import bench_agents
+from modelyzer.plugins.agents.keys import generate_keys
+from tests.conftest import QUICK_START, real_server_available
+from tests.integration import bench_agents
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,7 @@ from modelyzer.kernel import registry
 from modelyzer.kernel.errors import PluginError
 from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.plugins import DEFAULT_PLUGINS, load_plugins
-
-from ..conftest import modelyzer_cmd
+from tests.conftest import modelyzer_cmd
 
 
 def plugins_json(**env: str) -> list[dict[str, Any]]:
@@ -33,7 +32,7 @@ def test_every_default_plugin_is_registered() -> None:
 
 def test_plugins_json_lists_kind_name_version_hooks() -> None:
     rows = {r["name"]: r for r in plugins_json()}
-    pbtxt = rows["modelyzer.plugins.pbtxt_codec"]
+    pbtxt = rows["modelyzer.plugins.codecs.pbtxt"]
     assert pbtxt["kind"] == ["model-config codec"] and pbtxt["hooks"] == ["register_model_config_codecs"]
     assert pbtxt["version"]
     assert "launcher:mlserver" in rows["mlserver"]["provides"]  # the contrib plugin, via its entry point
@@ -41,9 +40,9 @@ def test_plugins_json_lists_kind_name_version_hooks() -> None:
 
 def test_env_allow_and_block_lists() -> None:
     names = {r["name"] for r in plugins_json(MODELYZER_LOAD_PLUGINS="")}
-    assert "mlserver" not in names and "modelyzer.plugins.brute_search" in names
-    names = {r["name"] for r in plugins_json(MODELYZER_DISABLE_PLUGINS="mlserver,csv_reporter")}
-    assert "mlserver" not in names and "modelyzer.plugins.csv_reporter" not in names
+    assert "mlserver" not in names and "modelyzer.plugins.search.brute" in names
+    names = {r["name"] for r in plugins_json(MODELYZER_DISABLE_PLUGINS="mlserver,csv_tables")}
+    assert "mlserver" not in names and "modelyzer.plugins.reporters.csv_tables" not in names
 
 
 class _Dup:

@@ -1,7 +1,7 @@
 """Session assembly: GPU discovery and selection, the CPU-only switch, collectors, and the server-only step.
 
 The no-GPU path runs for real here (nvidia-ml-py is installed, there is no NVIDIA driver). GPU hosts are faked
-only at the pynvml function boundary (``FakeNvml`` from tests/plugins/test_nvml_collector.py); the launcher and
+only at the pynvml function boundary (``FakeNvml`` from tests/plugins/collectors/test_nvml.py); the launcher and
 load generator are deterministic stand-ins so a whole profile runs in well under a second.
 """
 
@@ -35,8 +35,7 @@ from modelyzer.kernel.models import (
 )
 from modelyzer.kernel.progress import Progress
 from modelyzer.kernel.store import Store
-
-from ..plugins.test_nvml_collector import FakeGpu, FakeNvml, three_gpus_one_mig
+from tests.plugins.collectors.test_nvml import FakeGpu, FakeNvml, three_gpus_one_mig
 
 CONFIG = 'name: "m"\nplatform: "onnxruntime_onnx"\nmax_batch_size: 8\n'
 A = GpuDevice("GPU-aaaa", "A100", 0, 40_000)

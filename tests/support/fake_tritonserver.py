@@ -193,7 +193,7 @@ class Backend:
             except ValueError as err:
                 raise LoadRefused(f"failed to parse the config override: {err}") from err
         elif (model_dir / "config.pbtxt").exists():
-            from modelyzer.plugins.pbtxt_codec import PbtxtCodec
+            from modelyzer.plugins.codecs.pbtxt import PbtxtCodec
 
             config = PbtxtCodec().read(model_dir / "config.pbtxt")
         else:

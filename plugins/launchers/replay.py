@@ -1,0 +1,278 @@
+"""The `replay` launcher and load generator: answer RunConfigs from a recorded results DB, offline, in seconds.
+
+`triton_launch_mode: replay` with `replay_results_db: <db>` (a profile's results DB, or a Model Analyzer
+checkpoint imported with `modelyzer import-ma-checkpoint`) runs any search strategy without a server:
+
+- the `replay` load generator looks each RunConfig up by its model, its variant's *config* (normalized by the
+  pbtxt codec, private `_` annotations and `name` left out — never the variant's name, which depends on the
+  order a search created it) and its load (client batch size and concurrency / request rate / intervals).
+  Found: the recorded metrics (GPU metrics per recorded UUID), after sleeping `replay_duration` seconds to
+  simulate the measurement; a recorded failure is replayed as a failure with its recorded error. Not found:
+  a LoadGeneratorError with status `not_recorded`, which the executor records as a `not_recorded`
+  Measurement: not ok, so ranking and reports ignore it like a failed one and strategies see a missing point.
+  perf_analyzer flags and server flags are not compared: the recording answers for its own server.
+- the `replay` launcher starts nothing: it checks the recorded DB and builds its index in `start()` (so an
+  agent slot is warm before its first RunConfig; the index is built once per process and file version,
+  `recording_for`, and shared by the slots), counts model loads (variant changes) as a real server would,
+  and needs only `config.pbtxt` in the output repository.
+- the `replay` metric collector never samples; it makes the recorded GPUs this profile's GPUs (GPU discovery
+  asks collectors for `devices()`), so a GPU recording is replayed with KIND_GPU variants and a CPU-only one
+  (no GPUs recorded) with KIND_CPU variants.
+
+`session.make_executor` pairs the replay launcher with the replay load generator and no live collectors.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from modelyzer.kernel.errors import ConfigError, LoadGeneratorError
+from modelyzer.kernel.hookspecs import hookimpl
+from modelyzer.kernel.interfaces import Launcher, LoadGenerator, MetricCollector, RunContext
+from modelyzer.kernel.models import (
+    STATUS_NOT_RECORDED,
+    STATUS_OK,
+    ConfigVariant,
+    Endpoints,
+    GpuDevice,
+    Measurement,
+    Metric,
+    RunConfig,
+    canonical_json,
+    converter,
+)
+from modelyzer.kernel.store import Store
+from modelyzer.plugins.codecs.pbtxt import normalize
+
+log = logging.getLogger("modelyzer")
+
+MODE = "replay"
+BYTES_PER_MB = 1e6
+
+Key = tuple[str, str, str]
+
+
+class NotRecorded(LoadGeneratorError):
+    """The replayed results DB has no measurement for this RunConfig."""
+
+    status = STATUS_NOT_RECORDED
+
+
+def config_identity(config: dict[str, Any]) -> str:
+    """The comparable form of a variant config: normalized, without `name` and private `_` keys."""
+    public = {k: v for k, v in config.items() if not str(k).startswith("_")}
+    try:
+        public = normalize(public)
+    except ConfigError:
+        pass  # not a Triton config (another codec's): compare it as it is
+    public.pop("name", None)
+    return canonical_json(public)
+
+
+def replay_key(run_config: RunConfig) -> Key:
+    """What a replay matches on: model, variant config identity, load."""
+    load = canonical_json(converter.unstructure(run_config.load))
+    return run_config.model, config_identity(run_config.variant.config), load
+
+
+def _path(config: Any) -> Path:
+    value = getattr(config, "replay_results_db", None)
+    if not value:
+        raise ConfigError("replay_results_db: required with triton_launch_mode replay; pass --replay-results-db "
+                          "with a results DB (a profile's results.db or an imported checkpoint)")
+    path = Path(value)
+    if not path.is_file():
+        raise ConfigError(f"replay_results_db: {path} does not exist; record a profile or import a Model Analyzer "
+                          "checkpoint (modelyzer import-ma-checkpoint) first")
+    return path
+
+
+def _duration(config: Any) -> float:
+    duration = float(getattr(config, "replay_duration", 0.0) or 0.0)
+    if duration < 0:
+        raise ConfigError(f"replay_duration: must be ≥ 0 seconds, got {duration:g}")
+    return duration
+
+
+def open_recording(path: Path) -> Store:
+    """The recorded results DB; a one-line ConfigError when it is not a modelyzer results DB."""
+    try:
+        store = Store(path)
+        store.db.execute("select count(*) from measurements").fetchone()
+    except sqlite3.DatabaseError as err:
+        raise ConfigError(f"replay_results_db: {path} is not a modelyzer results DB ({err})") from None
+    return store
+
+
+class Recording:
+    """The measurements of one recorded results DB, indexed by `replay_key` (first successful one wins)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        store = open_recording(path)
+        try:
+            self.index: dict[Key, Measurement] = {}
+            for result in store.results():
+                status = result.measurement.status
+                if status in (STATUS_NOT_RECORDED, "skipped"):
+                    continue
+                key = replay_key(result.run_config)
+                known = self.index.get(key)
+                if known is None or (not known.ok and status == STATUS_OK):
+                    self.index[key] = result.measurement
+            self.models = set(store.models())
+        finally:
+            store.close()
+
+    def lookup(self, run_config: RunConfig) -> Measurement | None:
+        return self.index.get(replay_key(run_config))
+
+
+_RECORDINGS: dict[tuple[Any, ...], Recording] = {}
+_RECORDINGS_LOCK = threading.Lock()
+
+
+def recording_for(path: Path) -> Recording:
+    """The indexed recording at `path`, built once per process (and again when the file changes).
+
+    Slots of one agent share it: the index is read-only once built, and building it is the costly part.
+    """
+    try:
+        st = path.stat()
+        wal = path.with_name(path.name + "-wal")
+        wst = wal.stat() if wal.exists() else None
+        # SQLite WAL: writes land there before a checkpoint. An empty one comes and goes as readers (other
+        # slots, other agents) open and close the file: it must not count as a change.
+        wal_key = (wst.st_mtime_ns, wst.st_size) if wst is not None and wst.st_size > 0 else (0, 0)
+        cache_key: tuple[Any, ...] | None = (str(path.resolve()), st.st_mtime_ns, st.st_size, *wal_key)
+    except OSError:
+        cache_key = None  # missing: Recording raises the usual error
+    if cache_key is None:
+        return Recording(path)
+    with _RECORDINGS_LOCK:
+        found = _RECORDINGS.get(cache_key)
+        if found is None:
+            for stale in [k for k in _RECORDINGS if k[0] == cache_key[0]]:
+                del _RECORDINGS[stale]
+            found = _RECORDINGS[cache_key] = Recording(path)
+        return found
+
+
+class ReplayLoadGenerator(LoadGenerator):
+    """Answers each RunConfig with its recorded metrics (see the module docstring)."""
+
+    def __init__(self, config: Any, context: RunContext, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.config = config
+        self.context = context
+        self.sleep = sleep
+        self.duration = _duration(config)
+        self.last_window_seconds: float | None = None
+        self._recording: Recording | None = None
+
+    @property
+    def recording(self) -> Recording:
+        if self._recording is None:
+            self._recording = recording_for(_path(self.config))
+        return self._recording
+
+    def command(self, run_config: RunConfig, endpoints: Endpoints) -> list[str]:
+        return [MODE, str(self.recording.path), run_config.describe()]
+
+    def measure(self, run_config: RunConfig, endpoints: Endpoints) -> list[Metric]:
+        recorded = self.recording.lookup(run_config)
+        self.last_window_seconds = None
+        if recorded is None:
+            raise NotRecorded(f"not recorded in {self.recording.path}: {run_config.describe()}")
+        if self.duration:
+            self.sleep(self.duration)
+        if not recorded.ok:
+            raise LoadGeneratorError(f"recorded {recorded.status}: {recorded.error or 'no error text'}")
+        self.last_window_seconds = recorded.window_seconds or self.duration or None
+        return list(recorded.metrics)
+
+
+class ReplayLauncher(Launcher):
+    """Starts no server: checks the recording, counts model loads, serves every variant under its model name."""
+
+    def __init__(self, config: Any, context: RunContext) -> None:
+        self.config = config
+        self.context = context
+        self.server_starts = 0
+        self.model_loads = 0
+        self._loaded: dict[str, str] = {}
+
+    def start(self) -> None:
+        """Check the settings and build the recording's index now (warm), not at the first measurement."""
+        _duration(self.config)
+        recording_for(_path(self.config))
+
+    def ensure(self, variant: ConfigVariant, variant_dir: Path, run_config: RunConfig) -> Endpoints:
+        identity = config_identity(variant.config)
+        if self._loaded.get(variant.model) != identity:
+            self._loaded[variant.model] = identity
+            self.model_loads += 1
+        return Endpoints(model_name=variant.model, protocol=str(getattr(self.config, "client_protocol", "grpc")))
+
+    def stop(self) -> None:
+        self._loaded.clear()
+
+    def writes_full_variant_dirs(self) -> bool:
+        return False
+
+
+def _mb(total_memory: Any) -> int:
+    """MB of a `gpus.total_memory` value (the store keeps bytes)."""
+    return int(int(total_memory or 0) / BYTES_PER_MB)
+
+
+class ReplayGpus(MetricCollector):
+    """Never samples; in replay mode its `devices()` are the recorded GPUs (see the module docstring)."""
+
+    tags: tuple[str, ...] = ()
+
+    def __init__(self, config: Any, context: RunContext) -> None:
+        self.config = config
+        self.context = context
+
+    def enabled(self) -> bool:
+        return False
+
+    def devices(self) -> list[GpuDevice]:
+        if getattr(self.config, "triton_launch_mode", None) != MODE:
+            return []
+        store = open_recording(_path(self.config))
+        try:
+            rows = store.gpus()
+        finally:
+            store.close()
+        return [
+            GpuDevice(uuid=str(r["uuid"]), name=str(r["name"] or ""), index=i, total_memory_mb=_mb(r["total_memory"]))
+            for i, r in enumerate(rows)
+        ]
+
+    def start(self, endpoints: Endpoints) -> None:
+        """Nothing to sample."""
+
+    def stop(self) -> list[Metric]:
+        return []
+
+
+@hookimpl
+def register_launchers(register: Any) -> None:
+    register(MODE, ReplayLauncher)
+
+
+@hookimpl
+def register_load_generators(register: Any) -> None:
+    register(MODE, ReplayLoadGenerator)
+
+
+@hookimpl
+def register_metric_collectors(register: Any) -> None:
+    register(MODE, ReplayGpus)

@@ -1,0 +1,310 @@
+"""The ``perf_analyzer`` load generator: runs NVIDIA's perf_analyzer binary for one RunConfig.
+
+Arguments are built as Model Analyzer builds them (``perf_analyzer_args``), the ``--verbose-csv`` report is
+parsed by ``perf_analyzer_csv``. Robustness follows MA:
+
+- perf_analyzer runs in its own process group (new session) with stdout+stderr going to a file; the whole group
+  is killed when it runs longer than ``perf_analyzer_timeout`` s, when its CPU use (psutil, sampled every second)
+  exceeds ``perf_analyzer_cpu_util`` %, and when we are interrupted (Ctrl-C: kill, then re-raise).
+- "Failed to obtain stable measurement" / "Please use a larger time window" → retry with a larger window
+  (``--measurement-request-count`` 100, then +50; time_windows: ``--measurement-interval`` 6000 ms, then +1000)
+  up to ``perf_analyzer_max_auto_adjusts`` times.
+- Any failure raises ``LoadGeneratorError`` whose message carries perf_analyzer's own error line; command and
+  full output are appended to ``<export_path>/perf_analyzer_error.log``. With ``perf_output`` the output of every
+  run is appended to ``perf_output_path`` (or logged when no path is set).
+
+The binary is ``perf_analyzer_path``; when that is the default ``perf_analyzer`` and not on PATH, the project's
+``.tools/bin/perf_analyzer`` (under the source tree, then under the current directory) is used.
+``last_window_seconds`` holds the wall time of the last successful perf_analyzer run (its measurement windows
+plus start-up, typically a few ms); ``last_attempts`` how many runs that took.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import attrs
+import psutil
+
+from modelyzer.kernel.errors import LoadGeneratorError
+from modelyzer.kernel.hookspecs import hookimpl
+from modelyzer.kernel.interfaces import LoadGenerator, RunContext
+from modelyzer.kernel.models import Endpoints, Metric, RunConfig
+from modelyzer.plugins.loadgen.perf_analyzer_args import (
+    adjust_for_stability,
+    build_flags,
+    measurement_key,
+    model_name_for,
+    render,
+)
+from modelyzer.plugins.loadgen.perf_analyzer_csv import parse_csv
+
+UNSTABLE_MARKERS = ("Failed to obtain stable measurement", "Please use a larger time window")
+WINDOW_ARGS = ("measurement-request-count", "measurement-interval")
+DEFAULT_BINARY = "perf_analyzer"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+POLL_SECONDS = 0.1
+CPU_SAMPLE_SECONDS = 1.0
+KILL_GRACE_SECONDS = 2.0
+
+
+def _cfg(config: Any, name: str, default: Any = None) -> Any:
+    value = getattr(config, name, default)
+    return default if value is None else value
+
+
+def find_perf_analyzer(path: str | None) -> str:
+    """Resolve ``perf_analyzer_path`` to an executable, or raise LoadGeneratorError naming the key."""
+    name = path or DEFAULT_BINARY
+    if os.sep in name:
+        if os.access(name, os.X_OK) and Path(name).is_file():
+            return name
+        raise LoadGeneratorError(
+            f"perf_analyzer_path {name!r} is not an executable file; fix perf_analyzer_path"
+        )
+    found = shutil.which(name)
+    if found:
+        return found
+    if name == DEFAULT_BINARY:
+        for root in (PROJECT_ROOT, Path.cwd()):
+            candidate = root / ".tools" / "bin" / DEFAULT_BINARY
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return str(candidate)
+    raise LoadGeneratorError(
+        f"perf_analyzer binary {name!r} not found on PATH (nor in .tools/bin); install it or set perf_analyzer_path"
+    )
+
+
+def error_line(output: str) -> str:
+    """perf_analyzer's own error line: the last ``error…`` line, else the first ``failed`` line, else the last line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.lower().startswith("error"):
+            return line
+    for line in lines:
+        if "failed" in line.lower() or "unable" in line.lower():
+            return line
+    return lines[-1] if lines else "(no output)"
+
+
+def is_unstable(output: str) -> bool:
+    return any(marker in output for marker in UNSTABLE_MARKERS)
+
+
+@attrs.define
+class RunOutcome:
+    """One perf_analyzer process: exit code (None when we killed it), its output, wall time, kill reason."""
+
+    returncode: int | None
+    output: str
+    seconds: float
+    killed: str = ""
+
+
+def kill_group(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE_SECONDS) -> None:
+    """SIGTERM the child's process group, SIGKILL it after ``grace`` s; reap the child."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    try:  # the leader may be gone while group members linger
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_process(
+    argv: list[str],
+    output_path: Path,
+    timeout: float,
+    cpu_limit: float,
+    env: dict[str, str] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> RunOutcome:
+    """Run ``argv`` in its own session, watching time and CPU; always leaves no process behind."""
+    start = clock()
+    with open(output_path, "wb") as out:
+        proc = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+        )
+        killed = ""
+        watcher: psutil.Process | None = None
+        try:
+            watcher = psutil.Process(proc.pid)
+            watcher.cpu_percent(None)
+        except psutil.Error:
+            watcher = None
+        last_sample = start
+        try:
+            while True:
+                try:
+                    proc.wait(timeout=POLL_SECONDS)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                now = clock()
+                if now - start > timeout:
+                    killed = f"did not finish within perf_analyzer_timeout={timeout:g} s"
+                    break
+                if watcher is not None and now - last_sample >= CPU_SAMPLE_SECONDS:
+                    last_sample = now
+                    try:
+                        util = watcher.cpu_percent(None)
+                    except psutil.Error:
+                        util = 0.0
+                    if cpu_limit > 0 and util > cpu_limit:
+                        killed = f"used {util:.0f}% CPU, above perf_analyzer_cpu_util={cpu_limit:g}%"
+                        break
+        except BaseException:  # KeyboardInterrupt, SystemExit: the child dies with us
+            kill_group(proc)
+            raise
+        if killed:
+            kill_group(proc)
+    seconds = clock() - start
+    output = output_path.read_text(errors="replace")
+    return RunOutcome(None if killed else proc.returncode, output, seconds, killed)
+
+
+class PerfAnalyzerLoadGenerator(LoadGenerator):
+    """Measures one RunConfig with the real perf_analyzer; see the module docstring."""
+
+    def __init__(self, config: Any, context: RunContext) -> None:
+        self.config = config
+        self.context = context
+        self.last_window_seconds = 0.0
+        self.last_attempts = 0
+
+    # --- command lines -------------------------------------------------------------------------------
+    def _binary(self) -> str:
+        return find_perf_analyzer(_cfg(self.config, "perf_analyzer_path", DEFAULT_BINARY))
+
+    def flags(
+        self, run_config: RunConfig, endpoints: Endpoints, csv_path: str | Path | None = None
+    ) -> dict[str, Any]:
+        return build_flags(
+            run_config,
+            endpoints,
+            self.config,
+            csv_path=csv_path,
+            model_repository=self.context.output_model_repository,
+        )
+
+    def command(self, run_config: RunConfig, endpoints: Endpoints) -> list[str]:
+        """The command with MA's ``-f <model>-results.csv`` (``measure`` writes the CSV to a temp dir instead)."""
+        try:
+            binary = self._binary()
+        except LoadGeneratorError:
+            binary = str(_cfg(self.config, "perf_analyzer_path", DEFAULT_BINARY))
+        return [binary, *render(self.flags(run_config, endpoints))]
+
+    def measurement_key(self, run_config: RunConfig) -> str:
+        return measurement_key(run_config, self.config)
+
+    # --- measuring -----------------------------------------------------------------------------------
+    def _env(self, binary: str) -> dict[str, str]:
+        env = dict(os.environ)
+        lib = Path(binary).resolve().parent.parent / "lib"
+        if lib.is_dir():
+            env["LD_LIBRARY_PATH"] = os.pathsep.join(
+                p for p in (str(lib), env.get("LD_LIBRARY_PATH", "")) if p
+            )
+        return env
+
+    def measure(self, run_config: RunConfig, endpoints: Endpoints) -> list[Metric]:
+        self.last_window_seconds, self.last_attempts = 0.0, 0
+        binary = self._binary()
+        timeout = float(_cfg(self.config, "perf_analyzer_timeout", 600))
+        cpu_limit = float(_cfg(self.config, "perf_analyzer_cpu_util", 80.0 * (os.cpu_count() or 1)))
+        max_adjusts = int(_cfg(self.config, "perf_analyzer_max_auto_adjusts", 10))
+        export = Path(self.context.export_path)
+        export.mkdir(parents=True, exist_ok=True)
+        model = model_name_for(run_config, self.config, endpoints)
+        with tempfile.TemporaryDirectory(dir=export, prefix=".perf_analyzer-") as tmp:
+            flags = self.flags(run_config, endpoints, csv_path=Path(tmp) / f"{model}-results.csv")
+            env = self._env(binary)
+            attempt = 0
+            while True:
+                attempt += 1
+                argv = [binary, *render(flags)]
+                self.context.log.debug("running %s", shlex.join(argv))
+                outcome = run_process(argv, Path(tmp) / f"output-{attempt}.txt", timeout, cpu_limit, env)
+                self._perf_output(argv, outcome.output)
+                if outcome.killed:
+                    self._fail(
+                        run_config, argv, outcome.output, f"perf_analyzer {outcome.killed} and was killed"
+                    )
+                if outcome.returncode == 0:
+                    break
+                if is_unstable(outcome.output) and attempt <= max_adjusts:
+                    flags = adjust_for_stability(flags)
+                    window = {k: flags[k] for k in WINDOW_ARGS if k in flags}
+                    self.context.log.info(
+                        "%s: unstable measurement, retrying with %s (%d/%d)",
+                        run_config.describe(),
+                        " ".join(render(window)),
+                        attempt,
+                        max_adjusts,
+                    )
+                    continue
+                retried = f" after {attempt - 1} auto-adjust(s)" if attempt > 1 else ""
+                reason = (
+                    f"perf_analyzer failed (exit {outcome.returncode}){retried}: {error_line(outcome.output)}"
+                )
+                self._fail(run_config, argv, outcome.output, reason)
+            csv_path = Path(str(flags["latency-report-file"]))
+            text = csv_path.read_text(errors="replace") if csv_path.is_file() else ""
+            metrics = parse_csv(text, run_config.load)
+            if not metrics:
+                self._fail(
+                    run_config, argv, outcome.output, f"perf_analyzer wrote no measurement to {csv_path.name}"
+                )
+        self.last_window_seconds = outcome.seconds
+        self.last_attempts = attempt
+        return metrics
+
+    def _perf_output(self, argv: list[str], output: str) -> None:
+        if not _cfg(self.config, "perf_output", False):
+            return
+        path = _cfg(self.config, "perf_output_path", None)
+        if path:
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(f"$ {shlex.join(argv)}\n{output}\n")
+        else:
+            self.context.log.info("perf_analyzer output:\n%s", output)
+
+    def _fail(self, run_config: RunConfig, argv: list[str], output: str, reason: str) -> NoReturn:
+        command = shlex.join(argv)
+        message = f"{run_config.describe()}: {reason}"
+        try:
+            log_path = self.context.perf_analyzer_error_log
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(log_path, "a", encoding="utf-8") as fh:
+                fh.write(f"Command:\n{command}\n\nError: {message}\n\n{output.rstrip()}\n\n{'-' * 80}\n")
+        except OSError as exc:  # pragma: no cover - unwritable export path
+            self.context.log.warning("could not write perf_analyzer_error.log: %s", exc)
+        raise LoadGeneratorError(message=message, command=command, output=output)
+
+
+@hookimpl
+def register_load_generators(register: Any) -> None:
+    register("perf_analyzer", PerfAnalyzerLoadGenerator)

@@ -1,0 +1,103 @@
+"""The `best_config` reporter: the machine-readable decision, and the config to deploy.
+
+For every profiled model with a successful measurement it writes `<export_path>/best_configs/<model>/`:
+`best_config.json` (the chosen variant, its knobs, the load and every metric of its best measurement, each
+constraint with the measured value and whether it is met, the objectives, the gain over the default config,
+the counts behind the summary sentence) and `config.pbtxt` — the chosen variant's model config written by the
+`pbtxt` codec with the original model name, ready to drop into a model repository as `<model>/config.pbtxt`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from modelyzer.kernel import ranking, registry
+from modelyzer.kernel.hookspecs import hookimpl
+from modelyzer.kernel.interfaces import RankedConfig, Reporter, RunContext
+from modelyzer.kernel.models import converter
+from modelyzer.kernel.store import Store
+from modelyzer.plugins.reporters.data import ModelData, knobs, model_data, run_infos
+
+log = logging.getLogger("modelyzer")
+
+JSON_NAME = "best_config.json"
+
+
+def best_config_doc(data: ModelData, results_db: str = "", run_status: str = "") -> dict[str, Any] | None:
+    """The content of best_config.json for one model (None when nothing was measured successfully)."""
+    best = data.best
+    if best is None:
+        return None
+    variant = best.best.run_config.variant
+    values = ranking.measurement_values(best.best.measurement)
+    raw_tags = {m.tag for m in best.best.measurement.metrics}  # aliases (perf_latency) only when measured as such
+    constraints = []
+    for c in data.spec.constraints:
+        measured = values.get(ranking.ALIASES.get(c.tag, c.tag), values.get(c.tag))
+        met = ranking.passes([c], values)
+        constraints.append({"tag": c.tag, "min": c.min, "max": c.max, "value": measured, "met": met})
+    gain = data.gain()
+    return {
+        "model": data.spec.name,
+        "variant": variant.name,
+        "is_default": variant.is_default,
+        "knobs": knobs(variant, data.spec.cpu_only),
+        "load": converter.unstructure(best.best.run_config.load),
+        "metrics": {tag: v for tag, v in sorted(values.items()) if tag not in ranking.ALIASES or tag in raw_tags},
+        "constraints": constraints,
+        "constraints_met": best.passing,
+        "objectives": [{"tag": o.tag, "weight": o.weight} for o in data.spec.objectives],
+        "gain_over_default_percent": round(gain, 2) if gain is not None else None,
+        "measurements": data.measurements,
+        "configurations": data.configurations,
+        "failed_measurements": len(data.failed),
+        "hardware": data.hardware.phrase,
+        "config_pbtxt": "config.pbtxt",
+        "results_db": results_db,
+        "run_status": run_status,
+    }
+
+
+def deployable_config(data: ModelData) -> dict[str, Any]:
+    """The best variant's stored model config, named like the original model, without private keys."""
+    assert data.best is not None
+    config = {k: v for k, v in data.best.best.run_config.variant.config.items() if not str(k).startswith("_")}
+    config["name"] = data.spec.name
+    return config
+
+
+class BestConfigReporter(Reporter):
+    """Writes best_config.json and the deployable config.pbtxt per model."""
+
+    def __init__(self, config: Any, context: RunContext) -> None:
+        self.config = config
+        self.context = context
+
+    def write(self, store: Store, run_id: int, config: Any, ranking_: dict[str, list[RankedConfig]]) -> list[Path]:
+        export = Path(config.export_path).resolve()
+        runs = run_infos(store)
+        status = runs[-1].status if runs else ""
+        codec = registry.get("model_config_codecs", "pbtxt").factory()
+        written: list[Path] = []
+        for spec in config.models:
+            data = model_data(store, config, spec, ranking_.get(spec.name))
+            doc = best_config_doc(data, str(Path(store.path).resolve()) if store.path != ":memory:" else "", status)
+            if doc is None:
+                log.warning("no best config for %s: no successful measurement stored", spec.name)
+                continue
+            out = export / "best_configs" / spec.name
+            out.mkdir(parents=True, exist_ok=True)
+            json_path = out / JSON_NAME
+            json_path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+            pbtxt = out / "config.pbtxt"
+            codec.write(deployable_config(data), pbtxt)
+            written += [json_path, pbtxt]
+        return written
+
+
+@hookimpl
+def register_reporters(register: Any) -> None:
+    register("best_config", BestConfigReporter)

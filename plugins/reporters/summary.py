@@ -1,0 +1,207 @@
+"""The `summary` reporter: one result summary per model, Model Analyzer's content and what it lacks.
+
+`<export_path>/reports/summaries/<model>/result_summary.{html,pdf}` with plots in
+`<export_path>/plots/simple/<model>/`. Content, in order: hardware (GPU names and memory, or the CPU and its
+RAM for CPU-only runs), constraint targets, the objectives, Model Analyzer's headline sentence ("In N
+measurements across M configurations, <best> is X% better than the default configuration …") with the best
+config's knobs, the plots of the top configs, the table of the top configs at their best passing
+measurement — then the search statistics of every run, and the failed measurements with their errors. A
+profile that did not finish is reported as such, on what was stored.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from modelyzer.kernel.hookspecs import hookimpl
+from modelyzer.kernel.interfaces import RankedConfig, Reporter, RunContext
+from modelyzer.kernel.progress import format_duration
+from modelyzer.kernel.store import Store
+from modelyzer.plugins.reporters import plots
+from modelyzer.plugins.reporters.data import (
+    ModelData,
+    RunInfo,
+    constraint_targets,
+    first_line,
+    fmt,
+    instances_phrase,
+    label,
+    load_text,
+    model_data,
+    objectives_text,
+    platform,
+    run_infos,
+    unfinished_note,
+    value,
+)
+from modelyzer.plugins.reporters.render import Page, esc, write_page
+
+TABLE_CAPTION = ("The following table summarizes each configuration at the measurement that optimizes the desired "
+                 "metrics under the given constraints.")
+
+
+def headline(data: ModelData) -> str:
+    """Model Analyzer's summary sentence (plain text, the best config's name unmarked)."""
+    best = data.best
+    if best is None:
+        return f"No successful measurement of {data.spec.name} is stored yet."
+    name = best.variant_name
+    gain = data.gain()
+    rounded = round(gain) if gain is not None else None
+    if data.default is None:
+        verdict = "was chosen; the default configuration was not measured"
+    elif rounded is None:
+        verdict = "was chosen; no measurement of the default configuration meets the constraints"
+    elif rounded > 0 and not best.best.run_config.variant.is_default:
+        goal = ("maximizing throughput" if [o.tag for o in data.spec.objectives] == ["perf_throughput"]
+                else "meeting the objectives")
+        verdict = f"is {rounded}% better than the default configuration at {goal}"
+    else:
+        verdict = "provides no gain over the default configuration"
+    return (f"In {data.measurements} measurements across {data.configurations} configurations, {name} {verdict}, "
+            f"under the given constraints, on {data.hardware.phrase}.")
+
+
+def config_bullet(rc: RankedConfig, data: ModelData) -> str:
+    """`<variant>: 2 CPU instances with a max batch size of 4 on platform onnxruntime_onnx, …` (plain text)."""
+    v = rc.best.run_config.variant
+    text = (f"{v.name}: {instances_phrase(v, data.spec.cpu_only)} with a max batch size of {v.max_batch_size} "
+            f"on platform {platform(v)}, dynamic batching {'enabled' if v.dynamic_batching else 'disabled'}")
+    tput, p99 = value(rc.best, "perf_throughput"), value(rc.best, "perf_latency_p99")
+    if tput is not None:
+        text += f"; best at {load_text(rc.best)}: {fmt(tput)} infer/sec"
+        if p99 is not None:
+            text += f", p99 latency {fmt(p99)} ms"
+    if not rc.passing:
+        text += " (no measurement meets the constraints)"
+    return text
+
+
+def table(data: ModelData) -> tuple[list[str], list[list[Any]]]:
+    """The top-configs table: headers and rows (each config at its best measurement, best first)."""
+    headers = ["Model Config Name", "Max Batch Size", "Dynamic Batching", "Total Instance Count"]
+    multi_batch = len(data.batch_sizes) > 1
+    if multi_batch:
+        headers.append("Client Batch Size")
+    headers += [label(data.load_tag), "p99 Latency (ms)", "Throughput (infer/sec)"]
+    if data.cpu_metrics:
+        headers.append("Max CPU Memory Usage (MB)")
+    if data.gpu_metrics:
+        headers += ["Max GPU Memory Usage (MB)", "Average GPU Utilization (%)"]
+    headers.append("Satisfies Constraints")
+    rows = []
+    for rc in data.top:
+        r, v = rc.best, rc.best.run_config.variant
+        row: list[Any] = [v.name, v.max_batch_size, "Enabled" if v.dynamic_batching else "Disabled",
+                          v.instance_group_str()]
+        if multi_batch:
+            row.append(r.run_config.load.batch_size)
+        row += [r.run_config.load.value, fmt(value(r, "perf_latency_p99")), fmt(value(r, "perf_throughput"))]
+        if data.cpu_metrics:
+            row.append(fmt(value(r, "cpu_used_ram")))
+        if data.gpu_metrics:
+            mem = value(r, "gpu_used_memory")
+            util = value(r, "gpu_utilization")
+            row += [int(mem) if mem is not None else "–", f"{util:.1f}" if util is not None else "–"]
+        row.append("Yes" if rc.passing else "No")
+        rows.append(row)
+    return headers, rows
+
+
+def runs_table(runs: list[RunInfo]) -> tuple[list[str], list[list[Any]]]:
+    headers = ["Run", "Started", "Status", "Strategy", "Measured", "Resumed (skipped)", "Failed", "Wall Time",
+               "Measurement Windows", "Server Starts", "Model Loads"]
+    rows = []
+    for r in runs:
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started_at)) if r.started_at else "–"
+        rows.append([r.id, started, r.status, r.strategy, r.measured, r.skipped, r.failed,
+                     format_duration(r.wall_seconds), format_duration(r.window_seconds), r.server_starts,
+                     r.model_loads])
+    return headers, rows
+
+
+def build_page(data: ModelData, runs: list[RunInfo], plot_dir: Path) -> Page:
+    """The summary page of one model (plots are written to `plot_dir`)."""
+    page = Page("Online Result Summary")
+    page.heading(f"Model: {data.spec.name}", 3)
+    note = unfinished_note(runs)
+    if note:
+        page.notice(note)
+    hw = data.hardware
+    if hw.kind == "gpu":
+        page.paragraph(f"GPU(s): {hw.description}")
+        page.paragraph(f"Total Available GPU Memory: {hw.memory_text}")
+    elif hw.kind == "remote":
+        page.paragraph(f"Server: {hw.description} (remote; its hardware is not reported without GPU metrics)")
+    else:
+        page.paragraph(f"CPU: {hw.description}")
+        page.paragraph(f"Total Available RAM: {hw.memory_text}")
+    page.paragraph(f"Constraint targets: {constraint_targets(data.spec.constraints)}")
+    page.paragraph(f"Objectives: {objectives_text(data.spec.objectives)}")
+    sentence = esc(headline(data))
+    if data.best is not None:
+        best = data.best.variant_name
+        sentence = sentence.replace(esc(best), f"<strong>{esc(best)}</strong>", 1)
+        gain = data.gain()
+        if gain is not None and round(gain) > 0:
+            sentence = sentence.replace(f"is {round(gain)}%", f"is <strong>{round(gain)}%</strong>", 1)
+    page.paragraph(html_text=sentence)
+    if data.best is not None:
+        text = esc(config_bullet(data.best, data))
+        page.bullets([text.replace(esc(data.best.variant_name), f"<strong>{esc(data.best.variant_name)}</strong>", 1)])
+        shown = len(data.top)
+        page.paragraph(f"Curves corresponding to the {shown} best model configuration(s) out of a total of "
+                       f"{data.configurations} are shown in the plots.")
+        series = [(rc.variant_name, data.ok_results(rc.variant_name)) for rc in data.top]
+        figures: list[tuple[Path, str]] = []
+        for spec in plots.summary_specs(data):
+            size = plots.FIGSIZE if len(figures) < 2 else plots.GRID_FIGSIZE
+            path = plots.line_plot(spec, series, data.colors, data.spec.constraints, plot_dir / f"{spec.name}.png", size)
+            if path is not None:
+                figures.append((path, f"{spec.title} curves for {shown} best configurations."))
+        for path, caption in figures[:2]:
+            page.figure(path, caption)
+        if figures[2:]:
+            page.figure_grid(figures[2:])
+        if len(figures) > 1:
+            page.page_break()  # the table starts a page (Model Analyzer's layout) when plots fill this one
+        page.paragraph(TABLE_CAPTION)
+        page.table(*table(data))
+    page.heading("Search statistics")
+    page.paragraph(f"{data.spec.name}: {data.measurements} successful measurements of {data.configurations} "
+                   f"configurations, {len(data.failed)} failed measurement(s).")
+    page.table(*runs_table(runs))
+    if data.failed:
+        page.heading("Failed measurements")
+        rows = [[r.run_config.variant.name, load_text(r), r.measurement.status, first_line(r.measurement.error)]
+                for r in data.failed]
+        page.table(["Model Config Name", "Load", "Status", "Reason"], rows)
+    return page
+
+
+class SummaryReporter(Reporter):
+    """Writes one summary report per profiled model (skipped with `skip_summary_reports`)."""
+
+    def __init__(self, config: Any, context: RunContext) -> None:
+        self.config = config
+        self.context = context
+
+    def enabled(self) -> bool:
+        return not bool(getattr(self.config, "skip_summary_reports", False))
+
+    def write(self, store: Store, run_id: int, config: Any, ranking: dict[str, list[RankedConfig]]) -> list[Path]:
+        export = Path(config.export_path).resolve()
+        runs = run_infos(store)
+        written: list[Path] = []
+        for spec in config.models:
+            data = model_data(store, config, spec, ranking.get(spec.name))
+            page = build_page(data, runs, export / "plots" / "simple" / spec.name)
+            written += write_page(page, export / "reports" / "summaries" / spec.name / "result_summary")
+        return written
+
+
+@hookimpl
+def register_reporters(register: Any) -> None:
+    register("summary", SummaryReporter)

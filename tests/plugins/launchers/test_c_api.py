@@ -1,0 +1,113 @@
+"""The ``c_api`` launcher: the exact perf_analyzer command line for a variant, the variant directory it needs
+(a full copy whose config is named after the variant), the install-path check and the one-time notice."""
+
+from __future__ import annotations
+
+import logging
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelyzer.kernel.errors import LaunchError
+from modelyzer.kernel.executor import InProcessExecutor
+from modelyzer.kernel.interfaces import RunContext
+from modelyzer.kernel.models import ConfigVariant, Endpoints, LoadSpec, RunConfig
+from modelyzer.plugins.codecs.pbtxt import PbtxtCodec
+from modelyzer.plugins.launchers import c_api as cl
+from modelyzer.plugins.launchers.remote import RemoteLauncher
+from modelyzer.plugins.loadgen.perf_analyzer import PerfAnalyzerLoadGenerator
+from tests.conftest import QUICK_START
+
+REPO = QUICK_START / "model_repository"
+PA = "/nonexistent/bin/perf_analyzer"  # not resolvable: command() shows the configured path as is
+
+
+def make_config(tmp_path: Path, **overrides: Any) -> types.SimpleNamespace:
+    values: dict[str, Any] = dict(
+        triton_launch_mode="c_api",
+        triton_install_path=tmp_path / "tritonserver",
+        model_repository=REPO,
+        output_model_repository_path=tmp_path / "omr",
+        perf_analyzer_path=PA,
+        perf_analyzer_flags={},
+        client_protocol="grpc",
+        monitoring_interval=1.0,
+        triton_metrics_url="http://localhost:8002/metrics",
+    )
+    values.update(overrides)
+    return types.SimpleNamespace(**values)
+
+
+def setup(tmp_path: Path, **overrides: Any) -> tuple[types.SimpleNamespace, RunContext, cl.CApiLauncher]:
+    config = make_config(tmp_path, **overrides)
+    context = RunContext(export_path=tmp_path / "export", output_model_repository=tmp_path / "omr")
+    return config, context, cl.CApiLauncher(config, context)
+
+
+def run_config(name: str = "add_sub_config_2", concurrency: int = 4) -> RunConfig:
+    base = PbtxtCodec().read(REPO / "add_sub" / "config.pbtxt")
+    variant = ConfigVariant("add_sub", {**base, "max_batch_size": 4, "dynamic_batching": {}}, name=name)
+    return RunConfig("add_sub", variant, LoadSpec(concurrency=concurrency))
+
+
+def test_exact_perf_analyzer_command_line(tmp_path: Path) -> None:
+    config, context, launcher = setup(tmp_path)
+    rc = run_config()
+    endpoints = launcher.ensure(rc.variant, tmp_path, rc)
+    assert endpoints.model_name == "add_sub_config_2" and endpoints.server_pid is None and not endpoints.metrics_url
+    command = PerfAnalyzerLoadGenerator(config, context).command(rc, endpoints)
+    assert command == [
+        PA,
+        "-m", "add_sub_config_2",
+        "-b", "1",
+        "-f", "add_sub_config_2-results.csv",
+        "--verbose-csv",
+        "--service-kind=triton_c_api",
+        "--concurrency-range=4",
+        "--measurement-mode=count_windows",
+        f"--triton-server-directory={tmp_path / 'tritonserver'}",
+        f"--model-repository={tmp_path / 'omr'}",
+    ]  # fmt: skip
+    # the launcher's flags and the ones perf_analyzer_args derives from the launch mode agree
+    bare = PerfAnalyzerLoadGenerator(config, context).command(rc, Endpoints(model_name="add_sub_config_2"))
+    assert bare == command
+    assert (launcher.server_starts, launcher.model_loads) == (0, 0)
+
+
+def test_variant_directory_is_named_after_the_variant(tmp_path: Path) -> None:
+    config, context, launcher = setup(tmp_path)
+    codec = PbtxtCodec()
+    executor = InProcessExecutor(config, context, launcher, PerfAnalyzerLoadGenerator(config, context), [], codec)
+    first = executor.variant_dir(run_config("add_sub_config_default"))
+    second = executor.variant_dir(run_config("add_sub_config_2"))
+    assert codec.read(first / "config.pbtxt")["name"] == "add_sub_config_default"
+    assert codec.read(second / "config.pbtxt")["name"] == "add_sub_config_2"
+    assert codec.read(second / "config.pbtxt")["max_batch_size"] == 4
+    assert (first / "1" / "model.onnx").is_file() and (second / "1" / "model.onnx").is_file()  # full dirs
+    # server launchers keep the model's own name (they load it under that name)
+    assert RemoteLauncher(config, context).variant_config(run_config().variant)["name"] == "add_sub"
+
+
+def test_start_checks_the_install_path_and_tells_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _, _, launcher = setup(tmp_path)
+    with pytest.raises(LaunchError) as err:
+        launcher.start()
+    assert "triton_install_path" in str(err.value) and "\n" not in str(err.value)
+    (tmp_path / "tritonserver").mkdir()
+    with caplog.at_level(logging.INFO, logger="modelyzer"):
+        launcher.start()
+        rc = run_config()
+        launcher.ensure(rc.variant, tmp_path, rc)
+        launcher.ensure(rc.variant, tmp_path, rc)
+        launcher.stop()
+    notes = [r.getMessage() for r in caplog.records if "c_api" in r.getMessage()]
+    assert len(notes) == 1 and "no server metrics" in notes[0]
+    assert launcher.writes_full_variant_dirs() is True
+
+
+def test_registered_as_c_api() -> None:
+    seen: dict[str, Any] = {}
+    cl.register_launchers(lambda name, factory: seen.update({name: factory}))
+    assert seen == {"c_api": cl.CApiLauncher}

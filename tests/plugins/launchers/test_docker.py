@@ -1,0 +1,379 @@
+"""The docker launcher against a real private dockerd, running the stand-in ``tritonserver`` inside a container.
+
+The image is ``docker import``-ed from a ~10 KB rootfs and named with a registry on a closed loopback port, so any
+pull would fail: tests that start containers from it also show that a present image is never pulled. The host's
+Python, the project and its venvs are bind-mounted read-only (``tests/support/dockerd.host_mounts``). Pure
+keyword-merging rules are tested without docker.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from modelyzer.kernel.errors import LaunchError, ModelLoadError
+from modelyzer.kernel.interfaces import RunContext
+from modelyzer.kernel.models import ConfigVariant, GpuDevice, LoadSpec, RunConfig
+from modelyzer.plugins.codecs.pbtxt import PbtxtCodec
+from modelyzer.plugins.launchers import docker as dl
+from modelyzer.plugins.launchers import docker_support as ds
+from tests.conftest import QUICK_START, modelyzer_cmd, real_server_available
+from tests.support.dockerd import PrivateDockerd, host_mounts, private_dockerd
+from tests.support.fake_tritonserver import make_executable
+
+IMAGE = "127.0.0.1:1/modelyzer/tritonserver:test"  # present locally; nothing listens on its registry's port
+ABSENT = "127.0.0.1:1/modelyzer/absent:1"
+REPO = QUICK_START / "model_repository"
+SMALL = [
+    "--run-config-search-max-instance-count", "1",
+    "--run-config-search-max-model-batch-size", "2",
+    "--run-config-search-max-concurrency", "2",
+]  # fmt: skip
+log = logging.getLogger("test.docker")
+
+
+# --- fixtures -------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def engine() -> Iterator[PrivateDockerd]:
+    reason = real_server_available()
+    if reason:
+        pytest.skip(reason)
+    with private_dockerd() as started:
+        started.import_rootfs_image(IMAGE)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("DOCKER_HOST", started.host)
+            mp.delenv(ds.ENV_DOCKER_HOST, raising=False)
+            ds._clients.clear()
+            yield started
+            ds._clients.clear()
+
+
+@pytest.fixture
+def shared(tmp_path: Path) -> Path:
+    """A directory mounted read-write at its own path in the container (stand-in wrapper, record file)."""
+    (tmp_path / "bin").mkdir()
+    make_executable(tmp_path / "bin", python=sys.executable)
+    return tmp_path
+
+
+def config(shared: Path, **overrides: Any) -> types.SimpleNamespace:
+    values: dict[str, Any] = dict(
+        client_protocol="grpc",
+        triton_http_endpoint="localhost:8000",
+        triton_grpc_endpoint="localhost:8001",
+        triton_metrics_url="http://localhost:8002/metrics",
+        client_max_retries=60,
+        reload_model_disable=False,
+        monitoring_interval=0.5,
+        model_repository=REPO,
+        triton_launch_mode="docker",
+        triton_docker_image=IMAGE,
+        triton_server_path=str(shared / "bin" / "tritonserver"),
+        triton_docker_mounts=[*host_mounts(), f"{shared}:{shared}:rw"],
+        triton_docker_shm_size="128m",
+        triton_docker_labels={"team": "ml"},
+        triton_docker_args={},
+        triton_server_flags={},
+        triton_server_environment={"FAKE_TRITON_RECORD": str(shared / "record.json")},
+        triton_output_path=None,
+        user_set=frozenset(),
+    )
+    values.update(overrides)
+    return types.SimpleNamespace(**values)
+
+
+def launcher(
+    tmp_path: Path, cfg: types.SimpleNamespace, gpus: list[GpuDevice] | None = None
+) -> dl.DockerLauncher:
+    context = RunContext(export_path=tmp_path, output_model_repository=tmp_path / "omr", gpus=gpus or [])
+    return dl.DockerLauncher(cfg, context)
+
+
+def variant(max_batch_size: int, name: str) -> ConfigVariant:
+    base = PbtxtCodec().read(REPO / "add_sub" / "config.pbtxt")
+    return ConfigVariant("add_sub", {**base, "max_batch_size": max_batch_size}, name=name)
+
+
+def run_config(v: ConfigVariant, env: dict[str, str]) -> RunConfig:
+    return RunConfig("add_sub", v, LoadSpec(concurrency=1), server_env=env)
+
+
+def containers(engine: PrivateDockerd, label: str) -> list[Any]:
+    return list(engine.client().containers.list(all=True, filters={"label": label}))
+
+
+# --- pure rules (no docker) --------------------------------------------------------------------------------
+def test_user_docker_args_merge_without_colliding() -> None:
+    own = {
+        "image": "mine", "command": ["tritonserver"], "init": True, "network_mode": "host", "detach": True,
+        "labels": {"modelyzer.run": "r1", "modelyzer.owner": "1@h", "team": "a"},
+        "volumes": ["/models:/models:ro", "/out:/out:rw"],
+        "environment": {"CUDA_VISIBLE_DEVICES": "", "A": "1"},
+    }  # fmt: skip
+    user = {
+        "image": "theirs", "shm_size": "1g", "detach": False,
+        "labels": {"team": "b", "modelyzer.run": "hijack", "x": 1},
+        "volumes": {"/elsewhere": {"bind": "/models", "mode": "ro"}, "/data": {"bind": "/data", "mode": "rw"}},
+        "environment": ["A=2", "B=3"], "network": "mynet",
+    }  # fmt: skip
+    merged = ds.merge_run_kwargs(own, user, log)
+    assert merged["image"] == "theirs" and merged["shm_size"] == "1g" and merged["detach"] is True
+    assert merged["labels"] == {"modelyzer.run": "r1", "modelyzer.owner": "1@h", "team": "b", "x": "1"}
+    assert merged["volumes"] == ["/out:/out:rw", "/elsewhere:/models:ro", "/data:/data:rw"]
+    assert merged["environment"] == {"CUDA_VISIBLE_DEVICES": "", "A": "2", "B": "3"}
+    assert merged["network"] == "mynet" and "network_mode" not in merged and not ds.is_host_network(merged)
+    assert ds.merge_run_kwargs(own, None, log) == own
+
+
+def test_run_kwargs_gpus_ports_and_mounts(tmp_path: Path) -> None:
+    gpu = GpuDevice("GPU-1234", "A100", 0)
+    cfg = config(tmp_path, triton_docker_args={"network_mode": "bridge", "cap_add": ["SYS_PTRACE"]})
+    lau = launcher(tmp_path, cfg, gpus=[gpu])
+    ports = {"http": 18000, "grpc": 18001, "metrics": 18002}
+    kwargs = lau.run_kwargs({"log-verbose": 1}, {"X": "$HOME"}, dict(cfg.triton_docker_args), ports)
+    assert kwargs["ports"] == {"18000/tcp": 18000, "18001/tcp": 18001, "18002/tcp": 18002}
+    assert kwargs["network_mode"] == "bridge" and kwargs["cap_add"] == ["SYS_PTRACE"]
+    (request,) = kwargs["device_requests"]
+    assert request["DeviceIDs"] == ["GPU-1234"] and request["Capabilities"] == [["gpu"]]
+    assert kwargs["environment"] == {"CUDA_VISIBLE_DEVICES": "GPU-1234", "X": "$HOME"}
+    assert f"{REPO.resolve()}:{REPO.resolve()}:ro" in kwargs["volumes"]
+    assert f"{tmp_path / 'omr'}:{tmp_path / 'omr'}:rw" in kwargs["volumes"]
+    assert kwargs["command"][0] == str(tmp_path / "bin" / "tritonserver")
+    assert "--http-port=18000" in kwargs["command"] and "--log-verbose=1" in kwargs["command"]
+    assert "--model-control-mode=explicit" in kwargs["command"]
+    assert "--metrics-interval-ms=500" in kwargs["command"]
+    assert kwargs["labels"]["team"] == "ml" and kwargs["labels"][ds.LABEL_RUN] == lau.run_id
+    with pytest.raises(LaunchError, match="triton_docker_mounts"):
+        launcher(tmp_path, config(tmp_path, triton_docker_mounts=["/a:/b"]))
+
+
+def test_orphan_detection_by_owner_process() -> None:
+    mine = ds.owner_labels("r1")
+    assert ds.owner_alive(mine) is True
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert ds.owner_alive({ds.LABEL_OWNER: f"{dead.pid}@{socket.gethostname()}"}) is False
+    reused = {**mine, ds.LABEL_OWNER_STARTED: "12.00"}  # same PID, another (older) process start time
+    assert ds.owner_alive(reused) is False
+    assert ds.owner_alive({ds.LABEL_OWNER: "1@some-other-host"}) is None
+
+
+# --- real dockerd -----------------------------------------------------------------------------------------
+@pytest.mark.integration
+def test_imported_image_runs_the_hosts_python(engine: PrivateDockerd) -> None:
+    out = engine.client().containers.run(
+        IMAGE,
+        [sys.executable, "-c", "import modelyzer_mlserver, modelyzer.kernel; print('ok')"],
+        volumes=host_mounts(), network_mode="host", remove=True,
+    )  # fmt: skip
+    assert out.strip() == b"ok"
+
+
+@pytest.mark.integration
+def test_container_mounts_labels_args_loads_and_restarts(engine: PrivateDockerd, shared: Path) -> None:
+    env = {"FAKE_TRITON_RECORD": str(shared / "record.json")}
+    args = {
+        "labels": {"from-args": "1"},
+        "environment": {"FROM_ARGS": "yes"},
+        "shm_size": "96m",
+        "cap_drop": ["MKNOD"],
+    }
+    lau = launcher(shared, config(shared, triton_docker_args=args, triton_server_environment=env))
+    try:
+        lau.start()
+        (container,) = containers(engine, f"{ds.LABEL_RUN}={lau.run_id}")
+        attrs = container.attrs
+        host = attrs["HostConfig"]
+        assert attrs["Config"]["Image"] == IMAGE  # the present image, used as is (a pull would have failed)
+        assert host["NetworkMode"] == "host" and host["Init"] is True
+        # triton_docker_args.shm_size wins over triton_docker_shm_size
+        assert host["ShmSize"] == 96 * 1024 * 1024
+        assert host["CapDrop"] == ["MKNOD"]
+        mounts = {m["Destination"]: m for m in attrs["Mounts"]}
+        repo = str(REPO.resolve())
+        assert mounts[repo]["RW"] is False and mounts[repo]["Source"] == repo
+        assert mounts[str(shared / "omr")]["RW"] is True and mounts["/usr"]["RW"] is False
+        labels = attrs["Config"]["Labels"]
+        assert labels["team"] == "ml" and labels["from-args"] == "1"
+        assert labels[ds.LABEL_OWNER] == f"{os.getpid()}@{socket.gethostname()}"
+        assert {"CUDA_VISIBLE_DEVICES=", "FROM_ARGS=yes"} <= set(attrs["Config"]["Env"])
+        (first,) = json.loads((shared / "record.json").read_text())
+        assert first["argv"][:2] == [f"--model-repository={REPO.resolve()}", "--model-control-mode=explicit"]
+        assert {f"--http-port={lau.ports['http']}", "--metrics-interval-ms=500"} <= set(first["argv"])
+        assert first["env"]["CUDA_VISIBLE_DEVICES"] == ""
+
+        v1, v2 = variant(1, "add_sub_config_0"), variant(2, "add_sub_config_1")
+        endpoints = lau.ensure(v1, shared / "omr" / v1.name, run_config(v1, env))
+        assert endpoints.container_id == container.id and endpoints.server_pid is None
+        assert endpoints.grpc == f"127.0.0.1:{lau.ports['grpc']}" and endpoints.protocol == "grpc"
+        lau.ensure(v2, shared / "omr" / v2.name, run_config(v2, env))
+        assert (lau.server_starts, lau.model_loads) == (1, 2)  # per-variant loads, no restart
+        assert ds.container_memory_bytes(container.id) > 10_000_000  # MLServer runs inside: tens of MB
+        gpu = ConfigVariant(
+            "add_sub", {**v2.config, "instance_group": [{"count": 1, "kind": "KIND_GPU"}]}, name="g"
+        )
+        with pytest.raises(ModelLoadError, match="KIND_GPU but no GPUs are available") as refused:
+            lau.ensure(gpu, shared / "omr" / "g", run_config(gpu, env))
+        assert "server log: E" in str(refused.value)  # the server's own log line, from the container
+
+        # another server environment: a new container
+        lau.ensure(v2, shared / "omr" / v2.name, run_config(v2, {**env, "NEW": "1"}))
+        assert (lau.server_starts, lau.model_loads) == (2, 3)
+        (second,) = containers(engine, f"{ds.LABEL_RUN}={lau.run_id}")
+        assert second.id != container.id and "NEW=1" in second.attrs["Config"]["Env"]
+    finally:
+        lau.stop()
+        lau.stop()
+    assert containers(engine, f"{ds.LABEL_RUN}={lau.run_id}") == []
+    assert "stand-in tritonserver" in (shared / "tritonserver.log").read_text()  # container logs were kept
+
+
+@pytest.mark.integration
+def test_absent_image_is_pulled_once_then_a_one_line_error(engine: PrivateDockerd, shared: Path) -> None:
+    lau = launcher(shared, config(shared, triton_docker_image=ABSENT))
+    started = time.monotonic()
+    with pytest.raises(LaunchError) as err:
+        lau.start()
+    message = str(err.value)
+    assert "\n" not in message and f"triton_docker_image {ABSENT!r} is not present locally" in message
+    assert "could not be pulled" in message and time.monotonic() - started < 30
+    assert lau.server_starts == 0 and containers(engine, f"{ds.LABEL_RUN}={lau.run_id}") == []
+    lau.stop()
+
+
+@pytest.mark.integration
+def test_readiness_timeout_reports_the_last_log_lines(engine: PrivateDockerd, shared: Path) -> None:
+    env = {"FAKE_TRITON_HANG": "1"}
+    lau = launcher(shared, config(shared, client_max_retries=2, triton_server_environment=env))
+    with pytest.raises(LaunchError) as err:
+        lau.start()
+    message = str(err.value)
+    assert "did not become ready within 2 s" in message and "hanging before readiness" in message
+    assert containers(engine, f"{ds.LABEL_RUN}={lau.run_id}") == []
+
+
+@pytest.mark.integration
+def test_server_that_exits_is_a_launch_error_with_its_log(engine: PrivateDockerd, shared: Path) -> None:
+    broken = shared / "bin" / "broken-server"
+    broken.write_text("#!/bin/sh\necho 'E0101 cannot start: no backends'\nexit 3\n")
+    broken.chmod(0o755)
+    lau = launcher(shared, config(shared, triton_server_path=str(broken)))
+    with pytest.raises(LaunchError) as err:
+        lau.start()
+    assert "exited (exit code 3)" in str(err.value) and "cannot start: no backends" in str(err.value)
+    assert containers(engine, f"{ds.LABEL_RUN}={lau.run_id}") == []
+
+
+# --- full profiles -------------------------------------------------------------------------------------------
+def profile_cmd(shared: Path, export: Path) -> list[str]:
+    cfg = yaml.safe_load((QUICK_START / "config.yaml").read_text())
+    cfg.update(
+        triton_launch_mode="docker",
+        model_repository=str(REPO),
+        triton_docker_image=IMAGE,
+        triton_server_path=str(shared / "bin" / "tritonserver"),
+        triton_docker_mounts=[*host_mounts(), f"{shared}:{shared}:rw"],
+        triton_docker_labels={"modelyzer.test": "e2e"},
+        # the numbers do not matter here, the shape does: short windows, and no PDF reports
+        perf_analyzer_flags={
+            "measurement-mode": "time_windows",
+            "measurement-interval": 1000,
+            "stability-percentage": 50,
+        },
+        skip_summary_reports=True,
+        skip_detailed_reports=True,
+    )
+    path = shared / "docker.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return [
+        *modelyzer_cmd(), "profile", "-f", str(path), "--export-path", str(export),
+        "--output-model-repository-path", str(export / "output_model_repository"), *SMALL,
+    ]  # fmt: skip
+
+
+def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        return list(conn.execute(sql).fetchall())
+    except sqlite3.OperationalError:  # not migrated yet
+        return [(0,)]
+    finally:
+        conn.close()
+
+
+def wait_for_container(engine: PrivateDockerd, proc: subprocess.Popen[str], timeout: float = 90) -> Any:
+    """The running server container of the profile process ``proc``."""
+    label = f"{ds.LABEL_OWNER}={proc.pid}@{socket.gethostname()}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        running = [c for c in containers(engine, label) if c.status == "running"]
+        if running:
+            return running[0]
+        time.sleep(0.3)
+    raise AssertionError(f"no running container labelled {label} after {timeout} s")
+
+
+@pytest.mark.integration
+def test_profile_after_a_sigkilled_profile_removes_the_orphan(engine: PrivateDockerd, shared: Path) -> None:
+    export = shared / "out"
+    cmd = profile_cmd(shared, export)
+    killed = subprocess.Popen(cmd, env=engine.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    orphan = wait_for_container(engine, killed)
+    killed.kill()
+    killed.communicate()
+    orphan.reload()
+    assert orphan.status == "running"  # left behind by the SIGKILL
+
+    proc = subprocess.run(cmd, env=engine.env, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"removed orphan server container {orphan.name}" in proc.stderr
+    # the orphan is gone, and this run removed its own container at the end
+    assert [c.id for c in containers(engine, ds.LABEL_OWNER)] == []
+    assert "Top configurations for add_sub" in proc.stdout
+    db = export / "results.db"
+    assert query(db, "select count(*) from variants") == [(3,)]
+    assert query(db, "select count(*) from measurements where status = 'ok'") == [(6,)]
+    assert query(db, "select server_starts, model_loads from runs order by id desc limit 1") == [(1, 3)]
+    ram = query(db, "select count(*) from metric_values where tag = 'cpu_used_ram' and value > 10")
+    assert ram[0][0] >= 6  # the container's memory, through the docker stats API
+    with (export / "results" / "metrics-model-inference.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 6 and all(r["Instance Group"] == "1:CPU" for r in rows)
+    assert {r["Model Config Path"] for r in rows} == {
+        "add_sub_config_default",
+        "add_sub_config_0",
+        "add_sub_config_1",
+    }
+    assert all(float(r["Throughput (infer/sec)"]) > 0 for r in rows)
+
+
+@pytest.mark.integration
+def test_ctrl_c_removes_the_container(engine: PrivateDockerd, shared: Path) -> None:
+    cmd = profile_cmd(shared, shared / "out")
+    proc = subprocess.Popen(cmd, env=engine.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    container = wait_for_container(engine, proc)
+    db, deadline = shared / "out" / "results.db", time.monotonic() + 120
+    while not (db.exists() and query(db, "select count(*) from measurements")[0][0] >= 1):  # mid-profile
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-3000:]
+    assert "interrupted" in err and "Traceback" not in err
+    assert containers(engine, f"{ds.LABEL_RUN}={container.labels[ds.LABEL_RUN]}") == []

@@ -1,0 +1,506 @@
+"""The perf_analyzer load generator: MA-exact command lines, CSV parsing, and the real binary's failure paths.
+
+Real-process tests run the REAL perf_analyzer 2.51 (against a closed port, and against ``data/triton_stub.py``,
+a small Triton-compatible HTTP server), or small scripts standing in for perf_analyzer via
+``perf_analyzer_path`` to provoke timeouts, CPU kills and unstable measurements deterministically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from modelyzer.kernel.errors import LoadGeneratorError
+from modelyzer.kernel.interfaces import RunContext
+from modelyzer.kernel.models import ConfigVariant, Endpoints, LoadSpec, Metric, RunConfig
+from modelyzer.plugins.loadgen import perf_analyzer as pal
+from modelyzer.plugins.loadgen.perf_analyzer_args import adjust_for_stability, measurement_key, render
+from modelyzer.plugins.loadgen.perf_analyzer_csv import parse_csv, parse_gpu_cell
+from tests.conftest import PERF_ANALYZER, QUICK_START, real_server_available
+
+DATA = Path(__file__).parents[1] / "data"
+REAL_CSV = (DATA / "pa251_concurrency_gpu.csv").read_text()
+needs_pa = pytest.mark.skipif(not PERF_ANALYZER.exists(), reason="perf_analyzer missing; run .ci/setup")
+
+
+def make_config(**overrides: Any) -> types.SimpleNamespace:
+    values: dict[str, Any] = dict(
+        perf_analyzer_path="/opt/pa/perf_analyzer",
+        perf_analyzer_timeout=600,
+        perf_analyzer_max_auto_adjusts=10,
+        perf_analyzer_cpu_util=80.0 * (os.cpu_count() or 1),
+        perf_output=False,
+        perf_output_path=None,
+        client_protocol="grpc",
+        triton_launch_mode="local",
+        triton_metrics_url="http://localhost:8002/metrics",
+        triton_http_endpoint="localhost:8000",
+        triton_grpc_endpoint="localhost:8001",
+        monitoring_interval=1.0,
+        collect_cpu_metrics=False,
+        reload_model_disable=False,
+        client_max_retries=50,
+        triton_install_path="/opt/tritonserver",
+        output_model_repository_path="/work/omr",
+    )
+    values.update(overrides)
+    return types.SimpleNamespace(**values)
+
+
+def make_context(tmp_path: Path) -> RunContext:
+    return RunContext(export_path=tmp_path / "export", output_model_repository=tmp_path / "omr")
+
+
+def run_config(
+    load: LoadSpec | None = None, flags: dict[str, Any] | None = None, name: str = "add_sub_config_2"
+) -> RunConfig:
+    variant = ConfigVariant("add_sub", {"max_batch_size": 8}, name=name)
+    return RunConfig("add_sub", variant, load or LoadSpec(concurrency=1), perf_analyzer_flags=flags or {})
+
+
+TRITON = Endpoints(
+    http="localhost:8000",
+    grpc="localhost:8001",
+    metrics_url="http://localhost:8002/metrics",
+    protocol="grpc",
+    model_name="add_sub",
+)
+
+
+def generator(tmp_path: Path, **overrides: Any) -> pal.PerfAnalyzerLoadGenerator:
+    return pal.PerfAnalyzerLoadGenerator(make_config(**overrides), make_context(tmp_path))
+
+
+# --- command lines -------------------------------------------------------------------------------------
+def test_concurrency_command_is_model_analyzers(tmp_path: Path) -> None:
+    assert generator(tmp_path).command(run_config(), TRITON) == [
+        "/opt/pa/perf_analyzer", "-m", "add_sub", "-b", "1", "-u", "localhost:8001", "-i", "grpc",
+        "-f", "add_sub-results.csv", "--verbose-csv", "--concurrency-range=1", "--measurement-mode=count_windows",
+        "--collect-metrics", "--metrics-url=http://localhost:8002/metrics", "--metrics-interval=1000",
+    ]  # fmt: skip
+
+
+def test_request_rate_over_http_without_triton_metrics_and_with_server_flags(tmp_path: Path) -> None:
+    endpoints = Endpoints(
+        http="127.0.0.1:8080",
+        grpc="127.0.0.1:8081",
+        metrics_url="http://127.0.0.1:8082/metrics",
+        protocol="http",
+        model_name="add_sub",
+        loadgen_flags={"input-tensor-format": "json", "output-tensor-format": "json"},
+    )
+    gen = generator(tmp_path, triton_launch_mode="mlserver", monitoring_interval=0.5)
+    assert gen.command(run_config(LoadSpec(batch_size=4, request_rate=64)), endpoints)[1:] == [
+        "-m", "add_sub", "-b", "4", "-u", "127.0.0.1:8080", "-i", "http", "-f", "add_sub-results.csv",
+        "--verbose-csv", "--request-rate-range=64", "--measurement-mode=count_windows",
+        "--input-tensor-format=json", "--output-tensor-format=json",
+    ]  # fmt: skip
+
+
+def test_request_intervals_and_metrics_interval_in_ms(tmp_path: Path) -> None:
+    gen = generator(tmp_path, triton_launch_mode="remote", monitoring_interval=0.25)
+    cmd = gen.command(run_config(LoadSpec(request_intervals="/data/intervals.txt")), TRITON)
+    assert "--request-intervals=/data/intervals.txt" in cmd and "--metrics-interval=250" in cmd
+    assert not any(t.startswith(("--concurrency-range", "--request-rate-range")) for t in cmd)
+
+
+def test_c_api_command_uses_variant_name_and_output_repository(tmp_path: Path) -> None:
+    gen = generator(tmp_path, triton_launch_mode="c_api")
+    assert gen.command(run_config(LoadSpec(concurrency=4)), Endpoints())[1:] == [
+        "-m", "add_sub_config_2", "-b", "1", "-f", "add_sub_config_2-results.csv", "--verbose-csv",
+        "--service-kind=triton_c_api", "--concurrency-range=4", "--measurement-mode=count_windows",
+        "--triton-server-directory=/opt/tritonserver", f"--model-repository={tmp_path / 'omr'}",
+    ]  # fmt: skip
+
+
+def test_user_flags_come_last_and_override(tmp_path: Path) -> None:
+    flags = {
+        "batch-size": 4, "percentile": 95, "shape": ["INPUT0:4", "INPUT1:4"], "input-data": "random",
+        "async": "true", "sync": "false", "streaming": True, "latency-threshold": 0, "metrics-interval": 250,
+        "input-tensor-format": "binary", "http-header": ["A:1", "B:2"],
+    }  # fmt: skip
+    endpoints = Endpoints(
+        grpc="localhost:8001",
+        metrics_url="http://m/metrics",
+        model_name="add_sub",
+        loadgen_flags={"input-tensor-format": "json"},
+    )
+    cmd = generator(tmp_path).command(run_config(flags=flags), endpoints)[1:]
+    assert cmd == [
+        "-m", "add_sub", "-b", "4", "-u", "localhost:8001", "-i", "grpc", "-f", "add_sub-results.csv",
+        "-H", "A:1", "-H", "B:2", "--verbose-csv", "--async", "--concurrency-range=1", "--percentile=95",
+        "--input-data=random", "--shape=INPUT0:4", "--shape=INPUT1:4", "--measurement-mode=count_windows",
+        "--streaming", "--collect-metrics", "--metrics-url=http://m/metrics", "--metrics-interval=250",
+        "--input-tensor-format=binary",
+    ]  # fmt: skip
+
+
+def test_user_load_argument_replaces_the_generated_one(tmp_path: Path) -> None:
+    cmd = generator(tmp_path).command(run_config(flags={"request-rate-range": "10:40:10"}), TRITON)
+    assert "--request-rate-range=10:40:10" in cmd and not any(
+        t.startswith("--concurrency-range") for t in cmd
+    )
+
+
+def test_user_can_switch_off_metrics_collection(tmp_path: Path) -> None:
+    cmd = generator(tmp_path).command(run_config(flags={"collect-metrics": "false"}), TRITON)
+    assert not any("metrics" in t for t in cmd)
+
+
+def test_measurement_key_is_model_analyzers_representation() -> None:
+    rc = run_config(name="add_sub_config_default")
+    assert measurement_key(rc, make_config()) == (
+        "add_sub_config_default -m add_sub -b 1 -i grpc -f add_sub-results.csv --verbose-csv --concurrency-range=1 "
+        "--measurement-mode=count_windows --collect-metrics --metrics-url=http://localhost:8002/metrics "
+        "--metrics-interval=1000"
+    )
+    retried = adjust_for_stability({"model-name": "m", "url": "u:1", "measurement-request-count": 100})
+    assert render(retried, exclude=("url", "measurement-request-count")) == ["-m", "m"]
+
+
+def test_stability_adjustment_follows_model_analyzer() -> None:
+    first = adjust_for_stability({"measurement-mode": "count_windows"})
+    assert first["measurement-request-count"] == 100
+    assert adjust_for_stability(first)["measurement-request-count"] == 150
+    timed = adjust_for_stability({"measurement-mode": "time_windows"})
+    assert timed["measurement-interval"] == 6000
+    assert adjust_for_stability(timed)["measurement-interval"] == 7000
+
+
+# --- CSV ----------------------------------------------------------------------------------------------
+def test_real_csv_with_gpu_columns() -> None:
+    values = {(m.tag, m.gpu_uuid): m.value for m in parse_csv(REAL_CSV, LoadSpec(concurrency=4))}
+    assert values[("perf_throughput", None)] == 2618.4
+    assert values[("perf_latency_avg", None)] == 1.518
+    assert values[("perf_latency_p50", None)] == 1.386
+    assert values[("perf_latency_p99", None)] == 4.127
+    assert values[("perf_client_send_recv", None)] == 0.059
+    assert values[("perf_client_response_wait", None)] == 1.446
+    assert values[("perf_server_queue", None)] == 0.02
+    assert values[("perf_server_compute_infer", None)] == 0.2
+    assert values[("gpu_utilization", "GPU-aaaa")] == 50.0
+    assert values[("gpu_power_usage", "GPU-bbbb")] == 50.0
+    assert values[("gpu_used_memory", "GPU-bbbb")] == 2000.0
+    assert values[("gpu_free_memory", "GPU-aaaa")] == 15000.0
+    assert len(values) == 12 + 8
+
+
+def test_real_request_rate_csv_picks_the_measured_row() -> None:
+    text = (DATA / "pa251_request_rate.csv").read_text()
+    assert Metric("perf_throughput", 399.377) in parse_csv(text, LoadSpec(request_rate=200))
+    assert Metric("perf_throughput", 199.622) in parse_csv(text, LoadSpec(request_rate=100))
+    assert Metric("perf_throughput", 399.377) in parse_csv(
+        text, LoadSpec(request_rate=7)
+    )  # no match → last row
+    assert not [m for m in parse_csv(text) if m.gpu_uuid]
+
+
+def test_missing_and_empty_columns_are_skipped() -> None:
+    text = "Concurrency,Inferences/Second,send/recv,Avg latency,Avg GPU Utilization\n1,10.5,250,1500,\n"
+    assert parse_csv(text, LoadSpec(concurrency=1)) == [
+        Metric("perf_throughput", 10.5), Metric("perf_latency_avg", 1.5), Metric("perf_client_send_recv", 0.25),
+    ]  # fmt: skip
+    assert parse_csv("") == [] and parse_csv(REAL_CSV.splitlines()[0]) == []
+    assert parse_gpu_cell("GPU-a:0.5;junk;GPU-b:x;;GPU-c:1e3;") == {"GPU-a": 0.5, "GPU-c": 1000.0}
+
+
+def test_error_line_is_perf_analyzers_own() -> None:
+    assert pal.error_line("*** settings\nerror: failed to get model metadata: boom\n") == (
+        "error: failed to get model metadata: boom"
+    )
+    unstable = "Request concurrency: 1\nFailed to obtain stable measurement within 3 windows.\nFailed to obtain stable measurement.\n"
+    assert pal.error_line(unstable) == "Failed to obtain stable measurement within 3 windows."
+    assert pal.error_line("") == "(no output)"
+
+
+def test_binary_falls_back_to_project_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    if PERF_ANALYZER.exists():
+        assert pal.find_perf_analyzer("perf_analyzer") == str(PERF_ANALYZER)
+    with pytest.raises(LoadGeneratorError, match="perf_analyzer_path"):
+        pal.find_perf_analyzer(str(tmp_path / "nope" / "perf_analyzer"))
+    with pytest.raises(LoadGeneratorError, match="perf_analyzer_path"):
+        pal.find_perf_analyzer("perf_analyzer_not_here")
+
+
+def test_hook_registers_perf_analyzer() -> None:
+    seen: dict[str, Any] = {}
+    pal.register_load_generators(lambda name, factory: seen.update({name: factory}))
+    assert seen == {"perf_analyzer": pal.PerfAnalyzerLoadGenerator}
+
+
+# --- real processes --------------------------------------------------------------------------------------
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def gone(pid: int, within: float = 5.0) -> bool:
+    """The process is dead (or a zombie waiting for its reaper) within ``within`` s (signals are asynchronous)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.Error:  # NoSuchProcess, ZombieProcess
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def fake_pa(tmp_path: Path, body: str) -> str:
+    path = tmp_path / "fake_perf_analyzer"
+    path.write_text(f"#!{sys.executable}\n" + textwrap.dedent(body))
+    path.chmod(0o755)
+    return str(path)
+
+
+@needs_pa
+@pytest.mark.integration
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_real_perf_analyzer_against_a_closed_port(tmp_path: Path, protocol: str) -> None:
+    port = closed_port()
+    gen = generator(tmp_path, perf_analyzer_path=str(PERF_ANALYZER), client_protocol=protocol)
+    endpoints = Endpoints(
+        http=f"127.0.0.1:{port}", grpc=f"127.0.0.1:{port}", protocol=protocol, model_name="add_sub"
+    )
+    with pytest.raises(LoadGeneratorError) as err:
+        gen.measure(run_config(), endpoints)
+    message = str(err.value)
+    assert "\n" not in message and "exit 99" in message and "failed to get model metadata" in message
+    assert f"-u 127.0.0.1:{port}" in err.value.command and err.value.output
+    log = (tmp_path / "export" / "perf_analyzer_error.log").read_text()
+    assert err.value.command in log and "failed to get model metadata" in log
+    assert not list((tmp_path / "export").glob(".perf_analyzer-*"))
+
+
+@pytest.fixture
+def stub_port() -> Iterator[int]:
+    proc = subprocess.Popen([sys.executable, str(DATA / "triton_stub.py")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        yield int(proc.stdout.readline().split()[1])
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@needs_pa
+@pytest.mark.integration
+def test_real_perf_analyzer_measures_a_stub_triton(tmp_path: Path, stub_port: int) -> None:
+    out = tmp_path / "perf_output.txt"
+    gen = generator(
+        tmp_path,
+        perf_analyzer_path="perf_analyzer",
+        client_protocol="http",
+        triton_launch_mode="remote",
+        monitoring_interval=0.5,
+        perf_output=True,
+        perf_output_path=str(out),
+    )
+    endpoints = Endpoints(
+        http=f"127.0.0.1:{stub_port}",
+        metrics_url=f"http://127.0.0.1:{stub_port}/metrics",
+        protocol="http",
+        model_name="add_sub",
+        loadgen_flags={"input-tensor-format": "json", "output-tensor-format": "json"},
+    )
+    # a busy 2-core CI box makes windows vary: accept up to 5x spread (the retry path has its own tests)
+    rc = run_config(LoadSpec(batch_size=2, concurrency=2), flags={"stability-percentage": 500})
+    metrics = gen.measure(rc, endpoints)
+    values = {(m.tag, m.gpu_uuid): m.value for m in metrics}
+    assert values[("perf_throughput", None)] > 0 and values[("perf_latency_p99", None)] > 0
+    assert (
+        values[("perf_server_queue", None)] == 0.02 and values[("perf_server_compute_output", None)] == 0.005
+    )
+    assert (
+        values[("gpu_used_memory", "GPU-aaaa")] == 1000.0 and values[("gpu_utilization", "GPU-bbbb")] == 25.0
+    )
+    assert 0 < gen.last_window_seconds < 60 and gen.last_attempts == 1
+    output = out.read_text()
+    assert "Server Prometheus Metrics" in output and "--input-tensor-format=json" in output
+    assert "--concurrency-range=2 --stability-percentage=500 --measurement-mode=count_windows" in output
+    assert not list((tmp_path / "export").glob(".perf_analyzer-*"))
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    pidfile = tmp_path / "grandchild.pid"
+    script = fake_pa(
+        tmp_path,
+        f"""
+        import subprocess, time
+        child = subprocess.Popen(["sleep", "60"])
+        open({str(pidfile)!r}, "w").write(str(child.pid))
+        print("Request concurrency: 1", flush=True)
+        time.sleep(60)
+    """,
+    )
+    gen = generator(tmp_path, perf_analyzer_path=script, perf_analyzer_timeout=1.5)
+    start = time.monotonic()
+    with pytest.raises(LoadGeneratorError, match=r"perf_analyzer_timeout=1.5 s and was killed") as err:
+        gen.measure(run_config(), TRITON)
+    assert time.monotonic() - start < 10
+    assert "Request concurrency: 1" in err.value.output
+    assert gone(int(pidfile.read_text()))
+
+
+def test_cpu_hungry_perf_analyzer_is_killed(tmp_path: Path) -> None:
+    script = fake_pa(
+        tmp_path,
+        """
+        import time
+        end = time.time() + 30
+        while time.time() < end:
+            pass
+    """,
+    )
+    gen = generator(
+        tmp_path, perf_analyzer_path=script, perf_analyzer_cpu_util=20.0, perf_analyzer_timeout=30
+    )
+    with pytest.raises(LoadGeneratorError, match=r"CPU, above perf_analyzer_cpu_util=20%"):
+        gen.measure(run_config(), TRITON)
+
+
+STABILITY_SCRIPT = """
+    import json, sys
+    calls = {calls!r}
+    with open(calls, "a") as fh:
+        fh.write(json.dumps(sys.argv[1:]) + "\\n")
+    n = sum(1 for _ in open(calls))
+    if n <= {fails}:
+        print("Request concurrency: 1")
+        print("Failed to obtain stable measurement within 10 measurement windows for concurrency 1. "
+              "Please try to increase the --measurement-request-count.", file=sys.stderr)
+        print("Failed to obtain stable measurement.", file=sys.stderr)
+        sys.exit(2)
+    args = sys.argv[1:]
+    open(args[args.index("-f") + 1], "w").write({csv!r})
+    print("ok")
+"""
+
+
+def test_unstable_measurement_is_retried_with_larger_windows(tmp_path: Path) -> None:
+    calls = tmp_path / "calls.jsonl"
+    script = fake_pa(tmp_path, STABILITY_SCRIPT.format(calls=str(calls), fails=2, csv=REAL_CSV))
+    gen = generator(tmp_path, perf_analyzer_path=script, perf_analyzer_max_auto_adjusts=5)
+    metrics = gen.measure(run_config(LoadSpec(concurrency=4)), TRITON)
+    assert Metric("perf_throughput", 2618.4) in metrics and gen.last_attempts == 3
+    argvs = [json.loads(line) for line in calls.read_text().splitlines()]
+    counts = [[a for a in argv if a.startswith("--measurement-request-count")] for argv in argvs]
+    assert counts == [[], ["--measurement-request-count=100"], ["--measurement-request-count=150"]]
+
+
+def test_unstable_measurement_gives_up_after_max_auto_adjusts(tmp_path: Path) -> None:
+    calls = tmp_path / "calls.jsonl"
+    script = fake_pa(tmp_path, STABILITY_SCRIPT.format(calls=str(calls), fails=99, csv=REAL_CSV))
+    gen = generator(tmp_path, perf_analyzer_path=script, perf_analyzer_max_auto_adjusts=1)
+    with pytest.raises(
+        LoadGeneratorError,
+        match="exit 2. after 1 auto-adjust.s.: Failed to obtain stable measurement within 10",
+    ):
+        gen.measure(run_config(), TRITON)
+    assert len(calls.read_text().splitlines()) == 2
+    assert (tmp_path / "export" / "perf_analyzer_error.log").read_text().count("Command:") == 1
+
+
+def test_success_without_csv_rows_is_an_error(tmp_path: Path) -> None:
+    script = fake_pa(
+        tmp_path,
+        'import sys\nargs = sys.argv\nopen(args[args.index("-f") + 1], "w").write("Concurrency\\n")\n',
+    )
+    with pytest.raises(LoadGeneratorError, match="wrote no measurement"):
+        generator(tmp_path, perf_analyzer_path=script).measure(run_config(), TRITON)
+
+
+def test_interrupt_kills_the_child_and_reraises(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    script = fake_pa(
+        tmp_path,
+        f"""
+        import os, time
+        open({str(pidfile)!r}, "w").write(str(os.getpid()))
+        time.sleep(60)
+    """,
+    )
+    ticks = iter(range(1000))
+
+    def clock() -> float:
+        tick = next(ticks)
+        if tick > 0 and pidfile.exists():
+            raise KeyboardInterrupt
+        return float(tick) * 0.0
+
+    with pytest.raises(KeyboardInterrupt):
+        pal.run_process([script], tmp_path / "out.txt", timeout=60, cpu_limit=0, clock=clock)
+    assert gone(int(pidfile.read_text()))
+
+
+def test_real_mlserver_csv_has_server_columns_and_no_gpu() -> None:
+    text = (DATA / "pa251_mlserver_grpc.csv").read_text()
+    values = {m.tag: m.value for m in parse_csv(text, LoadSpec(concurrency=2))}
+    assert values["perf_throughput"] == 328.659 and values["perf_latency_p99"] == 24.513
+    assert values["perf_server_queue"] == 0.247 and values["perf_client_send_recv"] == 0.014
+    assert len(values) == 12
+
+
+@pytest.fixture
+def mlserver(tmp_path: Path) -> Iterator[tuple[Any, Any]]:
+    """A real MLServer 1.7.1 serving the quick-start add_sub model (contrib launcher), gRPC client protocol."""
+    if reason := real_server_available():
+        pytest.skip(reason)
+    launcher_mod = pytest.importorskip("modelyzer_mlserver.launcher")
+    from modelyzer.plugins.codecs.pbtxt import PbtxtCodec
+
+    model_dir = QUICK_START / "model_repository" / "add_sub"
+    variant = ConfigVariant(
+        "add_sub", PbtxtCodec().read(model_dir / "config.pbtxt"), name="add_sub_config_default"
+    )
+    config = make_config(client_protocol="grpc", triton_launch_mode="mlserver", client_max_retries=60,
+                         triton_server_path=None, triton_output_path=None, collect_cpu_metrics=True,
+                         monitoring_interval=0.5, perf_analyzer_path="perf_analyzer")  # fmt: skip
+    launcher = launcher_mod.MLServerLauncher(config, make_context(tmp_path))
+    try:
+        launcher.start()
+        rc = RunConfig(
+            "add_sub", variant, LoadSpec(concurrency=2), perf_analyzer_flags={"stability-percentage": 100}
+        )
+        yield config, (launcher.ensure(variant, model_dir, rc), rc)
+    finally:
+        launcher.stop()
+
+
+@needs_pa
+@pytest.mark.integration
+def test_real_perf_analyzer_and_collectors_against_mlserver(
+    tmp_path: Path, mlserver: tuple[Any, Any]
+) -> None:
+    from modelyzer.plugins.collectors.cpu import CpuCollector
+    from modelyzer.plugins.collectors.triton_metrics import TritonMetricsCollector
+
+    config, (endpoints, rc) = mlserver
+    context = make_context(tmp_path)
+    gen = pal.PerfAnalyzerLoadGenerator(config, context)
+    collectors = [CpuCollector(config, context), TritonMetricsCollector(config, context)]
+    assert not any(
+        t.startswith("--collect-metrics") for t in gen.command(rc, endpoints)
+    )  # not a Triton server
+    for collector in collectors:
+        collector.start(endpoints)
+    values = {m.tag: m.value for m in gen.measure(rc, endpoints)}
+    cpu, gpu = (collector.stop() for collector in collectors)
+    assert values["perf_throughput"] > 0 and values["perf_server_compute_infer"] > 0
+    assert {m.tag for m in cpu} == {"cpu_used_ram", "cpu_available_ram"} and gpu == []
+    assert 0 < gen.last_window_seconds < 120
