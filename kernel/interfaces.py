@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import abc
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
@@ -25,35 +26,58 @@ if TYPE_CHECKING:  # pragma: no cover
 class RunContext:
     """What executing plugins share for one profile: where to write files, how to log, which GPUs to use.
 
-    `gpus` are the devices selected by the `gpus` option (`session.discover_gpus`), empty when the host has
+    `gpus` are the devices selected by the `gpus` option (`kernel.gpus.discover_gpus`), empty when the host has
     none or the user chose none; launchers use `gpu_uuids` for `CUDA_VISIBLE_DEVICES` / device requests.
+    `server_on_this_host` is the chosen launcher's `on_this_host` capability (collectors that read this host's
+    hardware skip a server that runs elsewhere). `status` shows a transient line while a long step runs (e.g. a
+    load generator's current pass); frontends replace the default, which logs at debug level.
     """
 
     export_path: Path
     output_model_repository: Path
     gpus: list[GpuDevice] = attrs.field(factory=list)
     log: logging.Logger = attrs.field(factory=lambda: logging.getLogger("modelyzer"))
+    server_on_this_host: bool = True
+    status: Callable[[str], None] = attrs.field(factory=lambda: logging.getLogger("modelyzer").debug)
 
     @property
     def gpu_uuids(self) -> list[str]:
         """UUIDs of the selected GPUs, in selection order."""
         return [g.uuid for g in self.gpus]
 
-    @property
-    def perf_analyzer_error_log(self) -> Path:
-        return self.export_path / "perf_analyzer_error.log"
-
 
 class Launcher(abc.ABC):
     """Owns one inference server: start/stop/health, and making a ConfigVariant the served model.
 
-    Built as `factory(config: ProfileConfig, context: RunContext)`. `ensure(variant)` must return endpoints
-    where `variant` answers under `Endpoints.model_name`; it loads through the repository API when it can and
-    restarts the server only when it must. `server_starts` and `model_loads` count what it did.
+    Built as `factory(config: ProfileConfig, context: RunContext)` (building must start nothing). `ensure(variant)`
+    must return endpoints where `variant` answers under `Endpoints.model_name`; it loads through the repository
+    API when it can and restarts the server only when it must. `server_starts` and `model_loads` count what it
+    did. The class attributes below are its capabilities: the kernel reads them to choose collectors, the
+    server-only window and GPU discovery, and never looks at a launcher's name.
     """
+
+    #: the server exposes server-side metrics (statistics, Prometheus `/metrics`): collectors that scrape it apply
+    serves_metrics: ClassVar[bool] = True
+    #: the server can be sampled with no model loaded (Model Analyzer's server-only GPU window)
+    server_only_window: ClassVar[bool] = True
+    #: the server runs on this host, so this host's GPUs are its GPUs (False: a remote server this host cannot see)
+    on_this_host: ClassVar[bool] = True
+    #: starts a server process of its own on this host (several on one host need their own ports and logs)
+    starts_server: ClassVar[bool] = True
+    #: the server runs inside the load generator's process (no server process to watch or sample)
+    in_process: ClassVar[bool] = False
 
     server_starts: int = 0
     model_loads: int = 0
+
+    def load_generator(self) -> LoadGenerator | None:
+        """A load generator this launcher brings with it (one answering from recorded results); None: the kernel
+        chooses one by the model type. With its own load generator no metric collector runs (nothing live)."""
+        return None
+
+    def devices(self) -> list[GpuDevice] | None:
+        """The GPUs this launcher's server uses when it knows them itself (recorded ones); None: discover them."""
+        return None
 
     @abc.abstractmethod
     def start(self) -> None:
@@ -104,7 +128,16 @@ class SearchStrategy(abc.ABC):
 
 
 class LoadGenerator(abc.ABC):
-    """Drives load at a served model for one RunConfig. Built as `factory(config, context)`."""
+    """Drives load at a served model for one RunConfig. Built as `factory(config, context)`.
+
+    Capabilities: `model_types` are the `model_type` values (lower case) it serves — with no `load_generator`
+    key the kernel picks one that serves the profiled model type (highest `preference`, then name); `produces`
+    the metric tags it measures.
+    """
+
+    model_types: ClassVar[frozenset[str]] = frozenset({"generic"})
+    produces: ClassVar[tuple[str, ...]] = ()
+    preference: ClassVar[int] = 0
 
     @abc.abstractmethod
     def measure(self, run_config: RunConfig, endpoints: Endpoints) -> list[Metric]:
@@ -116,9 +149,16 @@ class LoadGenerator(abc.ABC):
 
 
 class MetricCollector(abc.ABC):
-    """Samples metrics around a measurement window. Built as `factory(config, context)`."""
+    """Samples metrics around a measurement window. Built as `factory(config, context)`.
+
+    Capabilities: `tags` it can produce; when two enabled collectors cover the same tags only the one with the
+    higher `precedence` runs (reading a GPU directly beats reading it through the server);
+    `needs_server_metrics` collectors run only when the launcher's server `serves_metrics`.
+    """
 
     tags: tuple[str, ...] = ()
+    precedence: ClassVar[int] = 0
+    needs_server_metrics: ClassVar[bool] = False
 
     def enabled(self) -> bool:
         """Whether this collector should run for the current config (e.g. collect_cpu_metrics)."""
@@ -142,7 +182,7 @@ class MetricCollector(abc.ABC):
 
 
 class Ranker(abc.ABC):
-    """Scores and orders results of one model. Built as `factory()`."""
+    """Scores and orders results of one model. Built as `factory(config)`; chosen by the `ranker` key."""
 
     @abc.abstractmethod
     def rank(self, spec: ModelSpec, results: list[Result], top_n: int) -> list[RankedConfig]:
@@ -161,7 +201,14 @@ class RankedConfig:
 
 
 class Reporter(abc.ABC):
-    """Writes files from the results store at the end of profile (or for `report`)."""
+    """Writes files from the results store at the end of profile (or for `report`).
+
+    Built as `factory(config, context)`. Every registered reporter whose `enabled()` is true runs, in name order.
+    """
+
+    def enabled(self) -> bool:
+        """Whether this reporter writes anything for the current config (e.g. not when its reports are skipped)."""
+        return True
 
     @abc.abstractmethod
     def write(self, store: Store, run_id: int, config: ProfileConfig, ranking: dict[str, list[RankedConfig]]) -> list[Path]:
@@ -169,7 +216,10 @@ class Reporter(abc.ABC):
 
 
 class ModelConfigCodec(abc.ABC):
-    """Reads and writes one model-config file format. Built as `factory()`."""
+    """Reads and writes one model-config file format. Built as `factory()`.
+
+    The kernel uses the codec whose `filename` the profiled models' directories hold.
+    """
 
     filename: str = "config.pbtxt"
 

@@ -51,6 +51,7 @@ from modelyzer.plugins.loadgen.perf_analyzer_csv import parse_csv
 UNSTABLE_MARKERS = ("Failed to obtain stable measurement", "Please use a larger time window")
 WINDOW_ARGS = ("measurement-request-count", "measurement-interval")
 DEFAULT_BINARY = "perf_analyzer"
+ERROR_LOG_NAME = "perf_analyzer_error.log"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 POLL_SECONDS = 0.1
 CPU_SAMPLE_SECONDS = 1.0
@@ -296,7 +297,7 @@ class PerfAnalyzerLoadGenerator(LoadGenerator):
         command = shlex.join(argv)
         message = f"{run_config.describe()}: {reason}"
         try:
-            log_path = self.context.perf_analyzer_error_log
+            log_path = self.context.export_path / ERROR_LOG_NAME
             log_path.parent.mkdir(parents=True, exist_ok=True)
             with open(log_path, "a", encoding="utf-8") as fh:
                 fh.write(f"Command:\n{command}\n\nError: {message}\n\n{output.rstrip()}\n\n{'-' * 80}\n")
