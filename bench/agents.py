@@ -74,13 +74,13 @@ def synthetic_metrics(rc: Any) -> list[Any]:
 
 def make_fixture(root: Path, **search: Any) -> tuple[dict[str, Any], Path]:
     """Model repository + synthetic recording under `root`; returns (profile values, recording path)."""
-    from modelyzer.kernel import session
     from modelyzer.kernel.config import config_from_dict
-    from modelyzer.kernel.engine import Engine
     from modelyzer.kernel.executor import Executor
+    from modelyzer.kernel.hookspecs import hookimpl
     from modelyzer.kernel.models import Measurement
+    from modelyzer.kernel.plugins import register_plugin, unregister_plugin
+    from modelyzer.kernel.profile import Profile
     from modelyzer.kernel.progress import Progress
-    from modelyzer.kernel.store import Store
 
     (root / "models" / MODEL).mkdir(parents=True, exist_ok=True)
     (root / "models" / MODEL / "config.pbtxt").write_text(CONFIG_PBTXT)
@@ -88,20 +88,31 @@ def make_fixture(root: Path, **search: Any) -> tuple[dict[str, Any], Path]:
     recording = root / "recording.db"
 
     class Synthetic(Executor):
+        """Answers every RunConfig at once from `synthetic_metrics` (an executor plugin, like any other)."""
+
         slots = 64
+
+        def __init__(self, config: Any, context: Any) -> None:
+            pass
 
         def execute(self, run_configs: Sequence[Any]) -> Iterator[tuple[Any, Measurement]]:
             for rc in run_configs:
                 now = time.time()
                 yield rc, Measurement(rc.key, metrics=tuple(synthetic_metrics(rc)), started_at=now, finished_at=now)
 
-    config = config_from_dict({**values, "results_db": str(recording)})
-    store = Store(recording)
+    class SyntheticPlugin:
+        @hookimpl
+        def register_executors(self, register: Any) -> None:
+            register("bench-synthetic", Synthetic)
+
+    register_plugin(SyntheticPlugin(), "bench-synthetic")
     try:
-        Engine(config, store, Synthetic(), session.make_codec(), session.strategy_factory(config),
-               Progress(quiet=True)).run()
+        config = config_from_dict({**values, "results_db": str(recording), "executor": "bench-synthetic"})
+        recorder = Profile(config, Progress(quiet=True))
+        recorder.run()
+        recorder.close()
     finally:
-        store.close()
+        unregister_plugin("bench-synthetic")
     return values, recording
 
 
@@ -124,12 +135,9 @@ def start_agents(count: int, slots: int, url: str, keys: Path | None, workdir: P
 
 def run_once(root: Path, values: dict[str, Any], recording: Path, agents: int, slots: int, duration: float,
              keys: Path | None) -> dict[str, float]:
-    from modelyzer.kernel import session
     from modelyzer.kernel.config import config_from_dict
-    from modelyzer.kernel.engine import Engine
+    from modelyzer.kernel.profile import Profile
     from modelyzer.kernel.progress import Progress
-    from modelyzer.kernel.store import Store
-    from modelyzer.plugins.agents.controller import AgentsExecutor
 
     url = f"tcp://127.0.0.1:{free_port()}"
     db = root / f"results-{agents}x{slots}.db"
@@ -139,19 +147,18 @@ def run_once(root: Path, values: dict[str, Any], recording: Path, agents: int, s
         **({"insecure": True} if keys is None else {"agent_keys": str(keys)}),
     })
     procs = start_agents(agents, slots, url, keys, root / "agents")
-    store = Store(db)
-    executor = AgentsExecutor(config)
+    profile = Profile(config, Progress(quiet=True))
     try:
-        executor.start()
-        engine = Engine(config, store, executor, session.make_codec(), session.strategy_factory(config),
-                        Progress(quiet=True))
+        profile.prepare()  # the `agents` executor (chosen by the `agents` key) waits for them
         cpu0 = time.process_time()
-        summary = engine.run()
+        summary = profile.run()
         cpu = time.process_time() - cpu0
-        keys_stored = store.db.execute("select count(*), count(distinct run_config_key) from measurements").fetchone()
+        store = profile.store
+        keys_stored = (store.counts()["measurements"], len({r.run_config.key for r in store.results()}))
     finally:
-        executor.stop()
-        store.close()
+        if profile.executor is not None:
+            profile.executor.stop()
+        profile.close()
         for proc in procs:
             proc.terminate()
         for proc in procs:

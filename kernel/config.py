@@ -88,6 +88,7 @@ class ProfileConfig:
     weighting: float = 1.0
     num_configs_per_model: int = 3
     num_top_model_configs: int = 0
+    ranker: str = "weighted"
     run_config_search_mode: str = "brute"
     run_config_search_disable: bool = False
     run_config_search_min_concurrency: int = 1
@@ -110,6 +111,7 @@ class ProfileConfig:
     optuna_max_trials: int = 200
     optuna_early_exit_threshold: int = 10
     triton_launch_mode: str = "local"
+    load_generator: str | None = None
     replay_results_db: Path | None = None
     replay_duration: float = 0.0
     triton_docker_image: str = _d("triton_docker_image")
@@ -146,6 +148,7 @@ class ProfileConfig:
     report_model_configs: Any = None
     plots: Any = None
     output_formats: list[str] = _d("output_formats")
+    executor: str = "local"
     agents: str | None = None
     min_agents: int = 1
     agent_keys: Path | None = None

@@ -177,8 +177,8 @@ FIELDS_LIST: tuple[Field, ...] = (
       commands=BOTH, default_factory=_cwd(), default_doc="$CWD"),
     F("results_db", "path", "SQLite results database; re-running with the same file resumes the profile.",
       commands=BOTH, default_doc="<export_path>/results.db"),
-    F("model_type", "choice", "`LLM` profiles with genai-perf and adds LLM metrics.", default="generic",
-      choices=("generic", "LLM")),
+    F("model_type", "choice", "`LLM` profiles with a load generator that serves LLMs (genai-perf or AIPerf, "
+      "installed as a plugin) and adds LLM metrics.", default="generic", choices=("generic", "LLM")),
     F("monitoring_interval", "float", "Seconds between metric samples.", short="-i", default=1.0, minimum=0),
     F("duration_seconds", "int", "Seconds of the server-only metrics window.", short="-d", default=3, minimum=1),
     F("collect_cpu_metrics", "bool", "Collect CPU RAM metrics of the server.", default=False),
@@ -224,9 +224,13 @@ FIELDS_LIST: tuple[Field, ...] = (
       section="Ranking"),
     F("num_top_model_configs", "int", "Configs in the across-models ranking (needs global constraints).",
       default=0, minimum=0, section="Ranking"),
+    F("ranker", "plugin", "Ranker plugin that orders each model's configs (`modelyzer plugins` lists them).",
+      default="weighted", commands=BOTH, section="Ranking"),
     # Search -----------------------------------------------------------------------------------------
     F("run_config_search_mode", "plugin", "Search strategy.", default="brute", choices=BUILTIN_STRATEGIES,
       section="Search"),
+    F("load_generator", "plugin", "Load generator plugin; by default the installed one that serves `model_type` "
+      "(`modelyzer plugins` lists them).", default_doc="by model type", section="Load generator"),
     F("run_config_search_disable", "bool", "Profile only the default config with the given load.",
       default=False, section="Search"),
     F("run_config_search_min_concurrency", "int", "Smallest concurrency searched.", default=1, minimum=1,
@@ -339,6 +343,8 @@ FIELDS_LIST: tuple[Field, ...] = (
     F("output_formats", "str_list", "Report formats.", short="-o", default=["pdf"], choices=("pdf", "csv", "png"),
       commands=("report",), section="Report"),
     # Agents -----------------------------------------------------------------------------------------
+    F("executor", "plugin", "Where RunConfigs run: `local` (this host) or an installed executor plugin; "
+      "`agents` when `agents` is set.", default="local", section="Agents"),
     F("agents", "str", "Run RunConfigs on `modelyzer agent` daemons; the address this controller listens on, "
       "e.g. `tcp://0.0.0.0:5555` (see docs/agents.md).", section="Agents"),
     F("min_agents", "int", "Agents to wait for before profiling starts (with `agents`).", default=1, minimum=1,

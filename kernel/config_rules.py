@@ -66,6 +66,8 @@ def check_globals(v: Values, user_set: frozenset[str], w: WhereOf) -> list[str]:
         w("dcgm_disable").fail(f"requires triton_launch_mode remote (it is {launch})")
     if launch == "docker" and not v["triton_docker_image"].strip():
         w("triton_docker_image").fail("must not be empty in docker launch mode")
+    if v["agents"] and "executor" not in user_set:
+        v["executor"] = "agents"  # `--agents URL` is the distributed executor's address
     if v["num_top_model_configs"] > 0 and not v["constraints"]:
         w("num_top_model_configs").fail(
             "needs global constraints (constraints, latency_budget or min_throughput) to rank across models")

@@ -62,6 +62,13 @@ def register_model_config_codecs(register: Any) -> None:
 
 
 @hookspec
+def register_executors(register: Any) -> None:
+    """Called once by the controller when a profile starts. `register(name, factory)`; `factory(config, context)`
+    returns a `kernel.executor.Executor` that runs RunConfigs somewhere (`local`: this host; `agents`: ZeroMQ
+    agents). `name` is what users put in `executor`."""
+
+
+@hookspec
 def register_commands(cli: Any) -> None:
     """Called once by the CLI frontend after its built-in groups exist: add click commands to `cli`."""
 

@@ -138,6 +138,8 @@ class LoadGenerator(abc.ABC):
     model_types: ClassVar[frozenset[str]] = frozenset({"generic"})
     produces: ClassVar[tuple[str, ...]] = ()
     preference: ClassVar[int] = 0
+    #: seconds of measurement windows the last `measure()` kept (None: the executor times the whole call)
+    last_window_seconds: float | None = None
 
     @abc.abstractmethod
     def measure(self, run_config: RunConfig, endpoints: Endpoints) -> list[Metric]:
@@ -203,8 +205,11 @@ class RankedConfig:
 class Reporter(abc.ABC):
     """Writes files from the results store at the end of profile (or for `report`).
 
-    Built as `factory(config, context)`. Every registered reporter whose `enabled()` is true runs, in name order.
+    Built as `factory(config, context)`. Every registered reporter whose `enabled()` is true runs, in name order,
+    at the end of each command in its `commands` (`profile`; `report` regenerates reports from a results DB).
     """
+
+    commands: ClassVar[frozenset[str]] = frozenset({"profile", "report"})
 
     def enabled(self) -> bool:
         """Whether this reporter writes anything for the current config (e.g. not when its reports are skipped)."""

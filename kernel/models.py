@@ -281,3 +281,5 @@ class Endpoints:
     # extra load-generator flags the server needs (e.g. json tensors for a server without Triton's binary
     # tensor extension); applied before the user's perf_analyzer_flags
     loadgen_flags: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
+    # `metrics_url` serves Triton's Prometheus metrics (per-GPU nv_gpu_* values a load generator may read itself)
+    triton_metrics: bool = False

@@ -38,6 +38,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "modelyzer.plugins.reporters.summary",
     "modelyzer.plugins.reporters.detailed",
     "modelyzer.plugins.reporters.best_config",
+    "modelyzer.plugins.executors.local",
+    "modelyzer.plugins.agents.plugin",
+    "modelyzer.plugins.importers.commands",
 )
 
 pm = pluggy.PluginManager("modelyzer")

@@ -66,3 +66,7 @@ class Progress:
 
     def message(self, line: str) -> None:
         self._write(line)
+
+    def status(self, line: str) -> None:
+        """A transient line about the step in progress (e.g. a load generator's current pass); plain text
+        progress leaves it out, a live view shows it until the next one."""

@@ -21,6 +21,7 @@ KINDS: dict[str, str] = {
     "rankers": "register_rankers",
     "reporters": "register_reporters",
     "model_config_codecs": "register_model_config_codecs",
+    "executors": "register_executors",
 }
 
 KIND_LABELS: dict[str, str] = {
@@ -31,6 +32,7 @@ KIND_LABELS: dict[str, str] = {
     "rankers": "ranker",
     "reporters": "reporter",
     "model_config_codecs": "model-config codec",
+    "executors": "executor",
 }
 
 

@@ -6,13 +6,14 @@ failures); nothing prints a traceback unless `--log-level debug`. Plugins add co
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from typing import Any
 
 import click
 
-from modelyzer.kernel import __version__, hooks
+from modelyzer.kernel import __version__, hooks, plugins
 from modelyzer.kernel.errors import ModelyzerError
 
 
@@ -43,19 +44,19 @@ def cli(log_level: str) -> None:
     logging.basicConfig(level=getattr(logging, log_level.upper()), format="%(levelname)s: %(message)s", stream=sys.stderr)
 
 
-def _add_builtin_commands() -> None:
-    from . import import_cmd, plugins_cmd, profile_cmd
-
-    cli.add_command(profile_cmd.profile)
-    cli.add_command(plugins_cmd.plugins)
-    cli.add_command(import_cmd.import_ma_checkpoint)
-    from .report_cmd import report
-    cli.add_command(report)
-    __import__(f"{__package__}.agent_cmd", fromlist=["register"]).register(cli)  # agent, keys, agents
+#: the frontend's own command modules: plugins like any other (`register_commands`), registered by the frontend
+COMMAND_MODULES = ("profile_cmd", "report_cmd", "plugins_cmd")
 
 
-_add_builtin_commands()
-hooks.register_commands(cli)
+def _register_frontend_commands() -> None:
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"{__package__}.{name}")
+        if not plugins.pm.is_registered(module):
+            plugins.register_plugin(module, f"{__package__}.{name}")
+
+
+_register_frontend_commands()
+hooks.register_commands(cli)  # every command comes through the hook: the frontend's, built-ins', third parties'
 
 
 def main() -> None:

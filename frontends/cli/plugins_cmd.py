@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any, cast
 
 import click
+from rich.console import Console
+from rich.table import Table
 
 from modelyzer.kernel import registry
+from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.plugins import load_plugins, plugin_version
 
 
@@ -43,6 +47,15 @@ def plugins(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
+    table = Table(box=None, pad_edge=False)
+    for header in ("plugin", "version", "kind", "provides"):
+        table.add_column(header, overflow="fold")
     for row in rows:
-        provides = ", ".join(row["provides"]) or "-"  # type: ignore[arg-type]
-        click.echo(f"{row['name']}  {row['version']}  [{', '.join(row['kind'])}]  {provides}")  # type: ignore[arg-type]
+        kinds, provides = cast(list[str], row["kind"]), cast(list[str], row["provides"])
+        table.add_row(str(row["name"]), str(row["version"]), ", ".join(kinds), ", ".join(provides) or "-")
+    Console(highlight=False, soft_wrap=False).print(table)
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    cli.add_command(plugins)

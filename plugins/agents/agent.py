@@ -22,6 +22,7 @@ from typing import Any
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
+from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import ModelyzerError
 from modelyzer.kernel.models import Measurement, RunConfig
 from modelyzer.plugins.agents.agent_core import EXIT, MAX_SILENCE, RECONNECT, AgentCore, AgentRefused
@@ -52,7 +53,7 @@ class AgentDaemon:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         self._stop = threading.Event()
-        self.config: Any = None
+        self.config: ProfileConfig | None = None
         self.config_error = ""
         self.workers = slot_workers(slots, self.workdir, self.name, self._finished, self._warm)
         launch_modes, load_generators = capabilities()

@@ -25,9 +25,11 @@ from typing import Any
 
 import zmq
 
-from modelyzer.kernel import hooks
+from modelyzer.kernel import hooks, registry
+from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import ConfigError, ModelyzerError
 from modelyzer.kernel.executor import Executor
+from modelyzer.kernel.interfaces import Launcher, RunContext
 from modelyzer.kernel.liveness import HEARTBEAT_INTERVAL, LIVENESS
 from modelyzer.kernel.models import GpuDevice, Measurement, RunConfig, stable_hash
 from modelyzer.plugins.agents.hub import Hub
@@ -57,15 +59,16 @@ def insecure_warning(role: str) -> str:
 class AgentsExecutor(Executor):
     """Runs RunConfigs on remote agents (see the module docstring)."""
 
-    def __init__(self, config: Any, context: Any = None, *, bind: str | None = None, keys_dir: Path | None = None,
-                 insecure: bool | None = None, min_agents: int | None = None) -> None:
+    def __init__(self, config: ProfileConfig, context: RunContext | None = None, *, bind: str | None = None,
+                 keys_dir: Path | None = None, insecure: bool | None = None, min_agents: int | None = None) -> None:
         self.config = config
-        self.bind = str(bind or getattr(config, "agents", "") or "")
+        self.context = context
+        self.bind = str(bind or config.agents or "")
         if not self.bind:
             raise ConfigError("agents: give the address to listen on, e.g. --agents tcp://0.0.0.0:5555")
-        self.insecure = bool(getattr(config, "insecure", False) if insecure is None else insecure)
-        self.min_agents = int(min_agents if min_agents is not None else getattr(config, "min_agents", 1) or 1)
-        keys = keys_dir if keys_dir is not None else getattr(config, "agent_keys", None)
+        self.insecure = config.insecure if insecure is None else insecure
+        self.min_agents = min_agents if min_agents is not None else config.min_agents
+        keys = keys_dir if keys_dir is not None else config.agent_keys
         self.keys = None
         if self.insecure:
             log.warning("%s", insecure_warning("controller"))
@@ -78,7 +81,7 @@ class AgentsExecutor(Executor):
         self._lock = threading.RLock()
         self._results: queue.Queue[tuple[RunConfig, Measurement]] = queue.Queue()
         self.hub = Hub(
-            config=wired, config_id=stable_hash(wired), launch_mode=str(getattr(config, "triton_launch_mode", "")),
+            config=wired, config_id=stable_hash(wired), launch_mode=config.triton_launch_mode,
             bind=self.bind, interval=env_float("MODELYZER_AGENT_HEARTBEAT", HEARTBEAT_INTERVAL),
             liveness=int(env_float("MODELYZER_AGENT_LIVENESS", LIVENESS)),
             deliver=lambda rc, m: self._results.put((rc, m)), on_joined=hooks.agent_joined, on_lost=hooks.agent_lost,
@@ -185,6 +188,17 @@ class AgentsExecutor(Executor):
     def counters(self) -> dict[str, int]:
         with self._lock:
             return self.hub.counters()
+
+    def offered_gpus(self) -> list[GpuDevice]:
+        """Listen and wait for `min_agents` agents; their GPUs are the profile's.
+
+        Whether their servers' GPUs are the agents' own is the launcher's `on_this_host` capability.
+        """
+        launcher = registry.get("launchers", self.config.triton_launch_mode).factory
+        if self.context is not None and isinstance(launcher, type) and issubclass(launcher, Launcher):
+            self.context.server_on_this_host = launcher.on_this_host
+        self.start()
+        return self.gpus()
 
     def gpus(self) -> list[GpuDevice]:
         """The GPUs of the connected agents (the profile's GPUs)."""

@@ -6,7 +6,7 @@ the search, ranking or agent keys), plus the profiled model names. The agent reb
 paths in it (model repository, replay DB) must exist on the agent host, or be overridden there.
 
 Each slot (one per selected GPU, or `--slots N` CPU slots) is a `SlotWorker`: a thread with its own
-in-process executor (`session.make_executor`: launcher, load generator, collectors) in its own work
+in-process executor (`plugins/executors/local.py`, parts chosen by `kernel.assembly`) in its own work
 directory `<workdir>/slot-<i>`, restricted to its GPU. It is built, and its server started, as soon as the
 controller's config arrives (so servers boot while the controller waits for other agents), and then reports
 the slot ready (`on_ready`: the controller leaves it alone until then); it — and so the
@@ -28,15 +28,16 @@ from typing import Any
 
 import attrs
 
-from modelyzer.kernel import registry, session
+from modelyzer.kernel import registry
 from modelyzer.kernel.config import ProfileConfig, config_from_dict
 from modelyzer.kernel.config_fields import FIELDS
 from modelyzer.kernel.errors import LaunchError, ModelyzerError
-from modelyzer.kernel.executor import InProcessExecutor
-from modelyzer.kernel.interfaces import RunContext
+from modelyzer.kernel.gpus import found_gpus, select_gpus
+from modelyzer.kernel.interfaces import Launcher, RunContext
 from modelyzer.kernel.models import STATUS_FAILED, GpuDevice, Measurement, RunConfig
 from modelyzer.kernel.repository import prepare_output_repository
 from modelyzer.plugins.agents.protocol import SlotInfo
+from modelyzer.plugins.executors.local import InProcessExecutor
 
 log = logging.getLogger("modelyzer")
 
@@ -48,18 +49,16 @@ CONTROLLER_ONLY = frozenset({
     "output_model_repository_path", "override_output_model_repository", "agents", "min_agents", "agent_keys",
     "insecure", "gpus",  # an agent's GPUs are its own `--gpus`
 })
-#: launch modes that start a server on the agent host: several slots must not share its ports or log file
-SERVER_ON_AGENT = ("local", "docker", "c_api")
+#: keys of a server on the agent host that several slots must not share (a launcher that `starts_server`)
 PER_SERVER_KEYS = ("triton_http_endpoint", "triton_grpc_endpoint", "triton_metrics_url", "triton_output_path")
 
 
-def wire_config(config: Any) -> dict[str, Any]:
+def wire_config(config: ProfileConfig) -> dict[str, Any]:
     """The JSON-able config the controller sends agents (see the module docstring)."""
-    values = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    user_set = getattr(config, "user_set", None)
-    keys = sorted(user_set) if user_set is not None else sorted(values)
-    out = {k: values[k] for k in keys if k in FIELDS and k not in CONTROLLER_ONLY and values.get(k) is not None}
-    out["profile_models"] = list(getattr(config, "profile_models", ()) or values.get("profile_models") or [])
+    values = config.to_dict()
+    out = {k: values[k] for k in sorted(config.user_set)
+           if k in FIELDS and k not in CONTROLLER_ONLY and values.get(k) is not None}
+    out["profile_models"] = list(config.profile_models)
     return out
 
 
@@ -69,7 +68,7 @@ def agent_config(values: Mapping[str, Any], overrides: Mapping[str, Any] | None 
 
 
 # --- capabilities -----------------------------------------------------------------------------------------------
-def _probe() -> tuple[Any, RunContext]:
+def _probe() -> tuple[ProfileConfig, RunContext]:
     config = config_from_dict({"profile_models": ["agent-probe"]}, check_paths=False)
     scratch = Path(tempfile.gettempdir())
     return config, RunContext(export_path=scratch, output_model_repository=scratch)
@@ -80,7 +79,7 @@ def discover_slots(gpus: str | None = "all", slots: int | None = None) -> tuple[
     devices: list[GpuDevice] = []
     if gpus and gpus.strip().lower() not in ("none", "[]", ""):
         config, context = _probe()
-        devices = session.select_gpus([t for t in gpus.split(",") if t.strip()], session.found_gpus(config, context))
+        devices = select_gpus([t for t in gpus.split(",") if t.strip()], found_gpus(config, context))
     if devices:
         if slots is not None and slots != len(devices):
             log.warning("--slots %d ignored: this host has %d selected GPU(s), one slot each", slots, len(devices))
@@ -99,7 +98,9 @@ def slot_executor(config: ProfileConfig, slot: SlotInfo, workdir: Path, slot_cou
     repo = base / "output_model_repository"
     changes: dict[str, Any] = {"export_path": base, "output_model_repository_path": repo,
                                "override_output_model_repository": True}
-    if slot_count > 1 and config.triton_launch_mode in SERVER_ON_AGENT:
+    launcher = registry.get("launchers", config.triton_launch_mode).factory
+    starts_server = isinstance(launcher, type) and issubclass(launcher, Launcher) and launcher.starts_server
+    if slot_count > 1 and starts_server:
         shared = set(PER_SERVER_KEYS) & config.user_set
         if shared:
             log.warning("slot %d: %s ignored: each slot runs its own server on free ports", slot.index,
@@ -111,7 +112,7 @@ def slot_executor(config: ProfileConfig, slot: SlotInfo, workdir: Path, slot_cou
     prepare_output_repository(repo, True)
     gpus = [GpuDevice(slot.gpu, slot.gpu_name, slot.gpu_index, slot.total_memory_mb)] if slot.gpu else []
     context = RunContext(export_path=base, output_model_repository=repo, gpus=gpus)
-    return session.make_executor(cfg, context)
+    return InProcessExecutor(cfg, context)  # the slot's GPU is already in its context
 
 
 # --- workers ------------------------------------------------------------------------------------------------------

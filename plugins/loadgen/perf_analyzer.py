@@ -21,6 +21,7 @@ plus start-up, typically a few ms); ``last_attempts`` how many runs that took.
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import shutil
@@ -35,6 +36,7 @@ from typing import Any, NoReturn
 import attrs
 import psutil
 
+from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import LoadGeneratorError
 from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.interfaces import LoadGenerator, RunContext
@@ -56,11 +58,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 POLL_SECONDS = 0.1
 CPU_SAMPLE_SECONDS = 1.0
 KILL_GRACE_SECONDS = 2.0
-
-
-def _cfg(config: Any, name: str, default: Any = None) -> Any:
-    value = getattr(config, name, default)
-    return default if value is None else value
 
 
 def find_perf_analyzer(path: str | None) -> str:
@@ -129,6 +126,18 @@ def kill_group(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE_SECONDS)
         pass
 
 
+def last_pass(output_path: Path) -> str:
+    """perf_analyzer's latest ``Pass [N] throughput: …`` line in its output so far ('' when none yet)."""
+    try:
+        with open(output_path, "rb") as fh:
+            fh.seek(max(0, output_path.stat().st_size - 4096))
+            tail = fh.read().decode(errors="replace")
+    except OSError:
+        return ""
+    passes = [line.strip() for line in tail.splitlines() if line.strip().startswith("Pass [")]
+    return passes[-1] if passes else ""
+
+
 def run_process(
     argv: list[str],
     output_path: Path,
@@ -136,9 +145,14 @@ def run_process(
     cpu_limit: float,
     env: dict[str, str] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    on_pass: Callable[[str], None] | None = None,
 ) -> RunOutcome:
-    """Run ``argv`` in its own session, watching time and CPU; always leaves no process behind."""
+    """Run ``argv`` in its own session, watching time and CPU; always leaves no process behind.
+
+    ``on_pass`` receives each new ``Pass [N] …`` line perf_analyzer prints (checked about once a second).
+    """
     start = clock()
+    shown = ""
     with open(output_path, "wb") as out:
         proc = subprocess.Popen(
             argv,
@@ -167,6 +181,11 @@ def run_process(
                 if now - start > timeout:
                     killed = f"did not finish within perf_analyzer_timeout={timeout:g} s"
                     break
+                if now - last_sample >= CPU_SAMPLE_SECONDS and on_pass is not None:
+                    current = last_pass(output_path)
+                    if current and current != shown:
+                        shown = current
+                        on_pass(current)
                 if watcher is not None and now - last_sample >= CPU_SAMPLE_SECONDS:
                     last_sample = now
                     try:
@@ -189,7 +208,9 @@ def run_process(
 class PerfAnalyzerLoadGenerator(LoadGenerator):
     """Measures one RunConfig with the real perf_analyzer; see the module docstring."""
 
-    def __init__(self, config: Any, context: RunContext) -> None:
+    model_types = frozenset({"generic"})
+
+    def __init__(self, config: ProfileConfig, context: RunContext) -> None:
         self.config = config
         self.context = context
         self.last_window_seconds = 0.0
@@ -197,7 +218,7 @@ class PerfAnalyzerLoadGenerator(LoadGenerator):
 
     # --- command lines -------------------------------------------------------------------------------
     def _binary(self) -> str:
-        return find_perf_analyzer(_cfg(self.config, "perf_analyzer_path", DEFAULT_BINARY))
+        return find_perf_analyzer(self.config.perf_analyzer_path)
 
     def flags(
         self, run_config: RunConfig, endpoints: Endpoints, csv_path: str | Path | None = None
@@ -215,7 +236,7 @@ class PerfAnalyzerLoadGenerator(LoadGenerator):
         try:
             binary = self._binary()
         except LoadGeneratorError:
-            binary = str(_cfg(self.config, "perf_analyzer_path", DEFAULT_BINARY))
+            binary = self.config.perf_analyzer_path
         return [binary, *render(self.flags(run_config, endpoints))]
 
     def measurement_key(self, run_config: RunConfig) -> str:
@@ -234,12 +255,12 @@ class PerfAnalyzerLoadGenerator(LoadGenerator):
     def measure(self, run_config: RunConfig, endpoints: Endpoints) -> list[Metric]:
         self.last_window_seconds, self.last_attempts = 0.0, 0
         binary = self._binary()
-        timeout = float(_cfg(self.config, "perf_analyzer_timeout", 600))
-        cpu_limit = float(_cfg(self.config, "perf_analyzer_cpu_util", 80.0 * (os.cpu_count() or 1)))
-        max_adjusts = int(_cfg(self.config, "perf_analyzer_max_auto_adjusts", 10))
+        timeout = float(self.config.perf_analyzer_timeout)
+        cpu_limit = float(self.config.perf_analyzer_cpu_util)
+        max_adjusts = self.config.perf_analyzer_max_auto_adjusts
         export = Path(self.context.export_path)
         export.mkdir(parents=True, exist_ok=True)
-        model = model_name_for(run_config, self.config, endpoints)
+        model = model_name_for(run_config, endpoints)
         with tempfile.TemporaryDirectory(dir=export, prefix=".perf_analyzer-") as tmp:
             flags = self.flags(run_config, endpoints, csv_path=Path(tmp) / f"{model}-results.csv")
             env = self._env(binary)
@@ -248,7 +269,10 @@ class PerfAnalyzerLoadGenerator(LoadGenerator):
                 attempt += 1
                 argv = [binary, *render(flags)]
                 self.context.log.debug("running %s", shlex.join(argv))
-                outcome = run_process(argv, Path(tmp) / f"output-{attempt}.txt", timeout, cpu_limit, env)
+                label = "perf_analyzer" + (f" (auto-adjust {attempt - 1}/{max_adjusts})" if attempt > 1 else "")
+                self.context.status(f"{label}: started")
+                outcome = run_process(argv, Path(tmp) / f"output-{attempt}.txt", timeout, cpu_limit, env,
+                                      on_pass=functools.partial(self._show_pass, label))
                 self._perf_output(argv, outcome.output)
                 if outcome.killed:
                     self._fail(
@@ -283,10 +307,13 @@ class PerfAnalyzerLoadGenerator(LoadGenerator):
         self.last_attempts = attempt
         return metrics
 
+    def _show_pass(self, label: str, line: str) -> None:
+        self.context.status(f"{label}: {line}")
+
     def _perf_output(self, argv: list[str], output: str) -> None:
-        if not _cfg(self.config, "perf_output", False):
+        if not self.config.perf_output:
             return
-        path = _cfg(self.config, "perf_output_path", None)
+        path = self.config.perf_output_path
         if path:
             with open(path, "a", encoding="utf-8") as fh:
                 fh.write(f"$ {shlex.join(argv)}\n{output}\n")

@@ -15,10 +15,11 @@ values (``None``, ``""``, ``0``, ``False``) are omitted; ``input-data`` and ``sh
 the flag once per item); other lists are joined with commas.
 
 Server-side metrics (``--collect-metrics --metrics-url --metrics-interval``) are requested only when the server
-is a Triton server that serves ``/metrics``: launch mode ``local``, ``docker`` or ``remote`` and a non-empty
-``Endpoints.metrics_url``. perf_analyzer 2.51 aborts the whole run when the metrics URL does not answer, so other
-launchers (e.g. ``mlserver``) get no metrics flags unless they put ``collect-metrics`` into ``loadgen_flags``
-or the user sets it in ``perf_analyzer_flags``. ``c_api`` never collects (nothing serves ``/metrics``).
+is a Triton server that serves ``/metrics``: the launcher's endpoints say so (``Endpoints.triton_metrics`` with a
+non-empty ``metrics_url``). perf_analyzer 2.51 aborts the whole run when the metrics URL does not answer, so other
+servers (e.g. MLServer) get no metrics flags unless their launcher puts ``collect-metrics`` into ``loadgen_flags``
+or the user sets it in ``perf_analyzer_flags``. A server embedded through Triton's C API (endpoint protocol
+``c_api``: perf_analyzer's ``triton_c_api`` service kind) never collects (nothing serves ``/metrics``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.models import Endpoints, RunConfig
 
 OPTION_FLAGS: dict[str, str] = {
@@ -94,18 +96,13 @@ BOOLEAN_ARGS = frozenset(
 ADDITIVE_ARGS = frozenset({"input-data", "shape"})
 LOAD_ARGS = ("concurrency-range", "request-rate-range", "request-intervals")
 METRICS_ARGS = ("collect-metrics", "metrics-url", "metrics-interval")
-#: launch modes whose server is a Triton server with a Prometheus ``/metrics`` endpoint
-TRITON_METRICS_MODES = frozenset({"local", "docker", "remote"})
+#: the endpoint protocol of a server perf_analyzer embeds through Triton's C API (set by such a launcher)
+C_API = "c_api"
 
 DEFAULT_MEASUREMENT_REQUEST_COUNT = 50
 MEASUREMENT_REQUEST_COUNT_STEP = 50
 DEFAULT_MEASUREMENT_INTERVAL_MS = 5000
 MEASUREMENT_INTERVAL_STEP_MS = 1000
-
-
-def _cfg(config: Any, name: str, default: Any = None) -> Any:
-    value = getattr(config, name, default)
-    return default if value is None else value
 
 
 def is_true(value: Any) -> bool:
@@ -150,17 +147,16 @@ def render(flags: Mapping[str, Any], exclude: tuple[str, ...] = ()) -> list[str]
     return tokens
 
 
-def collects_metrics(config: Any, endpoints: Endpoints) -> bool:
+def collects_metrics(endpoints: Endpoints) -> bool:
     """Whether MA's ``--collect-metrics`` trio is generated (see the module docstring)."""
-    mode = str(_cfg(config, "triton_launch_mode", "local"))
-    return mode in TRITON_METRICS_MODES and bool(endpoints.metrics_url)
+    return endpoints.triton_metrics and bool(endpoints.metrics_url) and endpoints.protocol != C_API
 
 
-def model_name_for(run_config: RunConfig, config: Any, endpoints: Endpoints | None = None) -> str:
-    """``-m``: the served name from the launcher, else the variant name (c_api) or the model name."""
-    if endpoints is not None and endpoints.model_name:
+def model_name_for(run_config: RunConfig, endpoints: Endpoints) -> str:
+    """``-m``: the served name from the launcher, else the variant name (C API) or the model name."""
+    if endpoints.model_name:
         return endpoints.model_name
-    if _cfg(config, "triton_launch_mode", "local") == "c_api" and run_config.variant.name:
+    if endpoints.protocol == C_API and run_config.variant.name:
         return run_config.variant.name
     return run_config.model
 
@@ -168,23 +164,21 @@ def model_name_for(run_config: RunConfig, config: Any, endpoints: Endpoints | No
 def build_flags(
     run_config: RunConfig,
     endpoints: Endpoints,
-    config: Any,
+    config: ProfileConfig,
     csv_path: str | Path | None = None,
     model_repository: str | Path | None = None,
     include_loadgen_flags: bool = True,
 ) -> dict[str, Any]:
     """All perf_analyzer arguments for one RunConfig, user ``perf_analyzer_flags`` applied last."""
-    model = model_name_for(run_config, config, endpoints)
+    model = model_name_for(run_config, endpoints)
     load = run_config.load
-    mode = str(_cfg(config, "triton_launch_mode", "local"))
     flags: dict[str, Any] = {"model-name": model, "batch-size": load.batch_size}
-    if mode == "c_api":
+    if endpoints.protocol == C_API:
         flags["service-kind"] = "triton_c_api"
-        flags["triton-server-directory"] = str(_cfg(config, "triton_install_path", "/opt/tritonserver"))
-        repo = model_repository or _cfg(config, "output_model_repository_path", "output_model_repository")
-        flags["model-repository"] = str(repo)
+        flags["triton-server-directory"] = str(config.triton_install_path)
+        flags["model-repository"] = str(model_repository or config.output_model_repository_path)
     else:
-        protocol = endpoints.protocol or str(_cfg(config, "client_protocol", "grpc"))
+        protocol = endpoints.protocol or config.client_protocol
         flags["url"] = endpoints.grpc if protocol == "grpc" else endpoints.http
         flags["protocol"] = protocol
     flags["latency-report-file"] = str(csv_path) if csv_path else f"{model}-results.csv"
@@ -196,10 +190,10 @@ def build_flags(
     else:
         flags["concurrency-range"] = load.concurrency
     flags["measurement-mode"] = "count_windows"
-    if mode != "c_api" and collects_metrics(config, endpoints):
+    if collects_metrics(endpoints):
         flags["collect-metrics"] = True
         flags["metrics-url"] = endpoints.metrics_url
-        flags["metrics-interval"] = int(float(_cfg(config, "monitoring_interval", 1.0)) * 1000)
+        flags["metrics-interval"] = int(config.monitoring_interval * 1000)
     if include_loadgen_flags:
         flags.update(endpoints.loadgen_flags)
     user = dict(run_config.perf_analyzer_flags)
@@ -232,7 +226,7 @@ def adjust_for_stability(flags: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def measurement_key(run_config: RunConfig, config: Any, endpoints: Endpoints | None = None) -> str:
+def measurement_key(run_config: RunConfig, config: ProfileConfig, endpoints: Endpoints | None = None) -> str:
     """MA's measurement key (``RunConfig.representation()``) for a single-model RunConfig.
 
     ``"<variant> <perf_analyzer CLI>"`` with ``-u <url>`` and ``--measurement-request-count`` removed, the CSV
@@ -242,10 +236,11 @@ def measurement_key(run_config: RunConfig, config: Any, endpoints: Endpoints | N
     """
     if endpoints is None:
         endpoints = Endpoints(
-            http=str(_cfg(config, "triton_http_endpoint", "localhost:8000")),
-            grpc=str(_cfg(config, "triton_grpc_endpoint", "localhost:8001")),
-            metrics_url=str(_cfg(config, "triton_metrics_url", "http://localhost:8002/metrics")),
-            protocol=str(_cfg(config, "client_protocol", "grpc")),
+            http=config.triton_http_endpoint,
+            grpc=config.triton_grpc_endpoint,
+            metrics_url=config.triton_metrics_url,
+            protocol=config.client_protocol,
+            triton_metrics=True,
         )
     flags = build_flags(run_config, endpoints, config, include_loadgen_flags=False)
     if "latency-report-file" not in run_config.perf_analyzer_flags:

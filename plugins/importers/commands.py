@@ -1,13 +1,18 @@
-"""`modelyzer import-ma-checkpoint`: a Model Analyzer checkpoint into a results DB (see plugins/importers/ma_checkpoint.py)."""
+"""`modelyzer import-ma-checkpoint`: a Model Analyzer checkpoint into a results DB (see `ma_checkpoint.py`).
+
+A plugin: the command is added through the `register_commands` hook like any third party's.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from modelyzer.kernel import session
+from modelyzer.kernel import assembly
 from modelyzer.kernel.errors import ConfigError
+from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.store import Store
 from modelyzer.plugins.importers.ma_checkpoint import ImportSummary, parse_checkpoint, store_checkpoint
 
@@ -17,7 +22,7 @@ def write_model_repository(store: Store, models: tuple[str, ...], directory: Pat
 
     An existing file is left alone when it holds the same config, and refused when it differs.
     """
-    codec = session.make_codec()
+    codec = assembly.codec()
     written = []
     for model in models:
         path = directory / model / codec.filename
@@ -77,3 +82,8 @@ def import_ma_checkpoint(checkpoint: Path, results_db: Path, model_repository: P
                 click.echo(f"wrote {path}")
     finally:
         store.close()
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    cli.add_command(import_ma_checkpoint)

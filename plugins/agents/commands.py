@@ -1,7 +1,7 @@
 """Distributed profiling commands: `agent` (the daemon), `keys generate`, `agents status`.
 
-The controller side is `profile --agents URL` (`agents_executor()` below builds its executor). Everything
-about the protocol lives in the `plugins/zmq_*` modules; docs/agents.md is the guide.
+The controller side is `profile --agents URL` (the `agents` executor, `controller.py`). Everything about the
+protocol lives in the other modules of this package; docs/agents.md is the guide.
 """
 
 from __future__ import annotations
@@ -14,10 +14,7 @@ from typing import Any
 
 import click
 
-from modelyzer.kernel import session
-from modelyzer.kernel.errors import ConfigError, ModelyzerError
-from modelyzer.kernel.interfaces import RunContext
-from modelyzer.kernel.store import Store
+from modelyzer.kernel.errors import ConfigError
 
 log = logging.getLogger("modelyzer")
 
@@ -122,36 +119,4 @@ def agents_status(controller: str, keys_dir: Path | None, key_name: str | None, 
     click.echo(json.dumps(converter.unstructure(report), indent=2) if as_json else format_status(report))
 
 
-def agents_executor(config: Any, context: RunContext, store: Store) -> Any:
-    """With `agents` set: the controller's executor, started (agents waited for); their GPUs become the profile's.
-
-    None without `agents` (the in-process executor is used). Ctrl-C while waiting exits like an interrupted profile.
-    """
-    if not getattr(config, "agents", None):
-        return None
-    from modelyzer.plugins.agents.controller import AgentsExecutor
-
-    executor = AgentsExecutor(config, context)
-    try:
-        executor.start()
-    except KeyboardInterrupt:
-        executor.stop()
-        click.echo("\ninterrupted while waiting for agents", err=True)
-        sys.exit(130)
-    except ModelyzerError:
-        executor.stop()
-        raise
-    gpus = executor.gpus()
-    if gpus:
-        context.gpus = gpus
-        session.record_gpus(store, gpus)
-    return executor
-
-
-__all__ = ["agent", "agents", "agents_executor", "keys", "register"]
-
-
-def register(cli: click.Group) -> None:
-    """Add `agent`, `keys` and `agents` to the modelyzer group."""
-    for command in (agent, keys, agents):
-        cli.add_command(command)
+__all__ = ["agent", "agents", "keys"]

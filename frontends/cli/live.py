@@ -1,0 +1,97 @@
+"""What the CLI shows while it works and when it is done, with `rich`: a live progress bar and the results table.
+
+`LiveProgress` keeps the kernel's one line per measurement (count, result, ETA — also what a log file or a
+non-terminal stderr gets) and, on a terminal, adds a live bar with the count, elapsed time and ETA, and a status
+line with the step in progress (e.g. perf_analyzer's current pass while it auto-adjusts its window), which
+otherwise would show nothing for minutes. `results_table` renders each model's ranked configs.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
+from rich.table import Table
+
+from modelyzer.kernel.interfaces import RankedConfig
+from modelyzer.kernel.models import Measurement, RunConfig
+from modelyzer.kernel.progress import Progress
+from modelyzer.kernel.ranking import measurement_values
+
+
+class LiveProgress(Progress):
+    """The kernel's progress lines, plus a live bar and status line on a terminal (see the module docstring)."""
+
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
+        super().__init__(stream, quiet)
+        self.console = Console(file=self.stream, highlight=False, markup=False, soft_wrap=True)
+        self._bar: RichProgress | None = None
+        self._task: TaskID | None = None
+        if not quiet and self.console.is_terminal:
+            self._bar = RichProgress(
+                SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"), TextColumn("{task.fields[status]}"),
+                console=self.console, transient=True,
+            )
+            self._task = self._bar.add_task("measuring", total=None, eta="?", status="")
+            self._bar.start()
+
+    def _write(self, line: str) -> None:
+        if not self.quiet:
+            self.console.print(line)
+
+    def _update(self, status: str | None = None) -> None:
+        if self._bar is not None and self._task is not None:
+            total = self.done + self.remaining
+            if status is None:
+                self._bar.update(self._task, completed=self.done, total=total or None, eta=self.eta())
+            else:
+                self._bar.update(self._task, completed=self.done, total=total or None, eta=self.eta(), status=status)
+
+    def expect(self, remaining: int) -> None:
+        super().expect(remaining)
+        self._update()
+
+    def measured(self, rc: RunConfig, measurement: Measurement) -> None:
+        super().measured(rc, measurement)
+        self._update(status="")
+
+    def status(self, line: str) -> None:
+        self._update(status=line)
+
+    def close(self) -> None:
+        """Stop the live display (idempotent)."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def results_table(ranking: dict[str, list[RankedConfig]]) -> list[Table]:
+    """One table per model: rank, config, its knobs, the load of its best measurement, throughput, p99, passing."""
+    tables = []
+    for model, ranked in ranking.items():
+        table = Table(title=f"Top configurations for {model}:", title_justify="left", box=None, pad_edge=False)
+        for header, justify in (("rank", "left"), ("config", "left"), ("instances", "left"), ("max batch", "left"),
+                                ("dyn.batch", "left"), ("load", "left"), ("infer/s", "right"), ("p99 ms", "right"),
+                                ("ok", "left")):
+            table.add_column(header, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+        for i, rc in enumerate(ranked, 1):
+            v = rc.best.run_config.variant
+            vals = measurement_values(rc.best.measurement)
+            table.add_row(str(i), v.name, v.instance_group_str(), str(v.max_batch_size),
+                          "yes" if v.dynamic_batching else "no", rc.best.run_config.load.describe(),
+                          f"{vals.get('perf_throughput', 0.0):.1f}", f"{vals.get('perf_latency_p99', 0.0):.2f}",
+                          "yes" if rc.passing else "NO")
+        tables.append(table)
+    return tables
+
+
+def print_results(ranking: dict[str, list[RankedConfig]], stream: TextIO | None = None) -> None:
+    console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True, width=200)
+    for i, table in enumerate(results_table(ranking)):
+        if i:
+            console.print()
+        console.print(table)

@@ -1,0 +1,105 @@
+"""`Profile`: one profile of a config, wired from the registries — plugins → executor → engine → ranker → reporters.
+
+Every frontend uses it (the CLI's `profile` and `report`, the agent daemon's slots through `kernel.assembly`, the
+benches), so plugin choice, GPU discovery, the CPU-only rule and report writing happen the same way everywhere:
+
+    profile = Profile(config)            # checks the named plugins, makes the export path
+    profile.prepare()                    # output repository, results DB, executor, GPUs, CPU-only rule
+    summary = profile.run()              # the engine: search, measure, store (resumable, Ctrl-C safe)
+    ranking = profile.rank()             # the configured ranker, per model
+    paths = profile.write_reports(summary.run_id, ranking)
+    profile.close()
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from . import assembly, registry
+from .config import ProfileConfig
+from .engine import Engine, ProfileSummary
+from .executor import Executor
+from .gpus import discover_gpus, resolve_cpu_only, use_gpus
+from .interfaces import RankedConfig, RunContext
+from .progress import Progress
+from .repository import prepare_output_repository
+from .store import Store
+
+log = logging.getLogger("modelyzer")
+
+
+def make_context(config: ProfileConfig) -> RunContext:
+    """The run context of `config`: export path (created) and output model repository, no GPUs yet."""
+    export = Path(config.export_path).resolve()
+    export.mkdir(parents=True, exist_ok=True)
+    return RunContext(export_path=export, output_model_repository=Path(config.output_model_repository_path).resolve())
+
+
+class Profile:
+    """One profile of `config`; see the module docstring. `store` may be given (an open results DB)."""
+
+    def __init__(self, config: ProfileConfig, progress: Progress | None = None, store: Store | None = None) -> None:
+        assembly.check_plugin_names(config)
+        self.config = config
+        self.progress = progress or Progress()
+        self.context = make_context(config)
+        self.context.status = self.progress.status
+        self._store = store
+        self.executor: Executor | None = None
+
+    @property
+    def store(self) -> Store:
+        """The results DB (opened, and migrated, on first use)."""
+        if self._store is None:
+            self._store = Store(self.config.results_db)
+        return self._store
+
+    def prepare(self) -> Executor:
+        """Everything before the first measurement: executor, GPUs, output repository, results DB, CPU-only rule.
+
+        An executor on other hosts starts here and waits for them (Ctrl-C stops it); its hosts' GPUs become the
+        profile's. Idempotent.
+        """
+        if self.executor is not None:
+            return self.executor
+        executor: Executor = registry.get("executors", self.config.executor).factory(self.config, self.context)
+        try:
+            offered = executor.offered_gpus()
+            gpus = offered if offered is not None else discover_gpus(self.config, self.context)
+            prepare_output_repository(Path(self.config.output_model_repository_path),
+                                      self.config.override_output_model_repository)
+            use_gpus(self.context, gpus, self.store)
+        except BaseException:
+            executor.stop()
+            raise
+        self.config = resolve_cpu_only(self.config, self.context)
+        self.executor = executor
+        return executor
+
+    def engine(self) -> Engine:
+        return Engine(self.config, self.store, self.prepare(), assembly.codec(self.config),
+                      assembly.strategy_factory(self.config), self.progress)
+
+    def run(self) -> ProfileSummary:
+        """Search, measure and store every model (the executor is stopped at the end, also on Ctrl-C)."""
+        return self.engine().run()
+
+    def rank(self, top_n: int | None = None) -> dict[str, list[RankedConfig]]:
+        """Each model's configs ordered by the configured ranker, at most `top_n` (num_configs_per_model)."""
+        ranker = assembly.ranker(self.config)
+        n = self.config.num_configs_per_model if top_n is None else top_n
+        return {spec.name: ranker.rank(spec, self.store.results(spec.name), n) for spec in self.config.models}
+
+    def write_reports(self, run_id: int, ranking: dict[str, list[RankedConfig]], command: str = "profile",
+                      names: Iterable[str] | None = None) -> list[Path]:
+        """Run every enabled reporter of `command` (only `names` when given); return the paths written."""
+        paths: list[Path] = []
+        for reporter in assembly.reporters(self.config, self.context, command, names):
+            paths.extend(reporter.write(self.store, run_id, self.config, ranking))
+        return paths
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
