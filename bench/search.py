@@ -25,7 +25,6 @@ import statistics
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import attrs
@@ -33,7 +32,7 @@ import attrs
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from modelyzer.kernel.config_fields import FIELDS_LIST  # noqa: E402
+from modelyzer.kernel.config import ProfileConfig, config_from_dict  # noqa: E402
 from modelyzer.kernel.interfaces import SearchStrategy  # noqa: E402
 from modelyzer.kernel.models import (  # noqa: E402
     STATUS_FAILED,
@@ -54,26 +53,15 @@ from modelyzer.plugins.search.quick import QuickSearch  # noqa: E402
 
 SURFACES = ROOT / "bench" / "surfaces"
 WITHIN = 0.98
-Factory = Callable[[ModelSpec, dict[str, Any], Any], SearchStrategy]
+Factory = Callable[[ModelSpec, dict[str, Any], ProfileConfig], SearchStrategy]
 
 
 # --- what a DB recorded → the search options that reproduce it ---------------------------------------------
-def defaults() -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for field in FIELDS_LIST:
-        try:
-            out[field.name] = field.default_value()
-        except Exception:  # noqa: BLE001 - a default that needs the filesystem is not a search option
-            out[field.name] = None
-    return out
-
-
-def infer(store: Store, model: str) -> tuple[ModelSpec, Any, str]:
-    """(spec without constraints, config namespace, description) reproducing the recorded search."""
+def infer(store: Store, model: str) -> tuple[ModelSpec, ProfileConfig, str]:
+    """(spec without constraints, config, description) reproducing the recorded search."""
     results = [r for r in store.results(model) if r.measurement.status not in (STATUS_SKIPPED, STATUS_NOT_RECORDED)]
     variants = [v for v in store.variants(model) if not v.is_default]
-    values = defaults()
-    user_set: set[str] = set()
+    values: dict[str, Any] = {"profile_models": model}  # the YAML keys of the recorded search
     counts = sorted({v.instance_count for v in variants}) or [1]
     sizes = sorted({v.max_batch_size for v in variants if v.max_batch_size > 0})
     values.update(run_config_search_min_instance_count=counts[0], run_config_search_max_instance_count=counts[-1])
@@ -88,20 +76,17 @@ def infer(store: Store, model: str) -> tuple[ModelSpec, Any, str]:
     spec_load: dict[str, tuple[int, ...]] = {}
     if len(recorded) > 2 and recorded == doubled_list(recorded[0], recorded[-1]):
         values[f"run_config_search_min_{kind}"], values[f"run_config_search_max_{kind}"] = recorded[0], recorded[-1]
-        user_set |= {f"run_config_search_min_{kind}", f"run_config_search_max_{kind}"}
         if rate:
             values["request_rate_search_enable"] = True
         load_text = f"{kind} {recorded[0]}..{recorded[-1]} (powers of two)"
     else:
         spec_load[kind] = tuple(recorded) or (1,)
         load_text = f"{kind} {list(recorded)}"
-    values["user_set"] = frozenset(user_set)
-    values["results_db"] = None
     spec = ModelSpec(model, cpu_only=cpu_only, batch_sizes=batch_sizes, **spec_load)  # type: ignore[arg-type]
     where = "CPU" if cpu_only else "GPU"
     text = (f"{len(variants) + 1} variants ({where}, instances {counts[0]}..{counts[-1]}, max_batch_size "
             f"{sizes[0] if sizes else 0}..{sizes[-1] if sizes else 0}), {load_text}, batch sizes {list(batch_sizes)}")
-    return spec, SimpleNamespace(**values), text
+    return spec, config_from_dict(values, check_paths=False), text
 
 
 def surface_label(store: Store, model: str) -> str:

@@ -15,12 +15,12 @@ from __future__ import annotations
 import itertools
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
 from bench.surfaces.synthetic import SURFACES, Surface  # noqa: E402
+from modelyzer.kernel.config import config_from_dict  # noqa: E402
 from modelyzer.kernel.models import LoadSpec, Measurement, Metric, ModelSpec, RunConfig  # noqa: E402
 from modelyzer.kernel.store import Store  # noqa: E402
 from modelyzer.plugins.search.space import config_space  # noqa: E402
@@ -39,7 +39,7 @@ def record(surface: Surface, path: Path) -> int:
     base = surface.base_config()
     store.upsert_model(spec.name, base, {"name": spec.name, "cpu_only": True})
     run_id = store.start_run({"synthetic_surface": surface.name})
-    space = config_space(spec, base, SimpleNamespace())
+    space = config_space(spec, base, config_from_dict({"profile_models": spec.name}, check_paths=False))
     variants = [space.default_variant()] + [
         space.variant(coord) for coord in itertools.product(*(range(len(d)) for d in space.dimensions))
     ]

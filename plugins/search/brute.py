@@ -25,6 +25,7 @@ from typing import Any
 
 import attrs
 
+from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.interfaces import SearchStrategy
 from modelyzer.kernel.models import (
@@ -77,7 +78,7 @@ class _Walk:
 class BruteSearch(SearchStrategy):
     """Brute-force search over one model (see the module docstring)."""
 
-    def __init__(self, spec: ModelSpec, base_config: dict[str, Any], config: Any) -> None:
+    def __init__(self, spec: ModelSpec, base_config: dict[str, Any], config: ProfileConfig) -> None:
         self.spec = spec
         self.base_config = copy.deepcopy(dict(base_config))
         self.config = config
@@ -87,10 +88,6 @@ class BruteSearch(SearchStrategy):
         for walk in self._walks:
             walk.variants_left = len(walk.variants)
             walk.state = self._driver.add(self._walk(walk), walk.label)
-
-    def _opt(self, name: str, default: Any) -> Any:
-        value = getattr(self.config, name, default)
-        return default if value is None else value
 
     # load plan ------------------------------------------------------------------------------------------
     def _setup_loads(self) -> None:
@@ -108,17 +105,17 @@ class BruteSearch(SearchStrategy):
     def _build_walks(self) -> list[_Walk]:
         default = ConfigVariant(self.spec.name, config=copy.deepcopy(self.base_config), is_default=True)
         walks = [_Walk("default", [default], plateau=False)]
-        manual = bool(self.spec.model_config_parameters or self._opt("run_config_search_disable", False))
+        manual = bool(self.spec.model_config_parameters or self.config.run_config_search_disable)
         return walks + (self._manual_walks() if manual else self._automatic_walks())
 
     def _automatic_walks(self) -> list[_Walk]:
         kind = "KIND_CPU" if self.spec.cpu_only else "KIND_GPU"
         batching = int(self.base_config.get("max_batch_size", 0) or 0) > 0
-        low = int(self._opt("run_config_search_min_model_batch_size", 1))
-        high = int(self._opt("run_config_search_max_model_batch_size", 128))
+        low = self.config.run_config_search_min_model_batch_size
+        high = self.config.run_config_search_max_model_batch_size
         walks = []
-        first = int(self._opt("run_config_search_min_instance_count", 1))
-        last = int(self._opt("run_config_search_max_instance_count", 5))
+        first = self.config.run_config_search_min_instance_count
+        last = self.config.run_config_search_max_instance_count
         for count in range(max(first, 1), last + 1):
             groups = {"instance_group": [{"count": count, "kind": kind}]}
             if not batching:
@@ -137,7 +134,7 @@ class BruteSearch(SearchStrategy):
         params = copy.deepcopy(self.spec.model_config_parameters)
         mbs = params.pop("max_batch_size", None)
         mbs_list: list[Any] = [None] if mbs is None else (list(mbs) if isinstance(mbs, list) else [mbs])
-        plateau = bool(self._opt("early_exit_enable", False)) and len(mbs_list) > 1
+        plateau = self.config.early_exit_enable and len(mbs_list) > 1
         walks = []
         for i, combo in enumerate(generate_combinations(params) if params else [{}]):
             if self.spec.cpu_only:

@@ -29,6 +29,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from sqlite_utils import Migrations
 from tritonclient.grpc import model_config_pb2
 
+from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import ConfigError
 from modelyzer.kernel.models import ConfigVariant, Constraint, LoadSpec, Measurement, ModelSpec, RunConfig
 from modelyzer.kernel.ranking import failures, measurement_values, score
@@ -36,7 +37,6 @@ from modelyzer.kernel.ranking import failures, measurement_values, score
 THROUGHPUT = "perf_throughput"
 MINIMUM_TRIES = 4  # results needed before the plateau rule may stop a sweep
 MINIMUM_GAIN = 0.05  # relative throughput gain over the last MINIMUM_TRIES results that keeps a sweep going
-LOAD_RANGES = {"concurrency": (1, 1024), "request_rate": (16, 8192)}  # Model Analyzer's search defaults
 
 
 # --- model_config_parameters → overlays ----------------------------------------------------------------
@@ -139,12 +139,6 @@ def boundary(points: Sequence[tuple[int, bool]]) -> tuple[int, int] | None:
 
 
 # --- the load plan -------------------------------------------------------------------------------------------
-def option(config: Any, name: str, default: Any) -> Any:
-    """A config value, or `default` when the config lacks it or it is None."""
-    value = getattr(config, name, default)
-    return default if value is None else value
-
-
 @attrs.frozen
 class LoadPlan:
     """How a model is loaded: `mode` (concurrency / request_rate / request_intervals) and the values.
@@ -168,19 +162,22 @@ class LoadPlan:
         return tuple(int(v) for v in self.values) if self.mode != "request_intervals" else ()
 
 
-def load_plan(spec: ModelSpec, config: Any) -> LoadPlan:
+def load_plan(spec: ModelSpec, config: ProfileConfig) -> LoadPlan:
     """The load plan of `spec` under `config` (Model Analyzer's PerfAnalyzerConfigGenerator rules)."""
-    disabled = bool(option(config, "run_config_search_disable", False))
+    disabled = config.run_config_search_disable
     batch_sizes = tuple(sorted({max(int(b), 1) for b in spec.batch_sizes})) or (1,)
     intervals = spec.perf_analyzer_flags.get("request-intervals")
     rate_keys = {"run_config_search_min_request_rate", "run_config_search_max_request_rate"}
-    user_set = frozenset(option(config, "user_set", frozenset()))
-    rate = bool(spec.request_rate or option(config, "request_rate_search_enable", False) or rate_keys & user_set)
-    kind = "request_rate" if rate else "concurrency"
-    user = sorted({int(v) for v in getattr(spec, kind) if int(v) > 0})
-    low_default, high_default = LOAD_RANGES[kind]
-    low = max(int(option(config, f"run_config_search_min_{kind}", low_default)), 1)
-    high = max(int(option(config, f"run_config_search_max_{kind}", high_default)), low)
+    rate = bool(spec.request_rate or config.request_rate_search_enable or rate_keys & config.user_set)
+    if rate:
+        kind, listed = "request_rate", spec.request_rate
+        low, high = config.run_config_search_min_request_rate, config.run_config_search_max_request_rate
+    else:
+        kind, listed = "concurrency", spec.concurrency
+        low, high = config.run_config_search_min_concurrency, config.run_config_search_max_concurrency
+    user = sorted({int(v) for v in listed if int(v) > 0})
+    low = max(low, 1)
+    high = max(high, low)
     values: tuple[int | str, ...]
     if intervals:
         values = (str(intervals),)  # perf_analyzer's own schedule: one load, nothing to sweep
@@ -189,8 +186,8 @@ def load_plan(spec: ModelSpec, config: Any) -> LoadPlan:
     else:
         values = tuple(doubled_list(low, high))
     searched = not intervals and not user and not disabled
-    early_exit = bool(option(config, "early_exit_enable", False)) or searched
-    steps = int(option(config, "run_config_search_max_binary_search_steps", 5))
+    early_exit = config.early_exit_enable or searched
+    steps = config.run_config_search_max_binary_search_steps
     return LoadPlan(
         mode="request_intervals" if intervals else kind,
         values=values,

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.interfaces import SearchStrategy
 from modelyzer.kernel.models import (
@@ -49,11 +50,11 @@ from modelyzer.kernel.models import (
 )
 from modelyzer.plugins.search.common import (
     Judge,
+    LoadPlan,
     SearchState,
     formula_load,
     load_plan,
     make_run_config,
-    option,
 )
 from modelyzer.plugins.search.load_sweep import WalkDriver, sweeps_for
 from modelyzer.plugins.search.space import config_space
@@ -76,7 +77,7 @@ class Param:
     load_increasing: bool
 
 
-def relative_load(variant: Any, plan: Any, index: int) -> int:
+def relative_load(variant: Any, plan: LoadPlan, index: int) -> int:
     """Concurrency for load index `index` of a searched grid: the grid value nearest to the formula load
     `2 × max_batch_size × instances` times `2**(index − offset)`, so index `offset` is "about saturated"
     whatever the config (TPE models config and load nearly independently), lower indices go down to 1/128 of
@@ -89,15 +90,14 @@ def relative_load(variant: Any, plan: Any, index: int) -> int:
     return min(values, key=lambda v: (abs(math.log2(v) - math.log2(max(wanted, 1e-9))), v))
 
 
-def trial_bounds(size: int, config: Any) -> tuple[int, int]:
+def trial_bounds(size: int, config: ProfileConfig) -> tuple[int, int]:
     """(min, max) trials: percentages of the space, or the trial options when set (both: the tighter)."""
-    user_set = frozenset(option(config, "user_set", frozenset()))
-    low = max(int(size * int(option(config, "min_percentage_of_search_space", 5)) / 100), 1)
-    high = max(int(size * int(option(config, "max_percentage_of_search_space", 10)) / 100), 1)
-    trial_keys = {"optuna_min_trials", "optuna_max_trials"} & user_set
-    pct_keys = {"min_percentage_of_search_space", "max_percentage_of_search_space"} & user_set
-    min_trials = int(option(config, "optuna_min_trials", 20))
-    max_trials = int(option(config, "optuna_max_trials", 200))
+    low = max(int(size * config.min_percentage_of_search_space / 100), 1)
+    high = max(int(size * config.max_percentage_of_search_space / 100), 1)
+    trial_keys = {"optuna_min_trials", "optuna_max_trials"} & config.user_set
+    pct_keys = {"min_percentage_of_search_space", "max_percentage_of_search_space"} & config.user_set
+    min_trials = config.optuna_min_trials
+    max_trials = config.optuna_max_trials
     if trial_keys and pct_keys:
         low, high = max(low, min_trials), min(high, max_trials)
     elif trial_keys:
@@ -113,7 +113,7 @@ class OptunaSearch(SearchStrategy):
         self,
         spec: ModelSpec,
         base_config: dict[str, Any],
-        config: Any,
+        config: ProfileConfig,
         *,
         seed: int | None = None,
         state: SearchState | None = None,
@@ -122,7 +122,7 @@ class OptunaSearch(SearchStrategy):
         self.judge = Judge(spec)
         self.plan = load_plan(spec, config)
         self.space = config_space(spec, base_config, config)
-        self.formula = bool(option(config, "use_concurrency_formula", False)) and self.plan.mode == "concurrency"
+        self.formula = config.use_concurrency_formula and self.plan.mode == "concurrency"
         # a searched concurrency grid is asked relative to the formula load (see relative_load)
         self.relative_load = self.plan.mode == "concurrency" and self.plan.searched
         self.params = self._params()
@@ -130,9 +130,9 @@ class OptunaSearch(SearchStrategy):
         for p in self.params:
             self.size *= p.size
         self.min_trials, self.max_trials = trial_bounds(self.size, config)
-        self.threshold = int(option(config, "optuna_early_exit_threshold", 10))
-        self.top_n = int(option(config, "num_configs_per_model", 3))
-        self.sweep_enabled = not bool(option(config, "concurrency_sweep_disable", False))
+        self.threshold = config.optuna_early_exit_threshold
+        self.top_n = config.num_configs_per_model
+        self.sweep_enabled = not config.concurrency_sweep_disable
         self.scope = f"optuna/{spec.name}/{self._space_hash()}"
         self.state = state if state is not None else SearchState.for_config(config)
         self.seed = self._seed(seed)

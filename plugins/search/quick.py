@@ -34,6 +34,7 @@ import math
 from collections import Counter
 from typing import Any
 
+from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.interfaces import SearchStrategy
 from modelyzer.kernel.models import STATUS_SKIPPED, ConfigVariant, Measurement, ModelSpec, Result, RunConfig
@@ -43,7 +44,6 @@ from modelyzer.plugins.search.common import (
     formula_load,
     load_plan,
     make_run_config,
-    option,
 )
 from modelyzer.plugins.search.load_sweep import STEP_GAIN, Walk, WalkDriver, sweeps_for
 from modelyzer.plugins.search.space import ConfigSpace, config_space
@@ -243,14 +243,14 @@ class HillClimb:
 class QuickSearch(SearchStrategy):
     """Hill climbing over the config space, then the load sweep of the best variants (module docstring)."""
 
-    def __init__(self, spec: ModelSpec, base_config: dict[str, Any], config: Any) -> None:
+    def __init__(self, spec: ModelSpec, base_config: dict[str, Any], config: ProfileConfig) -> None:
         self.spec = spec
         self.judge = Judge(spec)
         self.plan = load_plan(spec, config)
         self.space = config_space(spec, base_config, config)
         self.climb = HillClimb(self.space, self.judge)
-        self.top_n = int(option(config, "num_configs_per_model", 3))
-        self.sweep_enabled = not bool(option(config, "concurrency_sweep_disable", False))
+        self.top_n = config.num_configs_per_model
+        self.sweep_enabled = not config.concurrency_sweep_disable
         self.measured: dict[str, Measurement] = {}
         self.results: list[Result] = []
         self.driver = WalkDriver(self.measured)

@@ -16,8 +16,9 @@ from typing import Any
 
 import attrs
 
+from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.models import ConfigVariant, ModelSpec
-from modelyzer.plugins.search.common import deep_merge, doubled_list, generate_combinations, kind_of, option
+from modelyzer.plugins.search.common import deep_merge, doubled_list, generate_combinations, kind_of
 
 
 @attrs.frozen
@@ -90,7 +91,7 @@ def _group_count(overlay: dict[str, Any]) -> int:
     return sum(int(g.get("count", 1) or 1) for g in overlay.get("instance_group") or [] if isinstance(g, dict))
 
 
-def config_space(spec: ModelSpec, base_config: dict[str, Any], config: Any) -> ConfigSpace:
+def config_space(spec: ModelSpec, base_config: dict[str, Any], config: ProfileConfig) -> ConfigSpace:
     """Dimensions: max_batch_size (powers of two between the search bounds, batching models only), instance
     count (min..max), and every `model_config_parameters` leaf that lists choices (a listed
     `max_batch_size` or `instance_group` replaces the automatic dimension). Single choices are fixed."""
@@ -101,14 +102,13 @@ def config_space(spec: ModelSpec, base_config: dict[str, Any], config: Any) -> C
         fixed["dynamic_batching"] = {}
     dims: list[Dimension] = []
     if batching and "max_batch_size" not in params:
-        low = int(option(config, "run_config_search_min_model_batch_size", 1))
-        high = int(option(config, "run_config_search_max_model_batch_size", 128))
-        sizes = doubled_list(low, high)
+        sizes = doubled_list(config.run_config_search_min_model_batch_size,
+                             config.run_config_search_max_model_batch_size)
         dims.append(Dimension("max_batch_size", tuple(sizes), tuple({"max_batch_size": v} for v in sizes),
                               load_increasing=True))
     if "instance_group" not in params:
-        low = int(option(config, "run_config_search_min_instance_count", 1))
-        high = max(int(option(config, "run_config_search_max_instance_count", 5)), low)
+        low = config.run_config_search_min_instance_count
+        high = max(config.run_config_search_max_instance_count, low)
         counts = list(range(max(low, 1), high + 1))
         groups = tuple({"instance_group": [{"count": n, "kind": kind_of(spec)}]} for n in counts)
         dims.append(Dimension("instance_count", tuple(counts), groups, load_increasing=True))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any
 
+import attrs
 import pytest
 
 from modelyzer.kernel.models import (
@@ -26,6 +26,7 @@ from modelyzer.plugins.search.brute import (
     gain_valid,
     generate_combinations,
 )
+from tests.plugins.search.test_common import make_config
 
 BASE: dict[str, Any] = {
     "name": "m",
@@ -37,27 +38,6 @@ BASE: dict[str, Any] = {
 NON_BATCHING = {**BASE, "max_batch_size": 0}
 
 Curve = Callable[[RunConfig], "dict[str, float] | None"]
-
-
-def make_config(**overrides: Any) -> SimpleNamespace:
-    values: dict[str, Any] = {
-        "run_config_search_min_instance_count": 1,
-        "run_config_search_max_instance_count": 5,
-        "run_config_search_min_model_batch_size": 1,
-        "run_config_search_max_model_batch_size": 128,
-        "run_config_search_min_concurrency": 1,
-        "run_config_search_max_concurrency": 1024,
-        "run_config_search_min_request_rate": 16,
-        "run_config_search_max_request_rate": 8192,
-        "run_config_search_max_binary_search_steps": 5,
-        "run_config_search_disable": False,
-        "early_exit_enable": False,
-        "request_rate_search_enable": False,
-        "num_configs_per_model": 3,
-        "user_set": frozenset(),
-    }
-    values.update(overrides)
-    return SimpleNamespace(**values)
 
 
 def rising(rc: RunConfig) -> dict[str, float]:
@@ -368,10 +348,8 @@ def test_request_rate_mode() -> None:
     assert [rc.load.request_rate for rc in run_configs if rc.variant.is_default] == [16, 32, 64, 128]
     assert all(rc.load.concurrency is None and rc.load.mode == "request_rate" for rc in run_configs)
 
-    user_set = frozenset({"run_config_search_max_request_rate"})
-    run_configs = flat(
-        run(search(run_config_search_max_request_rate=32, user_set=user_set, **config), rising)
-    )
+    # a request-rate bound set by the user (so in `user_set`) selects request rate
+    run_configs = flat(run(search(run_config_search_max_request_rate=32, **config), rising))
     assert [rc.load.request_rate for rc in run_configs if rc.variant.is_default] == [16, 32]
 
     spec = ModelSpec("m", request_rate=(20, 10))
@@ -396,12 +374,9 @@ def test_no_concurrency_zero_ever() -> None:
         return {"perf_throughput": float(rc.load.concurrency or 1), "perf_latency_p99": 1000.0}
 
     spec = ModelSpec("m", constraints=(Constraint("perf_latency_p99", max=10.0),))
-    run_configs = flat(
-        run(
-            search(spec, run_config_search_min_concurrency=0, run_config_search_max_instance_count=2),
-            failing_latency,
-        )
-    )
+    # the loader refuses 0; a config built in code may still hold it
+    config = attrs.evolve(make_config(run_config_search_max_instance_count=2), run_config_search_min_concurrency=0)
+    run_configs = flat(run(BruteSearch(spec, BASE, config), failing_latency))
     no_duplicates_and_no_zero_load(run_configs)
     assert [rc.load.concurrency for rc in run_configs if rc.variant.is_default] == [
         1,

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from bench.surfaces.synthetic import SURFACES, Surface
+from modelyzer.kernel.config import ProfileConfig, config_from_dict
 from modelyzer.kernel.interfaces import SearchStrategy
 from modelyzer.kernel.models import (
     STATUS_FAILED,
@@ -46,33 +47,10 @@ LATENCY = "perf_latency_p99"
 
 
 # --- harness --------------------------------------------------------------------------------------------------
-def make_config(**overrides: Any) -> SimpleNamespace:
-    """Model Analyzer's defaults for every search option (the config fields' defaults)."""
-    values: dict[str, Any] = {
-        "run_config_search_min_instance_count": 1,
-        "run_config_search_max_instance_count": 5,
-        "run_config_search_min_model_batch_size": 1,
-        "run_config_search_max_model_batch_size": 128,
-        "run_config_search_min_concurrency": 1,
-        "run_config_search_max_concurrency": 1024,
-        "run_config_search_min_request_rate": 16,
-        "run_config_search_max_request_rate": 8192,
-        "run_config_search_max_binary_search_steps": 5,
-        "run_config_search_disable": False,
-        "early_exit_enable": False,
-        "request_rate_search_enable": False,
-        "concurrency_sweep_disable": False,
-        "use_concurrency_formula": False,
-        "num_configs_per_model": 3,
-        "min_percentage_of_search_space": 5,
-        "max_percentage_of_search_space": 10,
-        "optuna_min_trials": 20,
-        "optuna_max_trials": 200,
-        "optuna_early_exit_threshold": 10,
-        "user_set": frozenset(),
-    }
-    values.update(overrides)
-    return SimpleNamespace(**values)
+def make_config(**overrides: Any) -> ProfileConfig:
+    """The profile config of model `m` with `overrides` set as YAML keys (so they are in `user_set`); every
+    other key has its default."""
+    return config_from_dict({"profile_models": "m", **overrides}, check_paths=False)
 
 
 def measurement(rc: RunConfig, values: dict[str, float] | None) -> Measurement:
@@ -256,7 +234,7 @@ def test_search_state_persists_in_the_results_db(tmp_path: Path) -> None:
     state.set("optuna/m", "seed", 42)
     state.set("optuna/m", "seed", 43)
     state.close()
-    assert SearchState.for_config(SimpleNamespace(results_db=db)).get("optuna/m", "seed") == 43
+    assert SearchState.for_config(make_config(results_db=db)).get("optuna/m", "seed") == 43
     assert "search_state" in store.db.table_names()
     memory = SearchState(None)
     memory.set("s", "n", [1, 2])

@@ -10,6 +10,7 @@ import optuna
 import pytest
 
 from bench.surfaces.synthetic import SURFACES, Surface, by_name
+from modelyzer.kernel.config import config_from_dict
 from modelyzer.kernel.engine import Engine
 from modelyzer.kernel.executor import InProcessExecutor
 from modelyzer.kernel.interfaces import LoadGenerator, RunContext
@@ -56,10 +57,9 @@ def test_registers_as_optuna() -> None:
 # --- the search space and trial budget -----------------------------------------------------------------------
 def test_trial_bounds_follow_model_analyzer() -> None:
     assert trial_bounds(440, make_config()) == (22, 44)  # 5% and 10% of 8 × 5 × 11
-    only_trials = make_config(optuna_min_trials=3, optuna_max_trials=9, user_set=frozenset({"optuna_max_trials"}))
+    only_trials = make_config(optuna_min_trials=3, optuna_max_trials=9)
     assert trial_bounds(440, only_trials) == (3, 9)
-    both = make_config(optuna_min_trials=30, optuna_max_trials=40, min_percentage_of_search_space=1,
-                       user_set=frozenset({"optuna_min_trials", "optuna_max_trials", "min_percentage_of_search_space"}))
+    both = make_config(optuna_min_trials=30, optuna_max_trials=40, min_percentage_of_search_space=1)
     assert trial_bounds(440, both) == (30, 40)  # min = the larger, max = the smaller
     assert trial_bounds(10, make_config()) == (1, 1)
 
@@ -164,12 +164,12 @@ def test_respects_every_maximum_with_the_concurrency_formula() -> None:
 
 def test_trial_budget_and_early_exit() -> None:
     surface = by_name("synthetic-core-bound")
-    capped = tpe(ModelSpec(surface.name), surface, optuna_max_trials=5, concurrency_sweep_disable=True,
-                 user_set=frozenset({"optuna_max_trials"}))
+    capped = tpe(ModelSpec(surface.name), surface, optuna_min_trials=5, optuna_max_trials=5,
+                 concurrency_sweep_disable=True)
     run_configs = flat(drive(capped, surface.metrics))
     assert capped.asked == 5 and len(run_configs) <= 6  # the default + at most 5 trials
     flat_surface = tpe(ModelSpec(surface.name), surface, optuna_min_trials=3, optuna_early_exit_threshold=4,
-                       concurrency_sweep_disable=True, user_set=frozenset({"optuna_min_trials"}))
+                       concurrency_sweep_disable=True)
     drive(flat_surface, lambda rc: {"perf_throughput": 100.0})
     assert flat_surface.asked <= 5 + 4  # 5 trials without improvement, then the polish of the first one
 
@@ -227,10 +227,12 @@ def profile(tmp_path: Path, name: str, load: SurfaceLoad) -> tuple[Store, int]:
     repo = tmp_path / "repo"
     (repo / surface.name).mkdir(parents=True, exist_ok=True)
     make_codec().write(surface.base_config(), repo / surface.name / "config.pbtxt")
-    spec = ModelSpec(surface.name, model_path=str(repo / surface.name),
-                     constraints=(Constraint(LATENCY, max=surface.latency_budget),))
     db = tmp_path / f"{name}.db"
-    config = make_config(models=(spec,), model_repository=str(repo), results_db=db, to_dict=lambda: {})
+    config = config_from_dict({
+        "profile_models": {surface.name: {"constraints": {LATENCY: {"max": surface.latency_budget}}}},
+        "model_repository": str(repo),
+        "results_db": str(db),
+    }, check_paths=False)
     context = RunContext(export_path=tmp_path / name, output_model_repository=tmp_path / name / "out")
     executor = InProcessExecutor(config, context, FakeLauncher(), load, [], make_codec())
     engine = Engine(config, Store(db), executor, make_codec(), OptunaSearch, Progress(quiet=True))
