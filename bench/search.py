@@ -91,23 +91,17 @@ def infer(store: Store, model: str) -> tuple[ModelSpec, ProfileConfig, str]:
 
 def surface_label(store: Store, model: str) -> str:
     """The `bench_surface` label of a DB made by bench/surfaces/make.py ("SYNTHETIC: …"), else "recorded"."""
-    row = surface_row(store, model)
-    return str(row["label"]) if row else "recorded"
-
-
-def surface_row(store: Store, model: str) -> dict[str, Any] | None:
-    if "bench_surface" not in store.db.table_names():
-        return None
-    return next(store.db["bench_surface"].rows_where("name = ?", [model]), None)
+    label = store.surface_label(model)
+    return label.label if label else "recorded"
 
 
 def budget(store: Store, model: str, override: float | None) -> tuple[float, str]:
     """The p99 budget (ms) of the constrained runs and where it comes from."""
     if override is not None:
         return override, "--latency-budget"
-    row = surface_row(store, model)
-    if row is not None:
-        return float(row["latency_budget"]), "the surface's budget"
+    label = store.surface_label(model)
+    if label is not None:
+        return label.latency_budget, "the surface's budget"
     p99 = [r.measurement.values().get("perf_latency_p99") for r in store.results(model) if r.measurement.ok]
     known = [v for v in p99 if v is not None]
     return (statistics.median(known) if known else 0.0), "median recorded p99"

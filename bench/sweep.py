@@ -8,12 +8,13 @@ export directory, so nothing is resumed.
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from modelyzer.kernel.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK_START = ROOT / "examples" / "quick-start"
@@ -33,12 +34,12 @@ def main(argv: list[str]) -> int:
         if proc.returncode != 0:
             print(proc.stdout, proc.stderr, sep="\n", file=sys.stderr)
             return proc.returncode
-        db = sqlite3.connect(export / "results.db")
-        row = db.execute(
-            "select measured, skipped, failed, wall_seconds, window_seconds, server_starts, model_loads from runs order by id desc limit 1"
-        ).fetchone()
-        measured, skipped, failed, wall, window, starts, loads = row
-        variants = db.execute("select count(*) from variants").fetchone()[0]
+        store = Store(export / "results.db")
+        run, variants = store.latest_run(), store.counts()["variants"]
+        store.close()
+        assert run is not None, "the profile stored no run"
+        measured, skipped, failed = run.measured, run.skipped, run.failed
+        wall, window, starts, loads = run.wall_seconds, run.window_seconds, run.server_starts, run.model_loads
     print("bench/sweep — quick-start profile (MLServer + perf_analyzer, real)")
     print(f"  variants                 {variants}")
     print(f"  measurements             {measured} ({failed} failed, {skipped} skipped)")

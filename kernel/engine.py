@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -177,10 +177,10 @@ class Engine:
         uuids = sorted(set(self.executor.server_only_gpus()))
         if not uuids:
             return
-        previous = previous_server_only(self.store, uuids, exclude_run=run_id)
+        previous = self.store.previous_server_only(uuids, exclude_run=run_id)
         if previous is not None:
             log.info("server-only metrics: reusing run %d's (same GPUs)", previous)
-            copy_server_only(self.store, previous, run_id)
+            self.store.copy_server_only(previous, run_id)
             return
         duration = float(getattr(self.config, "duration_seconds", 3) or 3)
         log.info("server-only metrics: sampling %d GPU(s) for %g s with no model loaded", len(uuids), duration)
@@ -189,37 +189,10 @@ class Engine:
         except Exception as err:  # noqa: BLE001 - a missing baseline must not stop the profile
             log.warning("server-only metrics are missing: %s", err)
             return
-        record_server_only(self.store, run_id, [m for m in sampled if m.gpu_uuid in uuids])
+        self.store.record_server_only(run_id, [m for m in sampled if m.gpu_uuid in uuids])
 
     @staticmethod
     def _legal(rc: RunConfig) -> bool:
         mbs = rc.variant.max_batch_size
         return not (mbs > 0 and rc.load.batch_size > mbs)
 
-
-# server-only rows (table `server_only_metrics`: run_id, tag, value, gpu_uuid) ---------------------------
-def record_server_only(store: Store, run_id: int, sampled: Sequence[Metric]) -> None:
-    """Store per-GPU server-only metrics of one run in one transaction."""
-    rows = [{"run_id": run_id, "tag": m.tag, "value": m.value, "gpu_uuid": m.gpu_uuid} for m in sampled if m.gpu_uuid]
-    if rows:
-        with store.db.conn:
-            store.db.table("server_only_metrics").insert_all(rows)
-
-
-def previous_server_only(store: Store, uuids: Sequence[str], exclude_run: int | None = None) -> int | None:
-    """The latest run whose server-only metrics cover exactly these GPUs (None if none did)."""
-    per_run: dict[int, set[str]] = {}
-    for row in store.db.execute("select run_id, gpu_uuid from server_only_metrics").fetchall():
-        per_run.setdefault(int(row[0]), set()).add(str(row[1]))
-    matching = [run for run, seen in per_run.items() if seen == set(uuids) and run != exclude_run]
-    return max(matching) if matching else None
-
-
-def copy_server_only(store: Store, from_run: int, to_run: int) -> None:
-    rows = [
-        {"run_id": to_run, "tag": r["tag"], "value": r["value"], "gpu_uuid": r["gpu_uuid"]}
-        for r in store.db.table("server_only_metrics").rows_where("run_id = ?", [from_run], order_by="rowid")
-    ]
-    if rows:
-        with store.db.conn:
-            store.db.table("server_only_metrics").insert_all(rows)

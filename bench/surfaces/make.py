@@ -22,7 +22,7 @@ sys.path.insert(0, str(HERE.parents[1]))
 from bench.surfaces.synthetic import SURFACES, Surface  # noqa: E402
 from modelyzer.kernel.config import config_from_dict  # noqa: E402
 from modelyzer.kernel.models import LoadSpec, Measurement, Metric, ModelSpec, RunConfig  # noqa: E402
-from modelyzer.kernel.store import Store  # noqa: E402
+from modelyzer.kernel.store import Store, SurfaceLabel  # noqa: E402
 from modelyzer.plugins.search.space import config_space  # noqa: E402
 
 CONCURRENCY = [2**i for i in range(11)]
@@ -52,11 +52,8 @@ def record(surface: Surface, path: Path) -> int:
             store.record(run_id, rc, Measurement(rc.key, metrics=tuple(Metric(k, v) for k, v in values.items())))
             count += 1
     store.update_run(run_id, status="synthetic", measured=count)
-    with store.db.conn:
-        store.db["bench_surface"].insert(
-            {"name": surface.name, "latency_budget": surface.latency_budget, "label": LABEL}, pk="name", replace=True
-        )
-    store.db.execute("vacuum")
+    store.label_surface(SurfaceLabel(surface.name, surface.latency_budget, LABEL))
+    store.vacuum()
     store.close()
     for suffix in ("-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)

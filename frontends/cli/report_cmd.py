@@ -11,7 +11,6 @@ one-line error listing the known ones (exit 2).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +49,9 @@ def report_specs(store: Store, config: Any, models: list[str]) -> tuple[ModelSpe
 
 def stored_num_configs(store: Store, default: int) -> int:
     """`num_configs_per_model` of the latest profile (the summary then shows what the profile's showed)."""
-    runs = store.runs()
-    try:
-        value = json.loads(runs[-1]["config"] or "{}").get("num_configs_per_model") if runs else None
-    except ValueError:
-        value = None
-    return int(value) if isinstance(value, int) and value > 0 else default
+    latest = store.latest_run()
+    value = latest.num_configs_per_model if latest is not None else None
+    return value if value is not None else default
 
 
 @click.command()
@@ -87,8 +83,8 @@ def report(**kwargs: Any) -> None:
         config = attrs.evolve(config, **changes)
         ranking = session.rank_models(store, config)
         context = session.make_context(config)
-        runs = store.runs()
-        run_id = int(runs[-1]["id"]) if runs else 0
+        latest = store.latest_run()
+        run_id = latest.id if latest is not None else 0
         paths: list[Path] = []
         for name in REPORTERS if not config.skip_summary_reports else ("detailed",):
             reporter = registry.get("reporters", name).factory(config, context)

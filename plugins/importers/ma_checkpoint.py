@@ -32,8 +32,8 @@ from typing import Any
 import attrs
 
 from modelyzer.kernel.errors import ConfigError
-from modelyzer.kernel.models import ConfigVariant, LoadSpec, Measurement, Metric, RunConfig, canonical_json
-from modelyzer.kernel.store import Store
+from modelyzer.kernel.models import ConfigVariant, LoadSpec, Measurement, Metric, RunConfig
+from modelyzer.kernel.store import Run, Store
 from modelyzer.plugins.codecs.pbtxt import normalize
 
 RESULTS_KEY = "ResultManager.results"
@@ -285,43 +285,22 @@ def _params(config: dict[str, Any], base: dict[str, Any] | None) -> dict[str, An
 
 
 # --- writing ------------------------------------------------------------------------------------------
-def _imported_run(store: Store, sha: str) -> dict[str, Any] | None:
-    rows = store.db.execute(
-        "select id, status from runs where json_extract(config, '$.ma_checkpoint.sha256') = ? order by id", [sha]
-    ).fetchall()
-    return {"id": rows[-1][0], "status": rows[-1][1]} if rows else None
+def _imported_run(store: Store, sha: str) -> Run | None:
+    runs = store.find_runs("ma_checkpoint.sha256", sha)
+    return runs[-1] if runs else None
 
 
 def _check_variants(store: Store, data: CheckpointData) -> None:
     """Refuse (before writing anything) variants whose MA name or config is taken by a different variant."""
     for v in data.variants:
-        row = next(store.db.table("variants").rows_where("name = ?", [v.name], limit=1), None)
-        if row is not None and row["config_hash"] != v.config_hash:
+        found = store.find_variant(name=v.name)
+        if found is not None and found.config_hash != v.config_hash:
             raise ConfigError(f"{data.path}: variant {v.name} has a different model config in {store.path}; "
                               "import into a new results DB (--results-db)")
-        row = next(store.db.table("variants").rows_where("config_hash = ?", [v.config_hash], limit=1), None)
-        if row is not None and row["name"] != v.name:
-            raise ConfigError(f"{data.path}: variant {v.name} has the same model config as {row['name']} in "
+        found = store.find_variant(config_hash=v.config_hash)
+        if found is not None and found.name != v.name:
+            raise ConfigError(f"{data.path}: variant {v.name} has the same model config as {found.name} in "
                               f"{store.path}; import into a new results DB (--results-db)")
-
-
-def _write_variant(store: Store, variant: ConfigVariant) -> None:
-    """Store a variant under Model Analyzer's name (Store.name_variant would number it itself)."""
-    if store.db.table("variants").count_where("name = ?", [variant.name]):
-        return
-    seq = store.db.execute("select count(*) from variants").fetchone()[0]
-    with store.db.conn:
-        store.db.table("variants").insert(
-            {
-                "name": variant.name,
-                "model": variant.model,
-                "config_hash": variant.config_hash,
-                "config": canonical_json(variant.config),
-                "params": canonical_json(variant.params),
-                "is_default": int(variant.is_default),
-                "seq": seq,
-            }
-        )
 
 
 def import_checkpoint(path: Path, store: Store) -> ImportSummary:
@@ -333,11 +312,11 @@ def store_checkpoint(data: CheckpointData, store: Store) -> ImportSummary:
     """Write a parsed checkpoint into `store` (nothing when this file was imported before)."""
     models = tuple(dict.fromkeys(v.model for v in data.variants))
     found = _imported_run(store, data.sha256)
-    if found is not None and found["status"] == STATUS_IMPORTED:
-        return ImportSummary(found["id"], models, len(data.variants), 0, 0, len(data.gpus), already_imported=True)
+    if found is not None and found.status == STATUS_IMPORTED:
+        return ImportSummary(found.id, models, len(data.variants), 0, 0, len(data.gpus), already_imported=True)
     _check_variants(store, data)
     if found is not None:  # an import that was interrupted: finish it in the same run
-        run_id = int(found["id"])
+        run_id = found.id
     else:
         run_id = store.start_run(
             {"ma_checkpoint": {"path": str(data.path.resolve()), "sha256": data.sha256, "models": list(models)}}
@@ -347,8 +326,8 @@ def store_checkpoint(data: CheckpointData, store: Store) -> ImportSummary:
         if model not in known:
             spec = {"name": model, "cpu_only": data.cpu_only.get(model, False), "imported_from": str(data.path)}
             store.upsert_model(model, data.base_configs.get(model, {}), spec)
-    for variant in data.variants:
-        _write_variant(store, variant)
+    for variant in data.variants:  # under Model Analyzer's names (Store.name_variant would number them itself)
+        store.add_variant(variant)
     stored = existing = 0
     for rc, measurement in data.entries:
         if store.record(run_id, rc, measurement):
@@ -357,10 +336,6 @@ def store_checkpoint(data: CheckpointData, store: Store) -> ImportSummary:
             existing += 1
     for uuid, name, total in data.gpus:
         store.record_gpu(uuid, name, total)
-    with store.db.conn:
-        if not store.db.table("server_only_metrics").count_where("run_id = ?", [run_id]):
-            store.db.table("server_only_metrics").insert_all(
-                {"run_id": run_id, "tag": m.tag, "value": m.value, "gpu_uuid": m.gpu_uuid} for m in data.server_only
-            )
+    store.record_server_only(run_id, data.server_only, once=True)
     store.update_run(run_id, status=STATUS_IMPORTED, finished_at=time.time(), measured=stored, skipped=existing)
     return ImportSummary(run_id, models, len(data.variants), stored, existing, len(data.gpus), already_imported=False)

@@ -25,7 +25,6 @@ checkpoint imported with `modelyzer import-ma-checkpoint`) runs any search strat
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -47,7 +46,7 @@ from modelyzer.kernel.models import (
     canonical_json,
     converter,
 )
-from modelyzer.kernel.store import Store
+from modelyzer.kernel.store import NotAResultsDB, Store
 from modelyzer.plugins.codecs.pbtxt import normalize
 
 log = logging.getLogger("modelyzer")
@@ -103,11 +102,9 @@ def _duration(config: Any) -> float:
 def open_recording(path: Path) -> Store:
     """The recorded results DB; a one-line ConfigError when it is not a modelyzer results DB."""
     try:
-        store = Store(path)
-        store.db.execute("select count(*) from measurements").fetchone()
-    except sqlite3.DatabaseError as err:
+        return Store.open_existing(path)
+    except NotAResultsDB as err:
         raise ConfigError(f"replay_results_db: {path} is not a modelyzer results DB ({err})") from None
-    return store
 
 
 class Recording:
@@ -252,8 +249,8 @@ class ReplayGpus(MetricCollector):
         finally:
             store.close()
         return [
-            GpuDevice(uuid=str(r["uuid"]), name=str(r["name"] or ""), index=i, total_memory_mb=_mb(r["total_memory"]))
-            for i, r in enumerate(rows)
+            GpuDevice(uuid=gpu.uuid, name=gpu.name, index=i, total_memory_mb=_mb(gpu.total_memory))
+            for i, gpu in enumerate(rows)
         ]
 
     def start(self, endpoints: Endpoints) -> None:

@@ -50,16 +50,16 @@ HEADERS = {
 def server_only_values(store: Any, run_id: int) -> dict[str, dict[str, float]]:
     """`{gpu_uuid: {tag: value}}` of the run's server-only metrics, GPUs in the order they were stored."""
     per_gpu: dict[str, dict[str, float]] = {}
-    for row in store.db["server_only_metrics"].rows_where("run_id = ?", [run_id], order_by="rowid"):
-        if row["gpu_uuid"]:
-            per_gpu.setdefault(row["gpu_uuid"], {})[row["tag"]] = row["value"]
+    for metric in store.server_only(run_id):
+        if metric.gpu_uuid:
+            per_gpu.setdefault(metric.gpu_uuid, {})[metric.tag] = metric.value
     return per_gpu
 
 
 def _is_imported_ma_run(store: Any, run_id: int) -> bool:
     """Whether `run_id` is a Model Analyzer checkpoint imported by `modelyzer import-ma-checkpoint`."""
-    row = next(store.db["runs"].rows_where("id = ?", [run_id], limit=1), None)
-    return bool(row and row["status"] == "imported")
+    run = store.run(run_id)
+    return run is not None and run.status == "imported"
 
 
 def instance_group_cell(variant: Any, spec: Any) -> str:

@@ -9,7 +9,6 @@ tests agree on every number.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ import attrs
 
 from modelyzer.kernel import metrics, ranking
 from modelyzer.kernel.interfaces import RankedConfig
-from modelyzer.kernel.models import ConfigVariant, Constraint, ModelSpec, Objective, Result, converter
+from modelyzer.kernel.models import ConfigVariant, Constraint, ModelSpec, Objective, Result
 from modelyzer.kernel.store import Store
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
@@ -91,9 +90,9 @@ def hardware(store: Store, gpu_metrics: bool, hosts: Sequence[str] = (), remote_
     if gpu_metrics and gpus:
         counts: dict[str, int] = {}
         for gpu in gpus:
-            counts[gpu["name"]] = counts.get(gpu["name"], 0) + 1
+            counts[gpu.name] = counts.get(gpu.name, 0) + 1
         text = ", ".join(f"{n} x {name}" for name, n in counts.items())
-        return Hardware("gpu", text, round(sum(gpu_memory_gb(g["total_memory"]) for g in gpus), 1))
+        return Hardware("gpu", text, round(sum(gpu_memory_gb(g.total_memory) for g in gpus), 1))
     if remote_server:
         return Hardware("remote", remote_server, None)
     here = socket.gethostname()
@@ -127,22 +126,17 @@ class RunInfo:
 
 def run_infos(store: Store) -> list[RunInfo]:
     out = []
-    for row in store.runs():
-        try:
-            cfg = json.loads(row.get("config") or "{}")
-        except ValueError:
-            cfg = {}
+    for run in store.runs():
+        cfg = run.config
         out.append(RunInfo(
-            id=int(row["id"]), status=str(row.get("status") or "unknown"),
+            id=run.id, status=run.status or "unknown",
             strategy=str(cfg.get("run_config_search_mode") or "–"),
             launch_mode=str(cfg.get("triton_launch_mode") or ""),
             server=str(cfg.get("triton_http_endpoint" if cfg.get("client_protocol") == "http" else "triton_grpc_endpoint")
                        or ""),
-            measured=int(row.get("measured") or 0), skipped=int(row.get("skipped") or 0),
-            failed=int(row.get("failed") or 0), wall_seconds=float(row.get("wall_seconds") or 0.0),
-            window_seconds=float(row.get("window_seconds") or 0.0),
-            server_starts=int(row.get("server_starts") or 0), model_loads=int(row.get("model_loads") or 0),
-            started_at=float(row.get("started_at") or 0.0),
+            measured=run.measured, skipped=run.skipped, failed=run.failed, wall_seconds=run.wall_seconds,
+            window_seconds=run.window_seconds, server_starts=run.server_starts, model_loads=run.model_loads,
+            started_at=run.started_at,
         ))
     return out
 
@@ -166,14 +160,7 @@ def unfinished_note(runs: Sequence[RunInfo]) -> str | None:
 
 def stored_spec(store: Store, model: str) -> ModelSpec:
     """The ModelSpec a profile stored for `model`; defaults (throughput objective, no constraints) otherwise."""
-    row = next(store.db.table("models").rows_where("name = ?", [model], limit=1), None)
-    try:
-        data = json.loads(row["spec"]) if row and row.get("spec") else {}
-        if data:
-            return converter.structure({**data, "name": model}, ModelSpec)
-    except Exception:  # noqa: BLE001 - a foreign or older spec: fall back to defaults
-        pass
-    return ModelSpec(name=model)
+    return store.model_spec(model)
 
 
 def stored_specs(store: Store) -> tuple[ModelSpec, ...]:

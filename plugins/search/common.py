@@ -9,7 +9,7 @@
 - `make_run_config()`: one RunConfig of a spec under one load; `formula_load()`: the load a variant is first
   measured at by quick (and by optuna with `use_concurrency_formula`).
 - `Judge`: a spec's objectives and constraints applied to measurements (passes, failure, comparisons).
-- `SearchState`: a small key/value table (its own migration set, `modelyzer.search`) in the results DB, so a
+- `SearchState`: JSON values by (scope, name) kept by the Store in the results DB (`search_state`), so a
   strategy can keep state across resumes (the optuna seed).
 """
 
@@ -17,22 +17,20 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
-import sqlite_utils
 from google.protobuf.descriptor import FieldDescriptor
-from sqlite_utils import Migrations
 from tritonclient.grpc import model_config_pb2
 
 from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import ConfigError
 from modelyzer.kernel.models import ConfigVariant, Constraint, LoadSpec, Measurement, ModelSpec, RunConfig
 from modelyzer.kernel.ranking import failures, measurement_values, score
+from modelyzer.kernel.store import Store
 
 THROUGHPUT = "perf_throughput"
 MINIMUM_TRIES = 4  # results needed before the plateau rule may stop a sweep
@@ -295,25 +293,14 @@ class Judge:
 
 
 # --- state kept across resumes ----------------------------------------------------------------------------
-state_migrations = Migrations("modelyzer.search")
-
-
-@state_migrations()
-def m001_search_state(db: Any) -> None:
-    db["search_state"].create({"scope": str, "name": str, "value": str}, pk=("scope", "name"))
-
-
 class SearchState:
-    """JSON values by (scope, name) in the results DB's `search_state` table (None path: in memory only)."""
+    """JSON values by (scope, name) in the results DB's search state (`Store.search_state`; None path: in memory)."""
 
     def __init__(self, path: str | Path | None = None) -> None:
         self._memory: dict[tuple[str, str], Any] = {}
-        self.db: sqlite_utils.Database | None = None
+        self.store: Store | None = None
         if path is not None and str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite_utils.Database(str(path))
-            self.db.execute("PRAGMA busy_timeout=10000")
-            state_migrations.apply(self.db)
+            self.store = Store(path)
 
     @classmethod
     def for_config(cls, config: Any) -> SearchState:
@@ -321,20 +308,16 @@ class SearchState:
         return cls(getattr(config, "results_db", None))
 
     def get(self, scope: str, name: str) -> Any:
-        if self.db is None:
+        if self.store is None:
             return self._memory.get((scope, name))
-        row = next(self.db.table("search_state").rows_where("scope = ? and name = ?", [scope, name]), None)
-        return json.loads(row["value"]) if row else None
+        return self.store.search_state(scope, name)
 
     def set(self, scope: str, name: str, value: Any) -> None:
-        if self.db is None:
+        if self.store is None:
             self._memory[(scope, name)] = value
             return
-        with self.db.conn:
-            self.db.table("search_state").upsert(
-                {"scope": scope, "name": name, "value": json.dumps(value)}, pk=("scope", "name")
-            )
+        self.store.set_search_state(scope, name, value)
 
     def close(self) -> None:
-        if self.db is not None:
-            self.db.close()
+        if self.store is not None:
+            self.store.close()

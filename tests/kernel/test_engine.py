@@ -114,7 +114,7 @@ def test_profile_records_every_measurement_and_names_variants(setup: SimpleNames
     assert len(store.results("m")) == 6
     assert len(strategy.observed) == 6
     assert launcher.stopped == 1 and launcher.model_loads == 3
-    assert store.run(summary.run_id)["status"] == "finished"
+    assert store.run(summary.run_id).status == "finished"
     assert (setup.context.output_model_repository / "m_config_1" / "config.pbtxt").exists()
 
 
@@ -134,7 +134,7 @@ def test_ctrl_c_stops_server_keeps_results_and_resumes(setup: SimpleNamespace) -
     assert launcher.stopped == 1
     store = Store(setup.db)
     assert store.counts()["measurements"] == 3
-    assert store.runs()[-1]["status"] == "interrupted"
+    assert store.runs()[-1].status == "interrupted"
     load = FakeLoad()
     summary, _, _ = run(setup, load)
     assert (summary.skipped, summary.measured, load.calls) == (3, 3, 3)

@@ -18,7 +18,7 @@ import pytest
 
 from modelyzer.kernel import session
 from modelyzer.kernel.config import ProfileConfig, config_from_dict
-from modelyzer.kernel.engine import Engine, MeasuresServerOnly, previous_server_only
+from modelyzer.kernel.engine import Engine, MeasuresServerOnly
 from modelyzer.kernel.errors import ConfigError
 from modelyzer.kernel.executor import Executor
 from modelyzer.kernel.interfaces import Launcher, LoadGenerator, RunContext, SearchStrategy
@@ -123,7 +123,7 @@ def test_discover_gpus_asks_the_collectors_and_records_the_selection(tmp_path: P
     selected = session.discover_gpus(ns(gpus=["1", "MIG-c0"]), context, store)
     assert [d.uuid for d in selected] == ["GPU-bbbb", "MIG-c0"] and context.gpus == selected
     assert context.gpu_uuids == ["GPU-bbbb", "MIG-c0"]
-    assert {r["uuid"]: (r["name"], r["total_memory"]) for r in store.gpus()} == {
+    assert {r.uuid: (r.name, r.total_memory) for r in store.gpus()} == {
         "GPU-bbbb": ("NVIDIA A100-SXM4-40GB", 40_000_000_000),
         "MIG-c0": ("NVIDIA A100-SXM4-40GB MIG 1g.5gb", 5_000_000_000),
     }
@@ -326,7 +326,7 @@ def test_server_only_step_stores_rows_and_reuses_them_on_resume(tmp_path: Path) 
     assert rows == [("gpu_used_memory", 100.0, "GPU-b"), ("gpu_used_memory", 101.0, "GPU-a")]
     same = FakeServerOnlyExecutor(["GPU-a", "GPU-b"])
     run2 = engine_run(tmp_path, store, same)
-    assert same.durations == [] and previous_server_only(store, ["GPU-a", "GPU-b"], exclude_run=run2) == run1
+    assert same.durations == [] and store.previous_server_only(["GPU-a", "GPU-b"], exclude_run=run2) == run1
     assert store.db["server_only_metrics"].count_where("run_id = ?", [run2]) == 2
     other = FakeServerOnlyExecutor(["GPU-a"])
     engine_run(tmp_path, store, other)
@@ -346,7 +346,7 @@ def test_server_only_failure_is_a_warning_and_the_profile_goes_on(
 ) -> None:
     store = Store(":memory:")
     run_id = engine_run(tmp_path, store, FakeServerOnlyExecutor(["GPU-a"], fail=True))
-    assert store.run(run_id)["status"] == "finished"
+    assert store.run(run_id).status == "finished"
     assert warnings_of(caplog) == ["server-only metrics are missing: NVML went away"]
 
 

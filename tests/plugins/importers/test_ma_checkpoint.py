@@ -78,7 +78,7 @@ def test_names_configs_keys_and_metrics_are_model_analyzers(name: str, tmp_path:
     results = state["ResultManager.results"]["_results"]["add_sub"]
     store = Store(tmp_path / "results.db")
     summary = import_checkpoint(path, store)
-    assert store.run(summary.run_id)["status"] == "imported"
+    assert store.run(summary.run_id).status == "imported"
     assert [v.name for v in store.variants("add_sub")] == list(results)
     named = state["ModelManager.model_variant_name_manager"]["_model_config_dicts"]
     for variant in store.variants("add_sub"):
@@ -96,8 +96,8 @@ def test_names_configs_keys_and_metrics_are_model_analyzers(name: str, tmp_path:
     assert measurement.values() == {tag: rec["_value"] for tag, rec in non_gpu}
     gpu = {uuid: {tag: rec["_value"] for tag, rec in recs} for uuid, recs in first["_gpu_data"].items()}
     assert measurement.gpu_values() == gpu
-    assert [g["uuid"] for g in store.gpus()] == list(state["MetricsManager.gpus"])
-    assert store.gpus()[0]["total_memory"] == 25387401216  # bytes, as Model Analyzer records it
+    assert [g.uuid for g in store.gpus()] == list(state["MetricsManager.gpus"])
+    assert store.gpus()[0].total_memory == 25387401216  # bytes, as Model Analyzer records it
     server_only = store.db["server_only_metrics"].rows_where("run_id = ?", [summary.run_id])
     assert {r["tag"] for r in server_only} == {"gpu_used_memory", "gpu_free_memory", "gpu_utilization", "gpu_power_usage"}
 

@@ -8,7 +8,6 @@ import types
 from pathlib import Path
 from typing import Any
 
-from modelyzer.kernel.engine import record_server_only
 from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import ConfigVariant, LoadSpec, Measurement, Metric, ModelSpec, RunConfig
 from modelyzer.kernel.store import Store
@@ -81,9 +80,9 @@ def test_cpu_only_models_have_no_gpu_rows_unless_always_report(tmp_path: Path) -
 def test_server_only_rows_per_gpu_as_stored(tmp_path: Path) -> None:
     store = store_with_runs()
     fill(store, "m", 1, gpu("GPU-b", 1.0, 1.0, 1.0), 1.0)
-    record_server_only(store, 1, [*gpu("GPU-b", 812.34, 0.0, 55.55), *gpu("GPU-a", 700.0, None, 40.0),
-                                  Metric("perf_throughput", 1.0)])  # non-GPU values are not server-only rows
-    record_server_only(store, 2, gpu("GPU-z", 1.0, 1.0, 1.0))  # another run: not in this report
+    store.record_server_only(1, [*gpu("GPU-b", 812.34, 0.0, 55.55), *gpu("GPU-a", 700.0, None, 40.0),
+                                 Metric("perf_throughput", 1.0)])  # non-GPU values are not server-only rows
+    store.record_server_only(2, gpu("GPU-z", 1.0, 1.0, 1.0))  # another run: not in this report
     rows = write(tmp_path, store, (ModelSpec("m"),))["metrics-server-only.csv"]
     assert [list(r.items()) for r in rows] == [
         [("Model", "triton-server"), ("GPU UUID", "GPU-b"), ("GPU Memory Usage (MB)", "812.3"),

@@ -1,56 +1,20 @@
-"""The results store: schema from migrations, naming, exactly-once records, WAL, reading back."""
+"""Exactly-once records, failed measurements as rows, reading results back."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from modelyzer.kernel.models import ConfigVariant, LoadSpec, Measurement, Metric, RunConfig
 from modelyzer.kernel.store import Store
-
-EXPECTED_TABLES = {
-    "_sqlite_migrations",
-    "runs",
-    "models",
-    "variants",
-    "run_configs",
-    "measurements",
-    "metric_values",
-    "server_only_metrics",
-    "gpus",
-}
-
-
-def test_empty_db_migrates_to_expected_schema(tmp_path: Path) -> None:
-    store = Store(tmp_path / "r.db")
-    assert set(store.db.table_names()) == EXPECTED_TABLES
-    assert store.db["measurements"].columns_dict == {
-        "id": int, "run_config_key": str, "run_id": int, "status": str, "error": str, "started_at": float,
-        "finished_at": float, "window_seconds": float, "host": str, "agent": str, "gpu": str,
-    }
-    assert store.db["metric_values"].columns_dict == {"measurement_id": int, "tag": str, "value": float, "gpu_uuid": str}
-    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    store.close()
-    # re-opening applies nothing twice
-    again = Store(tmp_path / "r.db")
-    assert again.db["_sqlite_migrations"].count == 1
 
 
 def _rc(store: Store, mbs: int, conc: int, default: bool = False) -> RunConfig:
     store.upsert_model("m", {"max_batch_size": 8}, {})
     v = store.name_variant(ConfigVariant("m", {"max_batch_size": mbs}, is_default=default))
     return RunConfig("m", v, LoadSpec(concurrency=conc))
-
-
-def test_variant_names_are_stable_and_in_creation_order() -> None:
-    store = Store(":memory:")
-    store.upsert_model("m", {}, {})
-    d = store.name_variant(ConfigVariant("m", {"max_batch_size": 8}, is_default=True))
-    a = store.name_variant(ConfigVariant("m", {"max_batch_size": 1}))
-    b = store.name_variant(ConfigVariant("m", {"max_batch_size": 2}))
-    a2 = store.name_variant(ConfigVariant("m", {"max_batch_size": 1}))
-    assert (d.name, a.name, b.name, a2.name) == ("m_config_default", "m_config_0", "m_config_1", "m_config_0")
-    assert [v.name for v in store.variants("m")] == ["m_config_default", "m_config_0", "m_config_1"]
 
 
 def test_record_is_exactly_once_and_reads_back(tmp_path: Path) -> None:
@@ -84,3 +48,22 @@ def test_run_config_key_ignores_variant_name() -> None:
     v = ConfigVariant("m", {"max_batch_size": 2})
     assert RunConfig("m", v, LoadSpec(concurrency=1)).key == RunConfig("m", v.named("x"), LoadSpec(concurrency=1)).key
     assert RunConfig("m", v, LoadSpec(concurrency=1)).key != RunConfig("m", v, LoadSpec(concurrency=2)).key
+
+
+def test_results_by_run_and_counts() -> None:
+    store = Store(":memory:")
+    first, second = store.start_run({}), store.start_run({})
+    a, b = _rc(store, 4, 1), _rc(store, 4, 2)
+    store.record(first, a, Measurement(a.key))
+    store.record(second, b, Measurement(b.key, metrics=(Metric("perf_throughput", 1.0),)))
+    assert [r.run_config.key for r in store.results(run_id=second)] == [b.key]
+    assert [r.run_config.key for r in store.results()] == [a.key, b.key]
+    assert store.results("other") == []
+    assert store.counts() == {"runs": 2, "variants": 1, "run_configs": 2, "measurements": 2, "metric_values": 1}
+
+
+def test_record_needs_a_named_variant() -> None:
+    store = Store(":memory:")
+    rc = RunConfig("m", ConfigVariant("m", {}), LoadSpec(concurrency=1))
+    with pytest.raises(ValueError, match="named variant"):
+        store.record(store.start_run({}), rc, Measurement(rc.key))

@@ -1,0 +1,136 @@
+"""The `run_configs`, `measurements` and `metric_values` tables: exactly-once records and reading results back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..models import (
+    ConfigVariant,
+    LoadSpec,
+    Measurement,
+    Metric,
+    Result,
+    RunConfig,
+    canonical_json,
+    converter,
+)
+from .base import loads
+from .variants import VariantsMixin
+
+RESULTS_SQL = (
+    "select m.*, rc.model as rc_model, rc.variant as rc_variant, rc.load as rc_load, "
+    "rc.perf_analyzer_flags as rc_pa, rc.server_flags as rc_flags, rc.server_env as rc_env "
+    "from measurements m join run_configs rc on rc.key = m.run_config_key"
+)
+
+
+class MeasurementsMixin(VariantsMixin):
+    def has(self, key: str) -> bool:
+        return bool(self.db.table("measurements").count_where("run_config_key = ?", [key]))
+
+    def measurement(self, key: str) -> Measurement | None:
+        row = next(self.db.table("measurements").rows_where("run_config_key = ?", [key], limit=1), None)
+        return self._measurement(row) if row else None
+
+    def _measurement(self, row: dict[str, Any]) -> Measurement:
+        metrics = tuple(
+            Metric(r["tag"], r["value"], r["gpu_uuid"])
+            for r in self.db.table("metric_values").rows_where("measurement_id = ?", [row["id"]], order_by="rowid")
+        )
+        return Measurement(
+            run_config_key=row["run_config_key"],
+            status=row["status"],
+            metrics=metrics,
+            error=row["error"],
+            started_at=row["started_at"] or 0.0,
+            finished_at=row["finished_at"] or 0.0,
+            window_seconds=row["window_seconds"] or 0.0,
+            host=row["host"] or "",
+            agent=row["agent"] or "",
+            gpu=row["gpu"] or "",
+        )
+
+    def record(self, run_id: int, run_config: RunConfig, measurement: Measurement) -> bool:
+        """Store one measurement (and its RunConfig) in one committed transaction.
+
+        Returns False, changing nothing, when this RunConfig key already has a measurement (exactly once).
+        """
+        if not run_config.variant.name:
+            raise ValueError("record() needs a named variant (Store.name_variant)")
+        key = run_config.key
+        with self.db.conn:
+            if self.db.table("measurements").count_where("run_config_key = ?", [key]):
+                return False
+            self.db.table("run_configs").insert(
+                {
+                    "key": key,
+                    "model": run_config.model,
+                    "variant": run_config.variant.name,
+                    "load": canonical_json(converter.unstructure(run_config.load)),
+                    "perf_analyzer_flags": canonical_json(run_config.perf_analyzer_flags),
+                    "server_flags": canonical_json(run_config.server_flags),
+                    "server_env": canonical_json(run_config.server_env),
+                },
+                ignore=True,
+            )
+            table = self.db.table("measurements").insert(
+                {
+                    "run_config_key": key,
+                    "run_id": run_id,
+                    "status": measurement.status,
+                    "error": measurement.error,
+                    "started_at": measurement.started_at,
+                    "finished_at": measurement.finished_at,
+                    "window_seconds": measurement.window_seconds,
+                    "host": measurement.host,
+                    "agent": measurement.agent,
+                    "gpu": measurement.gpu,
+                }
+            )
+            mid = table.last_pk
+            if measurement.metrics:
+                self.db.table("metric_values").insert_all(
+                    {"measurement_id": mid, "tag": m.tag, "value": m.value, "gpu_uuid": m.gpu_uuid}
+                    for m in measurement.metrics
+                )
+        return True
+
+    def _run_config(self, row: dict[str, Any], variants: dict[str, ConfigVariant]) -> RunConfig:
+        vname = row["rc_variant"]
+        if vname not in variants:
+            variants[vname] = self.variant(vname)
+        return RunConfig(
+            model=row["rc_model"],
+            variant=variants[vname],
+            load=converter.structure(loads(row["rc_load"]), LoadSpec),
+            perf_analyzer_flags=loads(row["rc_pa"]),
+            server_flags=loads(row["rc_flags"]),
+            server_env=loads(row["rc_env"]),
+        )
+
+    def results(self, model: str | None = None, run_id: int | None = None) -> list[Result]:
+        """Every stored (RunConfig, Measurement), in measurement order; optionally one model / one run."""
+        sql = RESULTS_SQL
+        clauses: list[str] = []
+        args: list[Any] = []
+        if model is not None:
+            clauses.append("rc.model = ?")
+            args.append(model)
+        if run_id is not None:
+            clauses.append("m.run_id = ?")
+            args.append(run_id)
+        if clauses:
+            sql += " where " + " and ".join(clauses)
+        sql += " order by m.id"
+        variants: dict[str, ConfigVariant] = {}
+        out = []
+        cursor = self.db.execute(sql, args)
+        columns = [c[0] for c in cursor.description]
+        for values in cursor.fetchall():
+            row = dict(zip(columns, values, strict=True))
+            out.append(Result(self._run_config(row, variants), self._measurement(row)))
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of the main tables (runs, variants, run_configs, measurements, metric_values)."""
+        return {t: self.db[t].count for t in ("runs", "variants", "run_configs", "measurements", "metric_values")}

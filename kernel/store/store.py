@@ -1,0 +1,26 @@
+"""`Store`: one results database, assembled from the parts that own its tables."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from .extras import ExtrasMixin
+from .hardware import HardwareMixin
+from .measurements import MeasurementsMixin
+from .runs import RunsMixin
+from .values import NotAResultsDB
+
+
+class Store(RunsMixin, MeasurementsMixin, HardwareMixin, ExtrasMixin):
+    """One results database. `Store(path)` opens (creating and migrating) it; `Store(":memory:")` for tests."""
+
+    @classmethod
+    def open_existing(cls, path: str | Path) -> Store:
+        """Open a results DB someone recorded; NotAResultsDB (with SQLite's message) when the file is no such DB."""
+        try:
+            store = cls(path)
+            store.counts()
+        except sqlite3.DatabaseError as err:
+            raise NotAResultsDB(str(err)) from None
+        return store

@@ -1,0 +1,30 @@
+"""GPUs and server-only metrics."""
+
+from __future__ import annotations
+
+from modelyzer.kernel.models import Metric
+from modelyzer.kernel.store import Store, StoredGpu
+
+
+def test_gpus_are_values_in_recorded_order() -> None:
+    store = Store(":memory:")
+    store.record_gpu("GPU-b", "B", 2_000)
+    store.record_gpu("GPU-a", "A", 1_000)
+    store.record_gpu("GPU-b", "B2", 3_000)  # same GPU: updated in place
+    assert store.gpus() == [StoredGpu("GPU-b", "B2", 3_000), StoredGpu("GPU-a", "A", 1_000)]
+
+
+def test_server_only_metrics_record_reuse_and_once() -> None:
+    store = Store(":memory:")
+    sampled = [Metric("gpu_used_memory", 1.0, "GPU-b"), Metric("gpu_used_memory", 2.0, "GPU-a"), Metric("x", 3.0)]
+    store.record_server_only(1, sampled)
+    assert store.server_only(1) == sampled[:2]  # values without a GPU are not server-only rows
+    assert store.previous_server_only(["GPU-a", "GPU-b"]) == 1
+    assert store.previous_server_only(["GPU-a", "GPU-b"], exclude_run=1) is None
+    assert store.previous_server_only(["GPU-a"]) is None
+    store.copy_server_only(1, 2)
+    assert store.server_only(2) == sampled[:2] and store.previous_server_only(["GPU-b", "GPU-a"]) == 2
+    store.record_server_only(2, [Metric("gpu_utilization", 9.0, "GPU-a")], once=True)
+    assert store.server_only(2) == sampled[:2]
+    store.record_server_only(3, [Metric("gpu_utilization", 9.0, "GPU-a")], once=True)
+    assert store.server_only(3) == [Metric("gpu_utilization", 9.0, "GPU-a")]
