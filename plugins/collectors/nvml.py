@@ -3,7 +3,7 @@
 Uses nvidia-ml-py (``import pynvml``; never the deprecated ``pynvml`` PyPI wrapper). Two jobs:
 
 - **Discovery** (``devices()``): every GPU of this host by UUID (MIG instances by their own UUIDs, see
-  ``plugins.gpu_devices``). Without an NVIDIA driver ``nvmlInit`` fails and the answer is ``[]`` (one debug
+  ``plugins.collectors.gpu_devices``). Without an NVIDIA driver ``nvmlInit`` fails and the answer is ``[]`` (one debug
   line, no warning: the session prints the single "no NVIDIA GPU found" line).
 - **Sampling** (``start``/``stop``): the GPUs selected for the run (``context.gpus``) once at ``start``, every
   ``monitoring_interval`` s in a thread, and once at ``stop``. Per GPU and tag the samples are reduced as
@@ -27,44 +27,38 @@ window and one warning.
 MIG instances report memory only (utilization and power are missing, one warning per instance); a MIG-enabled
 GPU whose instances NVML would not list reports nothing (one warning).
 
-Enabled when GPUs were selected and the server runs on this host: not in ``remote`` mode, where local GPUs
-are not the server's (GPU metrics then come from perf_analyzer / the server's ``/metrics``).
+Enabled when GPUs were selected and the server runs on this host (``RunContext.server_on_this_host``): this
+host's GPUs are not a remote server's. Its ``precedence`` is above collectors that read the same GPU metrics
+through the server, so a GPU is read directly whenever this collector runs. The window (thread, interval,
+aggregation) is run by ``sampling.SamplingCollector``.
 """
 
 from __future__ import annotations
 
-import threading
-from typing import Any
+from typing import Any, ClassVar
 
+from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.hookspecs import hookimpl
-from modelyzer.kernel.interfaces import MetricCollector, RunContext
-from modelyzer.kernel.metrics import aggregate_samples
-from modelyzer.kernel.models import Endpoints, GpuDevice, Metric
+from modelyzer.kernel.interfaces import RunContext
+from modelyzer.kernel.models import Endpoints, GpuDevice
 from modelyzer.plugins.collectors import gpu_devices
 from modelyzer.plugins.collectors.gpu_devices import NVMLError, describe_error
+from modelyzer.plugins.collectors.sampling import SampleKey, SamplingCollector
 
 
-def _cfg(config: Any, name: str, default: Any = None) -> Any:
-    value = getattr(config, name, default)
-    return default if value is None else value
-
-
-class NvmlCollector(MetricCollector):
+class NvmlCollector(SamplingCollector):
     """Discovers GPUs and samples the selected ones around a window; see the module docstring."""
 
     tags = gpu_devices.TAGS
+    #: reads the GPUs directly: preferred over collectors that read them through the server
+    precedence: ClassVar[int] = 100
+    thread_name: ClassVar[str] = "modelyzer-nvml-collector"
 
-    def __init__(self, config: Any, context: RunContext) -> None:
-        self.config = config
-        self.context = context
-        self.interval = max(0.01, float(_cfg(config, "monitoring_interval", 1.0)))
+    def __init__(self, config: ProfileConfig, context: RunContext) -> None:
+        super().__init__(config, context)
         self._handles: list[tuple[GpuDevice, Any, bool]] = []  # device, handle, is a MIG instance
-        self._samples: dict[tuple[str, str], list[float]] = {}
         self._warned: set[tuple[str, str]] = set()
         self._in_session = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
 
     # discovery ---------------------------------------------------------------------------------------
     def devices(self) -> list[GpuDevice]:
@@ -78,7 +72,7 @@ class NvmlCollector(MetricCollector):
         return []
 
     def enabled(self) -> bool:
-        return bool(self.context.gpus) and _cfg(self.config, "triton_launch_mode", "local") != "remote"
+        return bool(self.context.gpus) and self.context.server_on_this_host
 
     # sampling ----------------------------------------------------------------------------------------
     def _warn_once(self, uuid: str, what: str, message: str, *args: Any) -> None:
@@ -86,8 +80,11 @@ class NvmlCollector(MetricCollector):
             self._warned.add((uuid, what))
             self.context.log.warning(message, *args)
 
-    def _open(self) -> bool:
-        """nvmlInit and handles of the selected GPUs; False (one warning) when NVML cannot be used."""
+    def open(self, endpoints: Endpoints) -> bool:
+        """nvmlInit and handles of the selected GPUs; False (one warning) when NVML cannot be used (endpoints are
+        not needed: NVML is read on this host)."""
+        if not self.context.gpus:
+            return False
         selected = {g.uuid: g for g in self.context.gpus}
         try:
             gpu_devices.pynvml.nvmlInit()
@@ -107,7 +104,7 @@ class NvmlCollector(MetricCollector):
             self._warn_once(uuid, "gone", "nvml: GPU %s is no longer visible; its metrics are missing", uuid)
         return True
 
-    def _close(self) -> None:
+    def close(self) -> None:
         self._handles = []
         if self._in_session:
             self._in_session = False
@@ -116,7 +113,7 @@ class NvmlCollector(MetricCollector):
             except Exception:  # noqa: BLE001, S110 - shutting down a library that already failed
                 pass
 
-    def _sample(self) -> None:
+    def sample(self) -> None:
         for device, handle, is_instance in self._handles:
             if device.mig and not is_instance:
                 self._warn_once(
@@ -138,48 +135,13 @@ class NvmlCollector(MetricCollector):
                     device.uuid, what, "nvml: cannot read %s of GPU %s (%s); samples that fail are missing",
                     what, device.uuid, error,
                 )
-            with self._lock:
-                for tag, value in values.items():
-                    self._samples.setdefault((device.uuid, tag), []).append(value)
+            for tag, value in values.items():
+                self.add(tag, value, device.uuid)
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._sample()
-
-    def _halt(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=max(5.0, 2 * self.interval))
-            self._thread = None
-
-    def start(self, endpoints: Endpoints) -> None:
-        """Begin sampling the selected GPUs (endpoints are not needed: NVML is read on this host)."""
-        self._halt()
-        self._close()
-        with self._lock:
-            self._samples = {}
-        if not self.context.gpus or not self._open():
-            return
-        self._stop.clear()
-        self._sample()
-        self._thread = threading.Thread(target=self._loop, name="modelyzer-nvml-collector", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> list[Metric]:
-        """Stop sampling; one Metric per (GPU, tag) that had at least one good sample."""
-        if self._thread is None:
-            self._close()
-            return []
-        self._halt()
-        self._sample()
-        self._close()
-        with self._lock:
-            samples = dict(self._samples)
-        order = {g.uuid: i for i, g in enumerate(self.context.gpus)}
-        return [
-            Metric(tag, aggregate_samples(tag, values), gpu_uuid=uuid)
-            for (uuid, tag), values in sorted(samples.items(), key=lambda kv: (order.get(kv[0][0], 0), kv[0]))
-        ]
+    def order(self, key: SampleKey) -> Any:
+        """GPUs in selection order, then UUID and tag."""
+        positions = {g.uuid: i for i, g in enumerate(self.context.gpus)}
+        return (positions.get(key[0] or "", 0), key[0] or "", key[1])
 
 
 @hookimpl

@@ -4,7 +4,9 @@ For every profiled model with a successful measurement it writes `<export_path>/
 `best_config.json` (the chosen variant, its knobs, the load and every metric of its best measurement, each
 constraint with the measured value and whether it is met, the objectives, the gain over the default config,
 the counts behind the summary sentence) and `config.pbtxt` — the chosen variant's model config written by the
-`pbtxt` codec with the original model name, ready to drop into a model repository as `<model>/config.pbtxt`.
+model-config codec of the profiled models (`kernel.assembly.codec`: Triton's `config.pbtxt` unless a plugin's
+codec reads their directories; the file takes the codec's `filename`) with the original model name, ready to drop
+into a model repository as `<model>/config.pbtxt`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from modelyzer.kernel import ranking, registry
+from modelyzer.kernel import assembly, ranking
+from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.interfaces import RankedConfig, Reporter, RunContext
 from modelyzer.kernel.models import converter
@@ -26,7 +29,8 @@ log = logging.getLogger("modelyzer")
 JSON_NAME = "best_config.json"
 
 
-def best_config_doc(data: ModelData, results_db: str = "", run_status: str = "") -> dict[str, Any] | None:
+def best_config_doc(data: ModelData, results_db: str = "", run_status: str = "",
+                    config_file: str = "config.pbtxt") -> dict[str, Any] | None:
     """The content of best_config.json for one model (None when nothing was measured successfully)."""
     best = data.best
     if best is None:
@@ -55,7 +59,7 @@ def best_config_doc(data: ModelData, results_db: str = "", run_status: str = "")
         "configurations": data.configurations,
         "failed_measurements": len(data.failed),
         "hardware": data.hardware.phrase,
-        "config_pbtxt": "config.pbtxt",
+        "config_pbtxt": config_file,
         "results_db": results_db,
         "run_status": run_status,
     }
@@ -72,19 +76,21 @@ def deployable_config(data: ModelData) -> dict[str, Any]:
 class BestConfigReporter(Reporter):
     """Writes best_config.json and the deployable config.pbtxt per model."""
 
-    def __init__(self, config: Any, context: RunContext) -> None:
+    def __init__(self, config: ProfileConfig, context: RunContext) -> None:
         self.config = config
         self.context = context
 
-    def write(self, store: Store, run_id: int, config: Any, ranking_: dict[str, list[RankedConfig]]) -> list[Path]:
+    def write(self, store: Store, run_id: int, config: ProfileConfig,
+              ranking_: dict[str, list[RankedConfig]]) -> list[Path]:
         export = Path(config.export_path).resolve()
         runs = run_infos(store)
         status = runs[-1].status if runs else ""
-        codec = registry.get("model_config_codecs", "pbtxt").factory()
+        codec = assembly.codec(config)
         written: list[Path] = []
         for spec in config.models:
             data = model_data(store, config, spec, ranking_.get(spec.name))
-            doc = best_config_doc(data, str(Path(store.path).resolve()) if store.path != ":memory:" else "", status)
+            results_db = str(Path(store.path).resolve()) if store.path != ":memory:" else ""
+            doc = best_config_doc(data, results_db, status, codec.filename)
             if doc is None:
                 log.warning("no best config for %s: no successful measurement stored", spec.name)
                 continue
@@ -92,9 +98,9 @@ class BestConfigReporter(Reporter):
             out.mkdir(parents=True, exist_ok=True)
             json_path = out / JSON_NAME
             json_path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-            pbtxt = out / "config.pbtxt"
-            codec.write(deployable_config(data), pbtxt)
-            written += [json_path, pbtxt]
+            model_config = out / codec.filename
+            codec.write(deployable_config(data), model_config)
+            written += [json_path, model_config]
         return written
 
 

@@ -5,16 +5,20 @@
 compute input/infer/output and the rest of the average latency per load value, with throughput as a line),
 the configured plots two per row (Model Analyzer's `plots` key, per config under `report_model_configs`),
 the per-load table sorted by p99 latency, descending, and a sentence describing the config.
+
+This module computes the page's values (and writes its plots); `templates/detailed.html.j2` lays them out and
+`pages.PageReporter` writes the HTML and PDF.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.hookspecs import hookimpl
-from modelyzer.kernel.interfaces import RankedConfig, Reporter, RunContext
+from modelyzer.kernel.interfaces import RankedConfig
 from modelyzer.kernel.models import Result
 from modelyzer.kernel.store import Store
 from modelyzer.plugins.reporters import plots
@@ -31,7 +35,8 @@ from modelyzer.plugins.reporters.data import (
     unfinished_note,
     value,
 )
-from modelyzer.plugins.reporters.render import Page, write_page
+from modelyzer.plugins.reporters.pages import PageReporter
+from modelyzer.plugins.reporters.render import Figure, Page, Table
 
 EXPLANATION = (
     "The latency breakdown shows where the average time of one request goes at each load value: the client "
@@ -44,9 +49,9 @@ EXPLANATION = (
 LLM_COLUMNS = ("time_to_first_token_p99", "inter_token_latency_p99", "output_token_throughput")
 
 
-def report_targets(config: Any) -> dict[str, list[plots.PlotSpec] | None]:
+def report_targets(config: ProfileConfig) -> dict[str, list[plots.PlotSpec] | None]:
     """Config names (and their own plots) from `report_model_configs`: a list of names or a mapping."""
-    raw = getattr(config, "report_model_configs", None)
+    raw = config.report_model_configs
     out: dict[str, list[plots.PlotSpec] | None] = {}
     if not raw:
         return out
@@ -102,51 +107,41 @@ def build_page(variant_name: str, data: ModelData, configured: list[plots.PlotSp
                note: str | None = None) -> Page:
     """The detailed page of one config (plots are written to `plot_dir`)."""
     results = data.ok_results(variant_name)
-    page = Page("Detailed Report")
-    page.heading(f"Model Config: {variant_name}", 3)
-    if note:
-        page.notice(note)
     color = data.colors.get(variant_name, plots.OTHER_COLOR)
     breakdown = plots.latency_breakdown(variant_name, results, color, data.load_tag, plot_dir / "latency_breakdown.png")
-    if breakdown is not None:
-        page.figure(breakdown, f"Latency Breakdown for Online Performance of {variant_name}")
     figures = []
     for spec in plots.detailed_specs(data, configured):
         path = plots.line_plot(spec, [(variant_name, results)], data.colors, data.spec.constraints,
                                plot_dir / f"{spec.name}.png", plots.GRID_FIGSIZE)
         if path is not None:
-            figures.append((path, spec.title))
-    page.figure_grid(figures)
-    if results:
-        page.table(*table(results, data))
-    else:
-        page.notice(f"No successful measurement of {variant_name} is stored.")
-    page.paragraph(describe(variant_name, results, data))
+            figures.append(Figure(path, spec.title))
     failed = [r for r in data.failed if r.run_config.variant.name == variant_name]
-    if failed:
-        page.heading("Failed measurements")
-        page.table(["Load", "Status", "Reason"],
-                   [[load_text(r), r.measurement.status, first_line(r.measurement.error)] for r in failed])
-    page.small(EXPLANATION)
-    return page
+    return Page("detailed.html.j2", "Detailed Report", {
+        "variant": variant_name,
+        "note": note,
+        "breakdown": Figure(breakdown, f"Latency Breakdown for Online Performance of {variant_name}")
+        if breakdown is not None else None,
+        "figures": figures,
+        "measurements": Table(*table(results, data)) if results else None,
+        "description": describe(variant_name, results, data),
+        "failed": Table(["Load", "Status", "Reason"],
+                        [[load_text(r), r.measurement.status, first_line(r.measurement.error)] for r in failed])
+        if failed else None,
+        "explanation": EXPLANATION,
+    })
 
 
-class DetailedReporter(Reporter):
+class DetailedReporter(PageReporter):
     """Writes a detailed report for each top config, or for each config named in `report_model_configs`."""
 
-    def __init__(self, config: Any, context: RunContext) -> None:
-        self.config = config
-        self.context = context
+    def skipped(self) -> bool:
+        return self.config.skip_detailed_reports
 
-    def enabled(self) -> bool:
-        return not bool(getattr(self.config, "skip_detailed_reports", False))
-
-    def write(self, store: Store, run_id: int, config: Any, ranking: dict[str, list[RankedConfig]]) -> list[Path]:
-        export = Path(config.export_path).resolve()
+    def pages(self, store: Store, config: ProfileConfig, ranking: dict[str, list[RankedConfig]],
+              export: Path) -> Iterator[tuple[Path, Page]]:
         targets = report_targets(config)
-        global_plots = plots.parse_plots(getattr(config, "plots", None)) or None
+        global_plots = plots.parse_plots(config.plots) or None
         note = unfinished_note(run_infos(store))
-        written: list[Path] = []
         for spec in config.models:
             data = model_data(store, config, spec, ranking.get(spec.name))
             if targets:
@@ -156,8 +151,7 @@ class DetailedReporter(Reporter):
             for name in names:
                 page = build_page(name, data, targets.get(name) or global_plots,
                                   export / "plots" / "detailed" / name, note)
-                written += write_page(page, export / "reports" / "detailed" / name / "detailed_report")
-        return written
+                yield export / "reports" / "detailed" / name / "detailed_report", page
 
 
 @hookimpl

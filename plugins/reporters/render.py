@@ -1,49 +1,26 @@
-"""HTML templating and PDF output shared by the summary and detailed reports.
+"""How a report page becomes files: the page values, the jinja2 templates, HTML and PDF output.
 
-A `Page` collects blocks (headings, paragraphs, notices, figures, tables); `Page.render()` fills one
-self-contained HTML template (CSS inline, every image a base64 PNG), and `write_page()` writes `<stem>.html`
-always and `<stem>.pdf` through pdfkit when `wkhtmltopdf` is on PATH — otherwise one hint line per process.
-The markup keeps to what wkhtmltopdf's old WebKit lays out well: tables for side-by-side figures, no flexbox.
+A `Page` names its template (under `templates/`, package data) and carries the values the template shows —
+plain text, numbers, `Figure`s and `Table`s; jinja2 escapes every value (autoescape) except `Markup` built on
+purpose. `render_html()` fills the template: one self-contained document (`page.html.j2`: CSS inline from
+`report.css`, every image a base64 PNG data URI) made of the blocks in `blocks.html.j2`. `write_page()` writes
+`<stem>.html` always and `<stem>.pdf` through pdfkit when `wkhtmltopdf` is on PATH — otherwise one hint line
+per process.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from string import Template
+from typing import Any
+
+import attrs
+import jinja2
 
 log = logging.getLogger("modelyzer")
-
-STYLE = """
-body { font-family: "DejaVu Sans", Arial, sans-serif; font-size: 13px; color: #222; margin: 0 12px; }
-h1 { text-align: center; font-size: 24px; margin: 8px 0 4px 0; }
-h2 { font-size: 17px; margin: 18px 0 6px 0; border-bottom: 1px solid #bbb; padding-bottom: 2px; }
-h3 { font-size: 15px; margin: 6px 0; }
-p { margin: 6px 0; line-height: 1.35; }
-.notice { border: 2px solid #b36b00; background: #fff4e0; padding: 6px 10px; margin: 8px 0; }
-.figure { text-align: center; page-break-inside: avoid; margin: 6px 0 10px 0; }
-.figure img { width: 100%; }
-.caption { font-weight: bold; font-size: 12px; padding-top: 2px; }
-table.data { border-collapse: collapse; margin: 6px auto; font-size: 11px; page-break-inside: auto; }
-table.data th, table.data td { border: 1px solid #444; padding: 3px 7px; text-align: center; }
-table.data th { background: #e8e8e8; }
-table.data tr { page-break-inside: avoid; }
-table.figures { width: 100%; border-collapse: collapse; }
-table.figures td { width: 50%; vertical-align: top; padding: 0 4px; }
-.pagebreak { page-break-after: always; }
-.small { font-size: 11px; color: #555; }
-"""
-
-TEMPLATE = Template("""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>$title</title><style>$style</style></head>
-<body>
-$body
-</body></html>
-""")
 
 PDF_OPTIONS = {"quiet": "", "encoding": "UTF-8", "page-size": "A4", "margin-top": "12mm", "margin-bottom": "12mm",
                "margin-left": "10mm", "margin-right": "10mm"}
@@ -51,66 +28,54 @@ PDF_OPTIONS = {"quiet": "", "encoding": "UTF-8", "page-size": "A4", "margin-top"
 _hinted = False
 
 
-def esc(text: object) -> str:
-    """HTML-escape any value's text."""
-    return html.escape(str(text), quote=True)
+@attrs.frozen
+class Figure:
+    """A plot (a PNG file, embedded in the page) and its caption."""
+
+    png: Path
+    caption: str
+
+
+@attrs.frozen
+class Table:
+    """A data table: one header per column, rows of cells (shown as text)."""
+
+    headers: Sequence[str]
+    rows: Sequence[Sequence[object]]
+
+
+@attrs.frozen
+class Page:
+    """One report page: the template under `templates/`, its `<title>`/`<h1>`, and the template's values."""
+
+    template: str
+    title: str
+    values: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 def data_uri(png: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(Path(png).read_bytes()).decode("ascii")
 
 
-class Page:
-    """One report page (HTML document) built from blocks; text is escaped unless passed as `html_text`."""
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("modelyzer.plugins.reporters", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["data_uri"] = data_uri
+    return env
 
-    def __init__(self, title: str) -> None:
-        self.title = title
-        self.blocks: list[str] = [f"<h1>{esc(title)}</h1>"]
 
-    def heading(self, text: str, level: int = 2) -> None:
-        self.blocks.append(f"<h{level}>{esc(text)}</h{level}>")
+ENVIRONMENT = _environment()
 
-    def paragraph(self, text: str = "", html_text: str | None = None) -> None:
-        self.blocks.append(f"<p>{html_text if html_text is not None else esc(text)}</p>")
 
-    def notice(self, text: str) -> None:
-        self.blocks.append(f'<div class="notice">{esc(text)}</div>')
-
-    def bullets(self, items_html: Sequence[str]) -> None:
-        self.blocks.append("<ul>" + "".join(f"<li>{item}</li>" for item in items_html) + "</ul>")
-
-    @staticmethod
-    def _figure(png: Path, caption: str) -> str:
-        return (f'<div class="figure"><img src="{data_uri(png)}" alt="{esc(caption)}">'
-                f'<div class="caption">{esc(caption)}</div></div>')
-
-    def figure(self, png: Path, caption: str, width: str = "70%") -> None:
-        self.blocks.append(f'<div style="width:{width}; margin: 0 auto;">{self._figure(png, caption)}</div>')
-
-    def figure_grid(self, figures: Sequence[tuple[Path, str]], per_row: int = 2) -> None:
-        """Figures side by side, `per_row` to a row (a table, which wkhtmltopdf lays out reliably)."""
-        rows = []
-        for i in range(0, len(figures), per_row):
-            chunk = figures[i:i + per_row]
-            cells = "".join(f"<td>{self._figure(p, c)}</td>" for p, c in chunk)
-            cells += "<td></td>" * (per_row - len(chunk))  # keep every figure at the same size
-            rows.append(f"<tr>{cells}</tr>")
-        if rows:
-            self.blocks.append('<table class="figures">' + "".join(rows) + "</table>")
-
-    def table(self, headers: Sequence[str], rows: Sequence[Sequence[object]], css_class: str = "data") -> None:
-        head = "".join(f"<th>{esc(h)}</th>" for h in headers)
-        body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows)
-        self.blocks.append(f'<table class="{css_class}"><tr>{head}</tr>{body}</table>')
-
-    def small(self, text: str) -> None:
-        self.blocks.append(f'<p class="small">{esc(text)}</p>')
-
-    def page_break(self) -> None:
-        self.blocks.append('<div class="pagebreak"></div>')
-
-    def render(self) -> str:
-        return TEMPLATE.substitute(title=esc(self.title), style=STYLE, body="\n".join(self.blocks))
+def render_html(page: Page) -> str:
+    """The page's HTML document."""
+    return ENVIRONMENT.get_template(page.template).render(title=page.title, **page.values)
 
 
 def pdf_available() -> bool:
@@ -121,7 +86,7 @@ def write_page(page: Page, stem: Path) -> list[Path]:
     """Write `<stem>.html`, and `<stem>.pdf` when wkhtmltopdf is installed; return the paths written."""
     global _hinted
     stem.parent.mkdir(parents=True, exist_ok=True)
-    text = page.render()
+    text = render_html(page)
     html_path = stem.with_suffix(".html")
     html_path.write_text(text, encoding="utf-8")
     written = [html_path]

@@ -7,16 +7,23 @@ measurements across M configurations, <best> is X% better than the default confi
 config's knobs, the plots of the top configs, the table of the top configs at their best passing
 measurement — then the search statistics of every run, and the failed measurements with their errors. A
 profile that did not finish is reported as such, on what was stored.
+
+This module computes the page's values (and writes its plots); `templates/summary.html.j2` lays them out and
+`pages.PageReporter` writes the HTML and PDF.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup, escape
+
+from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.hookspecs import hookimpl
-from modelyzer.kernel.interfaces import RankedConfig, Reporter, RunContext
+from modelyzer.kernel.interfaces import RankedConfig
 from modelyzer.kernel.progress import format_duration
 from modelyzer.kernel.store import Store
 from modelyzer.plugins.reporters import plots
@@ -36,7 +43,8 @@ from modelyzer.plugins.reporters.data import (
     unfinished_note,
     value,
 )
-from modelyzer.plugins.reporters.render import Page, esc, write_page
+from modelyzer.plugins.reporters.pages import PageReporter
+from modelyzer.plugins.reporters.render import Figure, Page, Table
 
 TABLE_CAPTION = ("The following table summarizes each configuration at the measurement that optimizes the desired "
                  "metrics under the given constraints.")
@@ -122,84 +130,81 @@ def runs_table(runs: list[RunInfo]) -> tuple[list[str], list[list[Any]]]:
     return headers, rows
 
 
-def build_page(data: ModelData, runs: list[RunInfo], plot_dir: Path) -> Page:
-    """The summary page of one model (plots are written to `plot_dir`)."""
-    page = Page("Online Result Summary")
-    page.heading(f"Model: {data.spec.name}", 3)
-    note = unfinished_note(runs)
-    if note:
-        page.notice(note)
-    hw = data.hardware
-    if hw.kind == "gpu":
-        page.paragraph(f"GPU(s): {hw.description}")
-        page.paragraph(f"Total Available GPU Memory: {hw.memory_text}")
-    elif hw.kind == "remote":
-        page.paragraph(f"Server: {hw.description} (remote; its hardware is not reported without GPU metrics)")
-    else:
-        page.paragraph(f"CPU: {hw.description}")
-        page.paragraph(f"Total Available RAM: {hw.memory_text}")
-    page.paragraph(f"Constraint targets: {constraint_targets(data.spec.constraints)}")
-    page.paragraph(f"Objectives: {objectives_text(data.spec.objectives)}")
-    sentence = esc(headline(data))
+def bold_first(text: str, phrase: str, bold: str | None = None) -> Markup:
+    """`text` escaped, with `bold` (default: all of `phrase`) in bold where `phrase` first occurs."""
+    bold = phrase if bold is None else bold
+    marked = escape(phrase).replace(escape(bold), Markup("<strong>{}</strong>").format(bold), 1)
+    return escape(text).replace(escape(phrase), marked, 1)
+
+
+def headline_html(data: ModelData) -> Markup:
+    """The headline sentence with the best config's name and its gain in bold."""
+    sentence = escape(headline(data))
     if data.best is not None:
-        best = data.best.variant_name
-        sentence = sentence.replace(esc(best), f"<strong>{esc(best)}</strong>", 1)
+        sentence = bold_first(sentence, data.best.variant_name)
         gain = data.gain()
         if gain is not None and round(gain) > 0:
-            sentence = sentence.replace(f"is {round(gain)}%", f"is <strong>{round(gain)}%</strong>", 1)
-    page.paragraph(html_text=sentence)
+            sentence = bold_first(sentence, f"is {round(gain)}%", f"{round(gain)}%")
+    return sentence
+
+
+def plot_figures(data: ModelData, plot_dir: Path) -> list[Figure]:
+    """The summary plots of the top configs, written to `plot_dir` (those with nothing to draw are left out)."""
+    series = [(rc.variant_name, data.ok_results(rc.variant_name)) for rc in data.top]
+    figures: list[Figure] = []
+    for spec in plots.summary_specs(data):
+        size = plots.FIGSIZE if len(figures) < 2 else plots.GRID_FIGSIZE
+        path = plots.line_plot(spec, series, data.colors, data.spec.constraints, plot_dir / f"{spec.name}.png", size)
+        if path is not None:
+            figures.append(Figure(path, f"{spec.title} curves for {len(data.top)} best configurations."))
+    return figures
+
+
+def build_page(data: ModelData, runs: list[RunInfo], plot_dir: Path) -> Page:
+    """The summary page of one model (plots are written to `plot_dir`)."""
+    values: dict[str, Any] = {
+        "model": data.spec.name,
+        "note": unfinished_note(runs),
+        "hardware": data.hardware,
+        "constraint_targets": constraint_targets(data.spec.constraints),
+        "objectives": objectives_text(data.spec.objectives),
+        "headline": headline_html(data),
+        "best_config": None,
+        "measurements": data.measurements,
+        "configurations": data.configurations,
+        "failed_count": len(data.failed),
+        "runs": Table(*runs_table(runs)),
+        "failed": None,
+    }
     if data.best is not None:
-        text = esc(config_bullet(data.best, data))
-        page.bullets([text.replace(esc(data.best.variant_name), f"<strong>{esc(data.best.variant_name)}</strong>", 1)])
-        shown = len(data.top)
-        page.paragraph(f"Curves corresponding to the {shown} best model configuration(s) out of a total of "
-                       f"{data.configurations} are shown in the plots.")
-        series = [(rc.variant_name, data.ok_results(rc.variant_name)) for rc in data.top]
-        figures: list[tuple[Path, str]] = []
-        for spec in plots.summary_specs(data):
-            size = plots.FIGSIZE if len(figures) < 2 else plots.GRID_FIGSIZE
-            path = plots.line_plot(spec, series, data.colors, data.spec.constraints, plot_dir / f"{spec.name}.png", size)
-            if path is not None:
-                figures.append((path, f"{spec.title} curves for {shown} best configurations."))
-        for path, caption in figures[:2]:
-            page.figure(path, caption)
-        if figures[2:]:
-            page.figure_grid(figures[2:])
-        if len(figures) > 1:
-            page.page_break()  # the table starts a page (Model Analyzer's layout) when plots fill this one
-        page.paragraph(TABLE_CAPTION)
-        page.table(*table(data))
-    page.heading("Search statistics")
-    page.paragraph(f"{data.spec.name}: {data.measurements} successful measurements of {data.configurations} "
-                   f"configurations, {len(data.failed)} failed measurement(s).")
-    page.table(*runs_table(runs))
+        values.update(
+            best_config=bold_first(config_bullet(data.best, data), data.best.variant_name),
+            shown=len(data.top),
+            figures=plot_figures(data, plot_dir),
+            table_caption=TABLE_CAPTION,
+            top_configs=Table(*table(data)),
+        )
     if data.failed:
-        page.heading("Failed measurements")
-        rows = [[r.run_config.variant.name, load_text(r), r.measurement.status, first_line(r.measurement.error)]
-                for r in data.failed]
-        page.table(["Model Config Name", "Load", "Status", "Reason"], rows)
-    return page
+        values["failed"] = Table(
+            ["Model Config Name", "Load", "Status", "Reason"],
+            [[r.run_config.variant.name, load_text(r), r.measurement.status, first_line(r.measurement.error)]
+             for r in data.failed])
+    return Page("summary.html.j2", "Online Result Summary", values)
 
 
-class SummaryReporter(Reporter):
+class SummaryReporter(PageReporter):
     """Writes one summary report per profiled model (skipped with `skip_summary_reports`)."""
 
-    def __init__(self, config: Any, context: RunContext) -> None:
-        self.config = config
-        self.context = context
+    def skipped(self) -> bool:
+        return self.config.skip_summary_reports
 
-    def enabled(self) -> bool:
-        return not bool(getattr(self.config, "skip_summary_reports", False))
-
-    def write(self, store: Store, run_id: int, config: Any, ranking: dict[str, list[RankedConfig]]) -> list[Path]:
-        export = Path(config.export_path).resolve()
+    def pages(self, store: Store, config: ProfileConfig, ranking: dict[str, list[RankedConfig]],
+              export: Path) -> Iterator[tuple[Path, Page]]:
         runs = run_infos(store)
-        written: list[Path] = []
         for spec in config.models:
             data = model_data(store, config, spec, ranking.get(spec.name))
             page = build_page(data, runs, export / "plots" / "simple" / spec.name)
-            written += write_page(page, export / "reports" / "summaries" / spec.name / "result_summary")
-        return written
+            yield export / "reports" / "summaries" / spec.name / "result_summary", page
 
 
 @hookimpl

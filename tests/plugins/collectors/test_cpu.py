@@ -6,13 +6,13 @@ import logging
 import subprocess
 import sys
 import time
-import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from modelyzer.kernel.config import config_from_dict
 from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import Endpoints
 from modelyzer.plugins.collectors import cpu as cc
@@ -21,7 +21,9 @@ HOLD_50MB = "import sys, time; x = bytearray(50_000_000); print('ready', flush=T
 
 
 def collector(tmp_path: Path, **overrides: Any) -> cc.CpuCollector:
-    config = types.SimpleNamespace(**{"collect_cpu_metrics": True, "monitoring_interval": 0.1, **overrides})
+    config = config_from_dict(
+        {"profile_models": "m", "collect_cpu_metrics": True, "monitoring_interval": 0.1, **overrides}, check_paths=False
+    )
     return cc.CpuCollector(config, RunContext(export_path=tmp_path, output_model_repository=tmp_path))
 
 

@@ -21,6 +21,7 @@ import pynvml
 import pytest
 
 from modelyzer.kernel import registry
+from modelyzer.kernel.config import config_from_dict
 from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import Endpoints, GpuDevice, Metric
 from modelyzer.kernel.plugins import DEFAULT_PLUGINS
@@ -165,10 +166,15 @@ def fake_nvml(monkeypatch: pytest.MonkeyPatch) -> Callable[..., FakeNvml]:
     return _install
 
 
-def make(tmp_path: Path, gpus: list[GpuDevice], interval: float = 60.0, **config: Any) -> nc.NvmlCollector:
-    """A collector for `gpus`; the long default interval means exactly two samples (start and stop)."""
-    cfg = types.SimpleNamespace(**{"monitoring_interval": interval, "triton_launch_mode": "local", **config})
-    return nc.NvmlCollector(cfg, RunContext(export_path=tmp_path, output_model_repository=tmp_path, gpus=gpus))
+def make(tmp_path: Path, gpus: list[GpuDevice], interval: float = 60.0, on_this_host: bool = True,
+         **config: Any) -> nc.NvmlCollector:
+    """A collector for `gpus`; the long default interval means exactly two samples (start and stop).
+    `on_this_host` is the launcher's capability as the kernel puts it in the run context."""
+    cfg = config_from_dict({"profile_models": "m", "monitoring_interval": interval, "triton_launch_mode": "local",
+                            **config}, check_paths=False)
+    context = RunContext(export_path=tmp_path, output_model_repository=tmp_path, gpus=gpus,
+                         server_on_this_host=on_this_host)
+    return nc.NvmlCollector(cfg, context)
 
 
 def by_gpu(metrics: list[Metric]) -> dict[str | None, dict[str, float]]:
@@ -221,7 +227,7 @@ def test_enabled_needs_selected_gpus_and_a_local_server(tmp_path: Path) -> None:
     assert make(tmp_path, gpu).enabled() is True
     assert make(tmp_path, gpu, triton_launch_mode="docker").enabled() is True
     assert make(tmp_path, gpu, triton_launch_mode="c_api").enabled() is True
-    assert make(tmp_path, gpu, triton_launch_mode="remote").enabled() is False
+    assert make(tmp_path, gpu, triton_launch_mode="remote", on_this_host=False).enabled() is False
     assert make(tmp_path, []).enabled() is False
 
 
@@ -234,6 +240,9 @@ def test_registered_as_default_plugin() -> None:
     assert set(nc.NvmlCollector.tags) == {
         "gpu_used_memory", "gpu_free_memory", "gpu_total_memory", "gpu_utilization", "gpu_power_usage"
     }
+    # reads GPUs directly: preferred over every other registered collector of the same metrics
+    others = [e.factory for name, e in registry.registry("metric_collectors").items() if name != "nvml"]
+    assert all(nc.NvmlCollector.precedence > other.precedence for other in others)
 
 
 # --- sampling ----------------------------------------------------------------------------------------------

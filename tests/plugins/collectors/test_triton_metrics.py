@@ -7,7 +7,6 @@ import math
 import socket
 import threading
 import time
-import types
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from modelyzer.kernel.config import config_from_dict
 from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import Endpoints, Metric
 from modelyzer.plugins.collectors import triton_metrics as tm
@@ -83,8 +83,9 @@ def server() -> Iterator[Server]:
 
 
 def collector(tmp_path: Path, **overrides: Any) -> tm.TritonMetricsCollector:
-    config = types.SimpleNamespace(
-        **{"monitoring_interval": 0.1, "triton_launch_mode": "remote", **overrides}
+    config = config_from_dict(
+        {"profile_models": "m", "monitoring_interval": 0.1, "triton_launch_mode": "remote", **overrides},
+        check_paths=False,
     )
     return tm.TritonMetricsCollector(
         config, RunContext(export_path=tmp_path, output_model_repository=tmp_path)
@@ -104,6 +105,15 @@ def test_parser_handles_labels_escapes_timestamps_and_junk() -> None:
     assert samples[3][0] == "nan_metric" and math.isnan(samples[3][2])
     assert len(samples) == 4
     assert tm.gpu_values(samples) == {"GPU-1": {"gpu_utilization": 50.0}}
+
+
+def test_a_malformed_line_loses_only_itself() -> None:
+    text = TEMPLATE.format(util=0.5, used=1_000_000_000).replace(
+        "# TYPE nv_gpu_memory_total_bytes", 'oops{gpu_uuid="GPU-aaaa" 1\n# TYPE nv_gpu_memory_total_bytes')
+    per_gpu = tm.gpu_values(tm.parse_prometheus(text))
+    assert per_gpu["GPU-aaaa"] == {"gpu_utilization": 50.0, "gpu_used_memory": 1000.0, "gpu_free_memory": 15000.0,
+                                   "gpu_power_usage": 100.0}
+    assert set(per_gpu) == {"GPU-aaaa", "GPU-bbbb"}
 
 
 def test_two_gpus_aggregated_over_samples(tmp_path: Path, server: Server) -> None:
@@ -147,11 +157,12 @@ def test_server_without_gpu_metrics_gives_nothing(tmp_path: Path) -> None:
         srv.close()
 
 
-def test_no_url_and_c_api(tmp_path: Path) -> None:
+def test_no_url_and_needs_server_metrics(tmp_path: Path) -> None:
     col = collector(tmp_path)
-    col.start(Endpoints())
+    col.start(Endpoints())  # a launcher with no metrics endpoint (e.g. an in-process server)
     assert col.stop() == []
-    assert collector(tmp_path).enabled() and not collector(tmp_path, triton_launch_mode="c_api").enabled()
+    # runs only where the launcher's server exposes metrics: the kernel asks this capability, not the launch mode
+    assert collector(tmp_path).enabled() and tm.TritonMetricsCollector.needs_server_metrics is True
     seen: dict[str, Any] = {}
     tm.register_metric_collectors(lambda name, factory: seen.update({name: factory}))
     assert seen == {"triton_metrics": tm.TritonMetricsCollector}

@@ -8,8 +8,8 @@ from pathlib import Path
 import attrs
 import pytest
 
-from modelyzer.kernel import session
 from modelyzer.kernel.errors import ConfigError
+from modelyzer.kernel.profile import Profile
 from modelyzer.kernel.store import Store
 from modelyzer.plugins.reporters import detailed as detailed_report
 from modelyzer.plugins.reporters import plots
@@ -103,7 +103,7 @@ def test_global_plots_key_applies_to_every_detailed_report(gpu_store: Store, tmp
 
 def test_skip_detailed_reports(gpu_store: Store, tmp_path: Path) -> None:
     config = make_config(tmp_path, skip_detailed_reports=True)
-    paths = session.write_reports(gpu_store, 1, config, session.rank_models(gpu_store, config))
+    paths = Profile(config, store=gpu_store).write_reports(1, Profile(config, store=gpu_store).rank())
     assert not (tmp_path / "reports" / "detailed").exists()
     assert (tmp_path / "reports" / "summaries" / "m" / "result_summary.html") in paths
 

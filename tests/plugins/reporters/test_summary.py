@@ -21,9 +21,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from modelyzer.kernel import registry, session
+from modelyzer.kernel import registry
 from modelyzer.kernel.config import ProfileConfig, config_from_dict
 from modelyzer.kernel.models import ConfigVariant, LoadSpec, Measurement, Metric, RunConfig
+from modelyzer.kernel.profile import Profile, make_context
 from modelyzer.kernel.store import Store
 from modelyzer.plugins.reporters import render as report_render
 from modelyzer.plugins.reporters import summary as summary_report
@@ -96,8 +97,8 @@ def make_config(export: Path, gpu: bool = True, **values: Any) -> ProfileConfig:
 
 
 def write(store: Store, config: ProfileConfig, name: str) -> list[Path]:
-    reporter = registry.get("reporters", name).factory(config, session.make_context(config))
-    return list(reporter.write(store, 1, config, session.rank_models(store, config)))
+    reporter = registry.get("reporters", name).factory(config, make_context(config))
+    return list(reporter.write(store, 1, config, Profile(config, store=store).rank()))
 
 
 # ---- PDF helpers --------------------------------------------------------------------------------------------------
@@ -211,7 +212,7 @@ def test_summary_html_content(gpu_store: Store, tmp_path: Path) -> None:
 
 def test_table_rows_match_the_store(gpu_store: Store, tmp_path: Path) -> None:
     config = make_config(tmp_path)
-    data = model_data(gpu_store, config, config.models[0], session.rank_models(gpu_store, config)["m"])
+    data = model_data(gpu_store, config, config.models[0], Profile(config, store=gpu_store).rank()["m"])
     headers, rows = summary_report.table(data)
     assert headers[:4] == ["Model Config Name", "Max Batch Size", "Dynamic Batching", "Total Instance Count"]
     assert [r[0] for r in rows] == ["m_config_0", "m_config_1", "m_config_default"]
@@ -259,7 +260,7 @@ def test_interrupted_profile_is_reported_as_such(tmp_path: Path) -> None:
 
 def test_skip_summary_reports(gpu_store: Store, tmp_path: Path) -> None:
     config = make_config(tmp_path, skip_summary_reports=True, skip_detailed_reports=True)
-    paths = session.write_reports(gpu_store, 1, config, session.rank_models(gpu_store, config))
+    paths = Profile(config, store=gpu_store).write_reports(1, Profile(config, store=gpu_store).rank())
     assert not (tmp_path / "reports").exists()
     assert {p.name for p in paths} >= {"best_config.json", "config.pbtxt"}
 
@@ -319,7 +320,7 @@ def test_summary_matches_model_analyzer(name: str, tmp_path: Path) -> None:
     store = Store(tmp_path / "results.db")
     import_checkpoint(ORACLES / name / "0.ckpt", store)
     config = config_from_dict({"profile_models": "add_sub", "export_path": str(tmp_path)}, check_paths=False)
-    data = model_data(store, config, config.models[0], session.rank_models(store, config)["add_sub"])
+    data = model_data(store, config, config.models[0], Profile(config, store=store).rank()["add_sub"])
     sentence = summary_report.headline(data)
     counts = re.match(r"In (\d+) measurements across (\d+) configurations, (\S+) ", sentence)
     assert counts is not None, sentence
