@@ -14,22 +14,19 @@ import csv
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from modelyzer.kernel import metrics, ranking
+from modelyzer.kernel.config import ProfileConfig
+from modelyzer.kernel.config_fields import GPU_FIELDS, INFERENCE_FIELDS, LLM_FIELDS, SERVER_FIELDS
 from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.interfaces import RankedConfig, Reporter, RunContext
-from modelyzer.kernel.models import Result
+from modelyzer.kernel.models import ConfigVariant, ModelSpec, Result
+from modelyzer.kernel.store import Store
 
 log = logging.getLogger("modelyzer")
 
-DEFAULT_INFERENCE = ["model_name", "batch_size", "concurrency", "model_config_path", "instance_group",
-                     "max_batch_size", "satisfies_constraints", "perf_throughput", "perf_latency_p99"]
-DEFAULT_GPU = ["model_name", "gpu_uuid", "batch_size", "concurrency", "model_config_path", "instance_group",
-               "satisfies_constraints", "gpu_used_memory", "gpu_utilization", "gpu_power_usage"]
-DEFAULT_SERVER = ["model_name", "gpu_uuid", "gpu_used_memory", "gpu_utilization", "gpu_power_usage"]
 SERVER_MODEL = "triton-server"  # Model Analyzer's literal model name of the server-only rows
-LLM_EXTRA = ["inter_token_latency_p99", "time_to_first_token_p99", "output_token_throughput"]
 
 HEADERS = {
     "model_name": "Model",
@@ -47,7 +44,7 @@ HEADERS = {
 }
 
 
-def server_only_values(store: Any, run_id: int) -> dict[str, dict[str, float]]:
+def server_only_values(store: Store, run_id: int) -> dict[str, dict[str, float]]:
     """`{gpu_uuid: {tag: value}}` of the run's server-only metrics, GPUs in the order they were stored."""
     per_gpu: dict[str, dict[str, float]] = {}
     for metric in store.server_only(run_id):
@@ -56,15 +53,15 @@ def server_only_values(store: Any, run_id: int) -> dict[str, dict[str, float]]:
     return per_gpu
 
 
-def _is_imported_ma_run(store: Any, run_id: int) -> bool:
+def _is_imported_ma_run(store: Store, run_id: int) -> bool:
     """Whether `run_id` is a Model Analyzer checkpoint imported by `modelyzer import-ma-checkpoint`."""
     run = store.run(run_id)
     return run is not None and run.status == "imported"
 
 
-def instance_group_cell(variant: Any, spec: Any) -> str:
+def instance_group_cell(variant: ConfigVariant, spec: ModelSpec) -> str:
     """`<count>:<KIND>` groups; a config without instance groups runs one instance, on CPU for CPU-only models."""
-    if not variant.config.get("instance_group") and getattr(spec, "cpu_only", False):
+    if not variant.config.get("instance_group") and spec.cpu_only:
         return "1:CPU"
     return str(variant.instance_group_str())
 
@@ -85,23 +82,30 @@ def header(field: str) -> str:
 
 
 class CsvReporter(Reporter):
-    def __init__(self, config: Any, context: RunContext) -> None:
+    """Writes Model Analyzer's CSV tables at the end of a profile (the `report` command writes none)."""
+
+    commands: ClassVar[frozenset[str]] = frozenset({"profile"})
+
+    def __init__(self, config: ProfileConfig, context: RunContext) -> None:
         self.config = config
         self.context = context
         #: Model Analyzer's file layout (a blank line after the table), used for imported MA checkpoints
         self.ma_layout = False
 
-    def _fields(self, key: str, default: list[str], request_rate: bool, llm: bool = False) -> list[str]:
-        fields = list(getattr(self.config, key, None) or default)
-        if getattr(self.config, key, None) is None or key not in getattr(self.config, "user_set", ()):
+    def _fields(self, key: str, configured: list[str], default: list[str], request_rate: bool,
+                llm: bool = False) -> list[str]:
+        """The columns of one table: the configured ones; unless the user set them, with request_rate for
+        concurrency when the results were measured at request rates, and the LLM metrics for LLMs."""
+        fields = list(configured or default)
+        if key not in self.config.user_set:
             if request_rate:
                 fields = ["request_rate" if f == "concurrency" else f for f in fields]
             if llm:
-                fields += [f for f in LLM_EXTRA if f not in fields]
+                fields += [f for f in LLM_FIELDS if f not in fields]
         return fields
 
-    def _ordered(self, ranking_: dict[str, list[RankedConfig]], store: Any) -> list[tuple[Any, Result, bool]]:
-        rows: list[tuple[Any, Result, bool]] = []
+    def _ordered(self, ranking_: dict[str, list[RankedConfig]], store: Store) -> list[tuple[ModelSpec, Result, bool]]:
+        rows: list[tuple[ModelSpec, Result, bool]] = []
         for spec in self.config.models:
             ranked = ranking.rank(store.results(spec.name), spec.objectives, spec.constraints)
             for rc in ranked:
@@ -112,7 +116,7 @@ class CsvReporter(Reporter):
         return rows
 
     @staticmethod
-    def _cell(field: str, spec: Any, r: Result, ok: bool, values: dict[str, float]) -> Any:
+    def _cell(field: str, spec: ModelSpec, r: Result, ok: bool, values: dict[str, float]) -> Any:
         rc = r.run_config
         getters: dict[str, Callable[[], Any]] = {
             "model_name": lambda: rc.model,
@@ -133,7 +137,8 @@ class CsvReporter(Reporter):
 
     @classmethod
     def _gpu_cell(
-        cls, field: str, uuid: str, gvals: dict[str, float], spec: Any, r: Result, ok: bool, values: dict[str, float]
+        cls, field: str, uuid: str, gvals: dict[str, float], spec: ModelSpec, r: Result, ok: bool,
+        values: dict[str, float],
     ) -> Any:
         """A cell of one GPU's row: that GPU's own value for GPU metrics (empty when it is missing there)."""
         if field == "gpu_uuid":
@@ -156,26 +161,28 @@ class CsvReporter(Reporter):
                 fh.write("\n")
         return path
 
-    def write(self, store: Any, run_id: int, config: Any, ranking_: dict[str, list[RankedConfig]]) -> list[Path]:
+    def write(self, store: Store, run_id: int, config: ProfileConfig,
+              ranking_: dict[str, list[RankedConfig]]) -> list[Path]:
         results_dir = Path(config.export_path) / "results"
         self.ma_layout = _is_imported_ma_run(store, run_id)
         ordered = self._ordered(ranking_, store)
         request_rate = any(r.run_config.load.request_rate is not None for _, r, _ in ordered)
-        llm = str(getattr(config, "model_type", "generic")).lower() == "llm"
-        inf_fields = self._fields("inference_output_fields", DEFAULT_INFERENCE, request_rate, llm)
-        gpu_fields = self._fields("gpu_output_fields", DEFAULT_GPU, request_rate)
-        srv_fields = list(getattr(config, "server_output_fields", None) or DEFAULT_SERVER)
+        llm = config.model_type.lower() == "llm"
+        inf_fields = self._fields("inference_output_fields", config.inference_output_fields, INFERENCE_FIELDS,
+                                  request_rate, llm)
+        gpu_fields = self._fields("gpu_output_fields", config.gpu_output_fields, GPU_FIELDS, request_rate)
+        srv_fields = list(config.server_output_fields or SERVER_FIELDS)
         collected = {m.tag for _, r, _ in ordered for m in r.measurement.metrics}
         known_non_metric = set(HEADERS)
         for f in inf_fields + gpu_fields:
             if f not in known_non_metric and not f.startswith("backend_parameter/") and f not in collected:
-                if f in (getattr(config, "user_set", ()) or ()):
+                if f in config.user_set:
                     log.warning("CSV field %r was not collected; its cells are empty", f)
         inf_rows, gpu_rows = [], []
         for spec, r, ok in ordered:
             values = ranking.measurement_values(r.measurement)
             inf_rows.append([self._cell(f, spec, r, ok, values) for f in inf_fields])
-            if not spec.cpu_only or getattr(config, "always_report_gpu_metrics", False):
+            if not spec.cpu_only or config.always_report_gpu_metrics:
                 for uuid, gvals in sorted(r.measurement.gpu_values().items()):
                     gpu_rows.append([self._gpu_cell(f, uuid, gvals, spec, r, ok, values) for f in gpu_fields])
         srv_rows = [
@@ -183,9 +190,9 @@ class CsvReporter(Reporter):
             for uuid, gvals in server_only_values(store, run_id).items()
         ]
         written = [
-            self._write(results_dir / getattr(config, "filename_server_only", "metrics-server-only.csv"), srv_fields, srv_rows),
-            self._write(results_dir / getattr(config, "filename_model_inference", "metrics-model-inference.csv"), inf_fields, inf_rows),
-            self._write(results_dir / getattr(config, "filename_model_gpu", "metrics-model-gpu.csv"), gpu_fields, gpu_rows),
+            self._write(results_dir / config.filename_server_only, srv_fields, srv_rows),
+            self._write(results_dir / config.filename_model_inference, inf_fields, inf_rows),
+            self._write(results_dir / config.filename_model_gpu, gpu_fields, gpu_rows),
         ]
         return [p for p in written if p is not None]
 

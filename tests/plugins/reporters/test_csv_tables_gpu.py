@@ -4,10 +4,10 @@ measurement, each GPU with its own values) and `metrics-server-only.csv` (`trito
 from __future__ import annotations
 
 import csv
-import types
 from pathlib import Path
 from typing import Any
 
+from modelyzer.kernel.config import config_from_dict
 from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import ConfigVariant, LoadSpec, Measurement, Metric, ModelSpec, RunConfig
 from modelyzer.kernel.store import Store
@@ -28,8 +28,9 @@ def gpu(uuid: str, used: float, util: float | None, power: float) -> list[Metric
     return out + ([Metric("gpu_utilization", util, uuid)] if util is not None else [])
 
 
-def write(tmp_path: Path, store: Store, specs: tuple[ModelSpec, ...], **config: Any) -> dict[str, list[dict[str, str]]]:
-    cfg = types.SimpleNamespace(models=specs, export_path=tmp_path, user_set=(), **config)
+def write(tmp_path: Path, store: Store, models: dict[str, Any], **config: Any) -> dict[str, list[dict[str, str]]]:
+    """The tables written for `models` (profile_models: name → per-model settings) and the other `config` keys."""
+    cfg = config_from_dict({"profile_models": models, "export_path": str(tmp_path), **config}, check_paths=False)
     reporter = CsvReporter(cfg, RunContext(export_path=tmp_path, output_model_repository=tmp_path / "omr"))
     out = {}
     for path in reporter.write(store, 1, cfg, {}):
@@ -50,7 +51,7 @@ def test_one_row_per_gpu_per_measurement_with_that_gpus_own_values(tmp_path: Pat
     store = store_with_runs()
     fill(store, "m", 1, gpu("GPU-a", 1000.04, 40.0, 100.0) + gpu("GPU-b", 3000.0, None, 200.0), 500.0)
     fill(store, "m", 2, gpu("GPU-a", 1100.0, 60.0, 110.0) + gpu("GPU-b", 3100.0, 70.0, 210.0), 900.0)
-    tables = write(tmp_path, store, (ModelSpec("m"),))
+    tables = write(tmp_path, store, {"m": {}})
     rows = tables["metrics-model-gpu.csv"]
     assert list(rows[0]) == ["Model", "GPU UUID", "Batch", "Concurrency", "Model Config Path", "Instance Group",
                              "Satisfies Constraints", "GPU Memory Usage (MB)", "GPU Utilization (%)",
@@ -71,7 +72,7 @@ def test_one_row_per_gpu_per_measurement_with_that_gpus_own_values(tmp_path: Pat
 def test_cpu_only_models_have_no_gpu_rows_unless_always_report(tmp_path: Path) -> None:
     store = store_with_runs()
     fill(store, "cpu", 1, gpu("GPU-a", 500.0, 1.0, 50.0), 100.0)
-    spec = (ModelSpec("cpu", cpu_only=True),)
+    spec = {"cpu": {"cpu_only": True}}
     assert "metrics-model-gpu.csv" not in write(tmp_path, store, spec)
     rows = write(tmp_path, store, spec, always_report_gpu_metrics=True)["metrics-model-gpu.csv"]
     assert [(r["Model"], r["GPU UUID"], r["GPU Memory Usage (MB)"]) for r in rows] == [("cpu", "GPU-a", "500.0")]
@@ -83,14 +84,14 @@ def test_server_only_rows_per_gpu_as_stored(tmp_path: Path) -> None:
     store.record_server_only(1, [*gpu("GPU-b", 812.34, 0.0, 55.55), *gpu("GPU-a", 700.0, None, 40.0),
                                  Metric("perf_throughput", 1.0)])  # non-GPU values are not server-only rows
     store.record_server_only(2, gpu("GPU-z", 1.0, 1.0, 1.0))  # another run: not in this report
-    rows = write(tmp_path, store, (ModelSpec("m"),))["metrics-server-only.csv"]
+    rows = write(tmp_path, store, {"m": {}})["metrics-server-only.csv"]
     assert [list(r.items()) for r in rows] == [
         [("Model", "triton-server"), ("GPU UUID", "GPU-b"), ("GPU Memory Usage (MB)", "812.3"),
          ("GPU Utilization (%)", "0.0"), ("GPU Power Usage (W)", "55.5")],
         [("Model", "triton-server"), ("GPU UUID", "GPU-a"), ("GPU Memory Usage (MB)", "700.0"),
          ("GPU Utilization (%)", ""), ("GPU Power Usage (W)", "40.0")],
     ]
-    custom = write(tmp_path, store, (ModelSpec("m"),), server_output_fields=["gpu_uuid", "gpu_free_memory"])
+    custom = write(tmp_path, store, {"m": {}}, server_output_fields=["gpu_uuid", "gpu_free_memory"])
     assert [r["GPU UUID"] for r in custom["metrics-server-only.csv"]] == ["GPU-b", "GPU-a"]
 
 
