@@ -140,11 +140,12 @@ def collectors(config: ProfileConfig, context: RunContext, server: Launcher) -> 
 def codec(config: ProfileConfig | None = None, model_dirs: Iterable[Path] = ()) -> ModelConfigCodec:
     """The codec whose config file the model directories hold (the profiled models' when `config` is given).
 
-    With no model directory to look at (reports, imports), or none holding a known file, the first codec in
-    name order that the model directories do not contradict.
+    With no model directory to look at (reports, imports), or none holding a known file, the codec with the
+    highest `preference` (then the first by name), so installing another codec does not change that format.
     """
     dirs = list(model_dirs) or ([Path(m.model_path) for m in config.models] if config is not None else [])
     codecs: list[ModelConfigCodec] = [e.factory() for _, e in sorted(registry.registry("model_config_codecs").items())]
+    codecs.sort(key=lambda c: -c.preference)  # stable: name order among equals
     if not codecs:
         raise ConfigError("no model-config codec is installed; reinstall modelyzer")
     for candidate in codecs:

@@ -17,7 +17,7 @@ from .models import GpuDevice, Measurement, Metric, RunConfig
 class Executor(abc.ABC):
     """Runs batches of RunConfigs; `slots` is how many it can run at once.
 
-    Built as `factory(config, context, store)`; building starts nothing. The profile then asks
+    Built as `factory(config, context)`; building starts nothing. The profile then asks
     `offered_gpus()`: an executor whose slots run on other hosts starts, waits for them and returns their GPUs
     (which become the profile's); one that runs here returns None and this host's GPUs are discovered.
     """

@@ -46,7 +46,7 @@ def register_metric_collectors(register: Any) -> None:
 
 @hookspec
 def register_rankers(register: Any) -> None:
-    """Called once by the controller. `register(name, factory)`; `factory()` returns a `kernel.interfaces.Ranker`."""
+    """Called once by the controller. `register(name, factory)`; `factory(config)` returns a `kernel.interfaces.Ranker`."""
 
 
 @hookspec

@@ -223,10 +223,12 @@ class Reporter(abc.ABC):
 class ModelConfigCodec(abc.ABC):
     """Reads and writes one model-config file format. Built as `factory()`.
 
-    The kernel uses the codec whose `filename` the profiled models' directories hold.
+    The kernel uses the codec whose `filename` the profiled models' directories hold; when no model directory
+    tells (reports, imports), the one with the highest `preference`, then the first by name.
     """
 
     filename: str = "config.pbtxt"
+    preference: ClassVar[int] = 0
 
     @abc.abstractmethod
     def read(self, path: Path) -> dict[str, Any]:

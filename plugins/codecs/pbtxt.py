@@ -99,6 +99,7 @@ class PbtxtCodec(ModelConfigCodec):
     """Reads and writes Triton `config.pbtxt` files through the `inference.ModelConfig` protobuf."""
 
     filename = "config.pbtxt"
+    preference = 10  # Triton's format: the one reports and imports write when no model directory tells
 
     def read(self, path: Path) -> dict[str, Any]:
         path = Path(path)
