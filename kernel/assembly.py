@@ -166,10 +166,13 @@ def strategy_factory(config: ProfileConfig) -> StrategyFactory:
 
 def reporters(config: ProfileConfig, context: RunContext, command: str = "profile",
               names: Iterable[str] | None = None) -> list[Reporter]:
-    """Enabled reporters of `command` in name order (only `names` when given)."""
+    """Enabled reporters of `command` by their `order`, then name (only `names` when given)."""
     wanted = set(names) if names is not None else None
+    context.command = command
     out: list[Reporter] = []
-    for name, entry in sorted(registry.registry("reporters").items()):
+    entries = sorted(registry.registry("reporters").items())
+    entries.sort(key=lambda item: getattr(item[1].factory, "order", Reporter.order))
+    for name, entry in entries:
         if wanted is not None and name not in wanted:
             continue
         reporter: Reporter = entry.factory(config, context)

@@ -5,10 +5,10 @@ next one starts; RunConfig keys already in the results DB are not measured again
 skipped. Ctrl-C (KeyboardInterrupt) stops the executor's servers, marks the run `interrupted` and keeps every
 stored measurement.
 
-Server-only metrics (Model Analyzer's step before the first model): when the executor can measure them
-(`MeasuresServerOnly`), GPUs are selected and the launch mode is not `c_api`/`remote`, the freshly started
-server, with no model loaded, is sampled for `duration_seconds` and the per-GPU values are stored in
-`server_only_metrics` for the run. A resumed profile on the same GPUs reuses the stored values instead.
+Server-only metrics (Model Analyzer's step before the first model): when the executor offers GPUs to sample
+with no model loaded (`Executor.server_only_gpus`, empty when its server cannot be sampled so, e.g. a remote
+or in-process server), the freshly started server is sampled for `duration_seconds` and the per-GPU values are
+stored in `server_only_metrics` for the run. A resumed profile on the same GPUs reuses the stored values instead.
 """
 
 from __future__ import annotations
@@ -17,35 +17,22 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import attrs
 
 from . import hooks
+from .config import ProfileConfig
 from .errors import ModelyzerError
 from .executor import Executor
 from .interfaces import ModelConfigCodec, SearchStrategy
-from .models import STATUS_SKIPPED, Measurement, Metric, ModelSpec, Result, RunConfig
+from .models import STATUS_SKIPPED, Measurement, ModelSpec, Result, RunConfig
 from .progress import Progress
 from .store import Store
 
 INVALID_MEASUREMENT_THRESHOLD = 2  # abort a model when its first N measurements all fail
-SERVER_ONLY_SKIPPED_MODES = ("c_api", "remote")  # no server of ours to sample with no model loaded
 
 log = logging.getLogger("modelyzer")
-
-
-@runtime_checkable
-class MeasuresServerOnly(Protocol):
-    """An executor that can sample its server's GPUs with no model loaded (after `start()`)."""
-
-    def server_only_gpus(self) -> list[str]:
-        """UUIDs of the GPUs the server uses (empty: nothing to measure)."""
-        ...
-
-    def server_only_metrics(self, duration: float) -> list[Metric]:
-        """Per-GPU metrics (`gpu_uuid` set) sampled for `duration` seconds."""
-        ...
 
 
 @attrs.define
@@ -60,7 +47,7 @@ class ProfileSummary:
     counters: dict[str, int] = attrs.field(factory=dict)
 
 
-StrategyFactory = Callable[[ModelSpec, dict[str, Any], Any], SearchStrategy]
+StrategyFactory = Callable[[ModelSpec, dict[str, Any], ProfileConfig], SearchStrategy]
 
 
 class Engine:
@@ -68,7 +55,7 @@ class Engine:
 
     def __init__(
         self,
-        config: Any,
+        config: ProfileConfig,
         store: Store,
         executor: Executor,
         codec: ModelConfigCodec,
@@ -87,7 +74,7 @@ class Engine:
         return self.codec.read(path)
 
     def run(self) -> ProfileSummary:
-        run_id = self.store.start_run(self.config.to_dict() if hasattr(self.config, "to_dict") else {})
+        run_id = self.store.start_run(self.config.to_dict())
         summary = ProfileSummary(run_id)
         started = time.monotonic()
         hooks.run_started(run_id, self.config)
@@ -163,7 +150,7 @@ class Engine:
                 if attempts == INVALID_MEASUREMENT_THRESHOLD and failures == attempts:
                     raise ModelyzerError(
                         f"the first {attempts} measurements of model {spec.name!r} failed; last error: "
-                        f"{measurement.error} (see perf_analyzer_error.log in the export path)"
+                        f"{measurement.error} (the load generator's error log in the export path has its output)"
                     )
             counters = self.executor.counters()
             self.store.update_run(run_id, measured=summary.measured, skipped=summary.skipped, failed=summary.failed, **counters)
@@ -171,9 +158,6 @@ class Engine:
 
     def _server_only(self, run_id: int) -> None:
         """Measure (or, on resume with the same GPUs, reuse) the server-only GPU metrics of this run."""
-        mode = str(getattr(self.config, "triton_launch_mode", "local"))
-        if not isinstance(self.executor, MeasuresServerOnly) or mode in SERVER_ONLY_SKIPPED_MODES:
-            return
         uuids = sorted(set(self.executor.server_only_gpus()))
         if not uuids:
             return
@@ -182,7 +166,7 @@ class Engine:
             log.info("server-only metrics: reusing run %d's (same GPUs)", previous)
             self.store.copy_server_only(previous, run_id)
             return
-        duration = float(getattr(self.config, "duration_seconds", 3) or 3)
+        duration = float(self.config.duration_seconds)
         log.info("server-only metrics: sampling %d GPU(s) for %g s with no model loaded", len(uuids), duration)
         try:
             sampled = self.executor.server_only_metrics(duration)

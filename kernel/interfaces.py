@@ -30,7 +30,8 @@ class RunContext:
     none or the user chose none; launchers use `gpu_uuids` for `CUDA_VISIBLE_DEVICES` / device requests.
     `server_on_this_host` is the chosen launcher's `on_this_host` capability (collectors that read this host's
     hardware skip a server that runs elsewhere). `status` shows a transient line while a long step runs (e.g. a
-    load generator's current pass); frontends replace the default, which logs at debug level.
+    load generator's current pass); frontends replace the default, which logs at debug level. `command` is the
+    command running (`profile`, `report`), for reporters.
     """
 
     export_path: Path
@@ -38,6 +39,7 @@ class RunContext:
     gpus: list[GpuDevice] = attrs.field(factory=list)
     log: logging.Logger = attrs.field(factory=lambda: logging.getLogger("modelyzer"))
     server_on_this_host: bool = True
+    command: str = "profile"
     status: Callable[[str], None] = attrs.field(factory=lambda: logging.getLogger("modelyzer").debug)
 
     @property
@@ -205,11 +207,13 @@ class RankedConfig:
 class Reporter(abc.ABC):
     """Writes files from the results store at the end of profile (or for `report`).
 
-    Built as `factory(config, context)`. Every registered reporter whose `enabled()` is true runs, in name order,
-    at the end of each command in its `commands` (`profile`; `report` regenerates reports from a results DB).
+    Built as `factory(config, context)`. Every registered reporter whose `enabled()` is true runs at the end of
+    each command in its `commands` (`profile`; `report` regenerates reports from a results DB; `context.command`
+    says which), by `order` (lower first; a reporter that reads another's files runs after it), then name.
     """
 
     commands: ClassVar[frozenset[str]] = frozenset({"profile", "report"})
+    order: ClassVar[int] = 100
 
     def enabled(self) -> bool:
         """Whether this reporter writes anything for the current config (e.g. not when its reports are skipped)."""

@@ -79,7 +79,8 @@ class Profile:
         return executor
 
     def engine(self) -> Engine:
-        return Engine(self.config, self.store, self.prepare(), assembly.codec(self.config),
+        executor = self.prepare()  # first: it settles the config (CPU-only rule)
+        return Engine(self.config, self.store, executor, assembly.codec(self.config),
                       assembly.strategy_factory(self.config), self.progress)
 
     def run(self) -> ProfileSummary:

@@ -17,17 +17,16 @@ from typing import Any
 import attrs
 import click
 
-from modelyzer.kernel import registry, session
 from modelyzer.kernel.errors import ConfigError
+from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.models import ModelSpec
+from modelyzer.kernel.profile import Profile
 from modelyzer.kernel.store import Store
 from modelyzer.plugins.reporters.data import stored_spec
 from modelyzer.plugins.reporters.detailed import report_targets
 from modelyzer.plugins.reporters.plots import parse_plots
 
 from .options import config_from_cli, report_options
-
-REPORTERS = ("detailed", "summary", "best_config")
 
 
 def known_configs(store: Store) -> dict[str, str]:
@@ -81,17 +80,17 @@ def report(**kwargs: Any) -> None:
         if "num_configs_per_model" not in config.user_set:
             changes["num_configs_per_model"] = stored_num_configs(store, config.num_configs_per_model)
         config = attrs.evolve(config, **changes)
-        ranking = session.rank_models(store, config)
-        context = session.make_context(config)
+        run = Profile(config, store=store)
+        ranking = run.rank()
         latest = store.latest_run()
         run_id = latest.id if latest is not None else 0
-        paths: list[Path] = []
-        for name in REPORTERS if not config.skip_summary_reports else ("detailed",):
-            reporter = registry.get("reporters", name).factory(config, context)
-            if hasattr(reporter, "enabled") and not reporter.enabled():
-                continue
-            paths.extend(reporter.write(store, run_id, config, ranking))
+        paths = run.write_reports(run_id, ranking, command="report")
     finally:
         store.close()
     for path in paths:
         click.echo(f"wrote {path}")
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    cli.add_command(report)

@@ -15,11 +15,9 @@ checkpoint imported with `modelyzer import-ma-checkpoint`) runs any search strat
   agent slot is warm before its first RunConfig; the index is built once per process and file version,
   `recording_for`, and shared by the slots), counts model loads (variant changes) as a real server would,
   and needs only `config.pbtxt` in the output repository.
-- the `replay` metric collector never samples; it makes the recorded GPUs this profile's GPUs (GPU discovery
-  asks collectors for `devices()`), so a GPU recording is replayed with KIND_GPU variants and a CPU-only one
-  (no GPUs recorded) with KIND_CPU variants.
-
-`session.make_executor` pairs the replay launcher with the replay load generator and no live collectors.
+- the launcher declares what it is: it brings its own load generator (`Launcher.load_generator()`, so no live
+  collector runs), its GPUs are the recorded ones (`Launcher.devices()`, so a GPU recording is replayed with
+  KIND_GPU variants and a CPU-only one with KIND_CPU variants), and nothing can be sampled with no model loaded.
 """
 
 from __future__ import annotations
@@ -31,9 +29,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import ConfigError, LoadGeneratorError
 from modelyzer.kernel.hookspecs import hookimpl
-from modelyzer.kernel.interfaces import Launcher, LoadGenerator, MetricCollector, RunContext
+from modelyzer.kernel.interfaces import Launcher, LoadGenerator, RunContext
 from modelyzer.kernel.models import (
     STATUS_NOT_RECORDED,
     STATUS_OK,
@@ -80,8 +79,8 @@ def replay_key(run_config: RunConfig) -> Key:
     return run_config.model, config_identity(run_config.variant.config), load
 
 
-def _path(config: Any) -> Path:
-    value = getattr(config, "replay_results_db", None)
+def _path(config: ProfileConfig) -> Path:
+    value = config.replay_results_db
     if not value:
         raise ConfigError("replay_results_db: required with triton_launch_mode replay; pass --replay-results-db "
                           "with a results DB (a profile's results.db or an imported checkpoint)")
@@ -92,8 +91,8 @@ def _path(config: Any) -> Path:
     return path
 
 
-def _duration(config: Any) -> float:
-    duration = float(getattr(config, "replay_duration", 0.0) or 0.0)
+def _duration(config: ProfileConfig) -> float:
+    duration = config.replay_duration
     if duration < 0:
         raise ConfigError(f"replay_duration: must be ≥ 0 seconds, got {duration:g}")
     return duration
@@ -162,9 +161,13 @@ def recording_for(path: Path) -> Recording:
 
 
 class ReplayLoadGenerator(LoadGenerator):
-    """Answers each RunConfig with its recorded metrics (see the module docstring)."""
+    """Answers each RunConfig with its recorded metrics (see the module docstring); brought by the replay
+    launcher, never chosen for a model type."""
 
-    def __init__(self, config: Any, context: RunContext, sleep: Callable[[float], None] = time.sleep) -> None:
+    model_types = frozenset()
+
+    def __init__(self, config: ProfileConfig, context: RunContext,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config
         self.context = context
         self.sleep = sleep
@@ -195,14 +198,40 @@ class ReplayLoadGenerator(LoadGenerator):
 
 
 class ReplayLauncher(Launcher):
-    """Starts no server: checks the recording, counts model loads, serves every variant under its model name."""
+    """Starts no server: checks the recording, counts model loads, serves every variant under its model name.
 
-    def __init__(self, config: Any, context: RunContext) -> None:
+    It brings its own load generator (the recording answers), so nothing live is sampled, and its GPUs are the
+    recorded ones.
+    """
+
+    serves_metrics = False
+    server_only_window = False
+    starts_server = False
+
+    def __init__(self, config: ProfileConfig, context: RunContext) -> None:
         self.config = config
         self.context = context
         self.server_starts = 0
         self.model_loads = 0
         self._loaded: dict[str, str] = {}
+        self._load_generator: ReplayLoadGenerator | None = None
+
+    def load_generator(self) -> LoadGenerator:
+        if self._load_generator is None:
+            self._load_generator = ReplayLoadGenerator(self.config, self.context)
+        return self._load_generator
+
+    def devices(self) -> list[GpuDevice]:
+        """The recorded GPUs: a GPU recording is replayed with KIND_GPU variants, a CPU-only one with KIND_CPU."""
+        store = open_recording(_path(self.config))
+        try:
+            rows = store.gpus()
+        finally:
+            store.close()
+        return [
+            GpuDevice(uuid=gpu.uuid, name=gpu.name, index=i, total_memory_mb=_mb(gpu.total_memory))
+            for i, gpu in enumerate(rows)
+        ]
 
     def start(self) -> None:
         """Check the settings and build the recording's index now (warm), not at the first measurement."""
@@ -214,7 +243,7 @@ class ReplayLauncher(Launcher):
         if self._loaded.get(variant.model) != identity:
             self._loaded[variant.model] = identity
             self.model_loads += 1
-        return Endpoints(model_name=variant.model, protocol=str(getattr(self.config, "client_protocol", "grpc")))
+        return Endpoints(model_name=variant.model, protocol=self.config.client_protocol)
 
     def stop(self) -> None:
         self._loaded.clear()
@@ -228,38 +257,6 @@ def _mb(total_memory: Any) -> int:
     return int(int(total_memory or 0) / BYTES_PER_MB)
 
 
-class ReplayGpus(MetricCollector):
-    """Never samples; in replay mode its `devices()` are the recorded GPUs (see the module docstring)."""
-
-    tags: tuple[str, ...] = ()
-
-    def __init__(self, config: Any, context: RunContext) -> None:
-        self.config = config
-        self.context = context
-
-    def enabled(self) -> bool:
-        return False
-
-    def devices(self) -> list[GpuDevice]:
-        if getattr(self.config, "triton_launch_mode", None) != MODE:
-            return []
-        store = open_recording(_path(self.config))
-        try:
-            rows = store.gpus()
-        finally:
-            store.close()
-        return [
-            GpuDevice(uuid=gpu.uuid, name=gpu.name, index=i, total_memory_mb=_mb(gpu.total_memory))
-            for i, gpu in enumerate(rows)
-        ]
-
-    def start(self, endpoints: Endpoints) -> None:
-        """Nothing to sample."""
-
-    def stop(self) -> list[Metric]:
-        return []
-
-
 @hookimpl
 def register_launchers(register: Any) -> None:
     register(MODE, ReplayLauncher)
@@ -269,7 +266,3 @@ def register_launchers(register: Any) -> None:
 def register_load_generators(register: Any) -> None:
     register(MODE, ReplayLoadGenerator)
 
-
-@hookimpl
-def register_metric_collectors(register: Any) -> None:
-    register(MODE, ReplayGpus)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from modelyzer.kernel import assembly, ranking
 from modelyzer.kernel.config import ProfileConfig
@@ -74,11 +74,20 @@ def deployable_config(data: ModelData) -> dict[str, Any]:
 
 
 class BestConfigReporter(Reporter):
-    """Writes best_config.json and the deployable config.pbtxt per model."""
+    """Writes best_config.json and the deployable config.pbtxt per model, after the reports.
+
+    `report --skip-summary-reports` writes the detailed reports only (Model Analyzer's `report`), so this too is
+    skipped there; a profile writes it regardless.
+    """
+
+    order: ClassVar[int] = 40
 
     def __init__(self, config: ProfileConfig, context: RunContext) -> None:
         self.config = config
         self.context = context
+
+    def enabled(self) -> bool:
+        return not (self.context.command == "report" and self.config.skip_summary_reports)
 
     def write(self, store: Store, run_id: int, config: ProfileConfig,
               ranking_: dict[str, list[RankedConfig]]) -> list[Path]:

@@ -85,6 +85,7 @@ class CsvReporter(Reporter):
     """Writes Model Analyzer's CSV tables at the end of a profile (the `report` command writes none)."""
 
     commands: ClassVar[frozenset[str]] = frozenset({"profile"})
+    order: ClassVar[int] = 10  # the tables first
 
     def __init__(self, config: ProfileConfig, context: RunContext) -> None:
         self.config = config

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.hookspecs import hookimpl
@@ -133,6 +133,8 @@ def build_page(variant_name: str, data: ModelData, configured: list[plots.PlotSp
 
 class DetailedReporter(PageReporter):
     """Writes a detailed report for each top config, or for each config named in `report_model_configs`."""
+
+    order: ClassVar[int] = 20  # what `report` was asked for comes first
 
     def skipped(self) -> bool:
         return self.config.skip_detailed_reports

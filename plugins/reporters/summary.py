@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from markupsafe import Markup, escape
 
@@ -194,6 +194,8 @@ def build_page(data: ModelData, runs: list[RunInfo], plot_dir: Path) -> Page:
 
 class SummaryReporter(PageReporter):
     """Writes one summary report per profiled model (skipped with `skip_summary_reports`)."""
+
+    order: ClassVar[int] = 30
 
     def skipped(self) -> bool:
         return self.config.skip_summary_reports

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
+from modelyzer.kernel.assembly import codec as make_codec
 from modelyzer.kernel.engine import Engine
 from modelyzer.kernel.errors import LoadGeneratorError, ModelyzerError
-from modelyzer.kernel.executor import InProcessExecutor
 from modelyzer.kernel.interfaces import Launcher, LoadGenerator, RunContext, SearchStrategy
 from modelyzer.kernel.models import ConfigVariant, Endpoints, LoadSpec, Metric, ModelSpec, Result, RunConfig
 from modelyzer.kernel.progress import Progress
-from modelyzer.kernel.session import make_codec
 from modelyzer.kernel.store import Store
+from modelyzer.plugins.executors.local import InProcessExecutor
 
 CONFIG = 'name: "m"\nplatform: "onnxruntime_onnx"\nmax_batch_size: 8\n'
 
@@ -197,7 +197,7 @@ def test_event_hooks_are_broadcast(setup: SimpleNamespace, register_plugin: Any)
 
 
 def test_load_generator_gpu_values_win_over_collectors() -> None:
-    from modelyzer.kernel.executor import prefer_load_generator
+    from modelyzer.plugins.executors.local import prefer_load_generator
 
     mixed = [Metric("perf_throughput", 1.0), Metric("gpu_used_memory", 10.0, "GPU-0"),
              Metric("gpu_used_memory", 99.0, "GPU-0"), Metric("gpu_used_memory", 5.0, "GPU-1"), Metric("cpu_used_ram", 3.0)]

@@ -53,7 +53,7 @@ class _Dup:
 
 def test_duplicate_name_names_both_plugins(register_plugin: Any) -> None:
     register_plugin(_Dup(), "dup-ranker")
-    with pytest.raises(PluginError, match=r"duplicate ranker 'weighted'.*weighted_ranker.*dup-ranker"):
+    with pytest.raises(PluginError, match=r"duplicate ranker 'weighted'.*rankers.weighted.*dup-ranker"):
         registry.registry("rankers")
 
 

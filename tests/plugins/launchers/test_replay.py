@@ -9,8 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from modelyzer.frontends.cli.main import cli
+from modelyzer.kernel import assembly
 from modelyzer.kernel.config import ProfileConfig, config_from_dict
 from modelyzer.kernel.errors import ConfigError, LoadGeneratorError
+from modelyzer.kernel.gpus import discover_gpus
 from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import (
     STATUS_FAILED,
@@ -25,7 +27,6 @@ from modelyzer.kernel.models import (
 from modelyzer.kernel.store import Store
 from modelyzer.plugins.launchers.replay import (
     NotRecorded,
-    ReplayGpus,
     ReplayLauncher,
     ReplayLoadGenerator,
     replay_key,
@@ -142,12 +143,17 @@ def test_recorded_gpus_become_the_profiles_gpus_only_in_replay_mode(tmp_path: Pa
     store.record_gpu("GPU-a", "Big GPU", 25387401216)  # bytes (imported checkpoint)
     store.record_gpu("GPU-b", "Small GPU", 16_000_000_000)  # bytes, as modelyzer records it too
     store.close()
-    collector = ReplayGpus(replay_config(tmp_path, db), context(tmp_path))
-    assert not collector.enabled() and collector.stop() == []
-    devices = collector.devices()
+    config, ctx = replay_config(tmp_path, db), context(tmp_path)
+    launcher = ReplayLauncher(config, ctx)
+    devices = launcher.devices()
     assert [(d.uuid, d.index, d.total_memory_mb) for d in devices] == [("GPU-a", 0, 25387), ("GPU-b", 1, 16000)]
+    # the kernel's GPU discovery takes the launcher's recorded GPUs, not what this host's collectors see
+    assert discover_gpus(config, ctx, launcher) == devices and ctx.gpu_uuids == ["GPU-a", "GPU-b"]
+    # it brings its own load generator, so no live collector runs, and nothing is sampled without a model
+    assert isinstance(launcher.load_generator(), ReplayLoadGenerator)
+    assert assembly.collectors(config, ctx, launcher) == [] and not launcher.server_only_window
     local = config_from_dict({"profile_models": "m", "replay_results_db": str(db)}, check_paths=False)
-    assert ReplayGpus(local, context(tmp_path)).devices() == []
+    assert not any(d.uuid.startswith("GPU-") for d in discover_gpus(local, context(tmp_path)))
 
 
 # --- whole profiles ---------------------------------------------------------------------------------------

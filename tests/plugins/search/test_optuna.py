@@ -10,9 +10,9 @@ import optuna
 import pytest
 
 from bench.surfaces.synthetic import SURFACES, Surface, by_name
+from modelyzer.kernel.assembly import codec as make_codec
 from modelyzer.kernel.config import config_from_dict
 from modelyzer.kernel.engine import Engine
-from modelyzer.kernel.executor import InProcessExecutor
 from modelyzer.kernel.interfaces import LoadGenerator, RunContext
 from modelyzer.kernel.models import (
     STATUS_NOT_RECORDED,
@@ -25,8 +25,8 @@ from modelyzer.kernel.models import (
     RunConfig,
 )
 from modelyzer.kernel.progress import Progress
-from modelyzer.kernel.session import make_codec
 from modelyzer.kernel.store import Store
+from modelyzer.plugins.executors.local import InProcessExecutor
 from modelyzer.plugins.search import optuna as optuna_search
 from modelyzer.plugins.search.common import SearchState, load_plan
 from modelyzer.plugins.search.optuna import OptunaSearch, relative_load, trial_bounds

@@ -1,0 +1,136 @@
+"""GPU discovery and selection, and the CPU-only rule (kernel/gpus.py).
+
+The no-GPU path runs for real here (nvidia-ml-py is installed, there is no NVIDIA driver). GPU hosts are faked
+only at the pynvml function boundary (``FakeNvml`` from tests/plugins/collectors/test_nvml.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelyzer.kernel.errors import ConfigError
+from modelyzer.kernel.gpus import (
+    cpu_only_without_gpus,
+    discover_gpus,
+    found_gpus,
+    resolve_cpu_only,
+    select_gpus,
+)
+from modelyzer.kernel.models import GpuDevice, ModelSpec
+from modelyzer.kernel.store import Store
+from tests.kernel.assembly_support import FOUND, M0, M2, A, B, context_for, nvml, profile_config, warnings_of
+from tests.plugins.collectors.test_nvml import FakeGpu
+
+__all__ = ["nvml"]  # a fixture
+
+
+# --- selection -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("requested", "expected"),
+    [
+        (None, FOUND),
+        (["all"], FOUND),
+        ("ALL", FOUND),
+        ([], []),
+        (["GPU-bbbb"], [B]),
+        (["gpu-BBBB", "0"], [B, A]),
+        (["1"], [B]),
+        (["2"], [M0, M2]),  # an index selects every MIG instance of that GPU
+        (["MIG-c2"], [M2]),
+        (["0", "GPU-aaaa", 0], [A]),  # duplicates collapse
+    ],
+)
+def test_select_gpus(requested: Any, expected: list[GpuDevice]) -> None:
+    assert select_gpus(requested, FOUND) == expected
+
+
+def test_unknown_gpu_is_a_one_line_config_error_listing_what_was_found() -> None:
+    with pytest.raises(ConfigError) as err:
+        select_gpus(["GPU-nope"], FOUND)
+    message = str(err.value)
+    assert message.startswith("gpus: no GPU 'GPU-nope' on this host; GPUs found: 0 GPU-aaaa (A100); 1 GPU-bbbb")
+    assert "\n" not in message and err.value.exit_code == 2
+    with pytest.raises(ConfigError, match=r"gpus: no GPU '7' on this host; GPUs found: 0 GPU-aaaa"):
+        select_gpus(["7"], FOUND)
+    with pytest.raises(ConfigError, match=r"GPUs found: none \(no NVIDIA GPU found\) \(a remote server.*dcgm_disable"):
+        select_gpus(["0"], [], on_this_host=False)
+
+
+def test_discover_gpus_asks_the_collectors_and_records_the_selection(tmp_path: Path, nvml: Any) -> None:
+    nvml()
+    context = context_for(tmp_path)
+    store = Store(":memory:")
+    selected = discover_gpus(profile_config(tmp_path, gpus=["1", "MIG-c0"]), context, store=store)
+    assert [d.uuid for d in selected] == ["GPU-bbbb", "MIG-c0"] and context.gpus == selected
+    assert context.gpu_uuids == ["GPU-bbbb", "MIG-c0"]
+    assert {r.uuid: (r.name, r.total_memory) for r in store.gpus()} == {
+        "GPU-bbbb": ("NVIDIA A100-SXM4-40GB", 40_000_000_000),
+        "MIG-c0": ("NVIDIA A100-SXM4-40GB MIG 1g.5gb", 5_000_000_000),
+    }
+    assert [d.uuid for d in discover_gpus(profile_config(tmp_path), context)] == ["GPU-aaaa", "GPU-bbbb", "MIG-c0", "MIG-c2"]
+    assert discover_gpus(profile_config(tmp_path, gpus=[]), context) == [] and context.gpus == []
+    assert discover_gpus(profile_config(tmp_path, triton_launch_mode="remote", dcgm_disable=True), context) == []
+    with pytest.raises(ConfigError, match="gpus: no GPU 'GPU-x'.*0 GPU-aaaa"):
+        discover_gpus(profile_config(tmp_path, gpus=["GPU-x"]), context)
+
+
+def test_discovery_survives_a_collector_that_raises(tmp_path: Path, nvml: Any, register_plugin: Any) -> None:
+    from modelyzer.kernel.hookspecs import hookimpl
+
+    class Broken:
+        def __init__(self, config: Any, context: Any) -> None:
+            raise RuntimeError("no such device")
+
+    class Plugin:
+        @hookimpl
+        def register_metric_collectors(self, register: Any) -> None:
+            register("broken", Broken)
+
+    register_plugin(Plugin(), "broken-collector")
+    nvml([FakeGpu("GPU-aaaa")])
+    assert [d.uuid for d in found_gpus(profile_config(tmp_path), context_for(tmp_path))] == ["GPU-aaaa"]
+
+
+# --- the real no-GPU path ------------------------------------------------------------------------------
+def test_no_switch_on_remote_servers_or_with_gpus(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    remote = profile_config(tmp_path, triton_launch_mode="remote")
+    elsewhere = context_for(tmp_path)
+    elsewhere.server_on_this_host = False  # what the remote launcher declares (on_this_host)
+    assert resolve_cpu_only(remote, elsewhere) is remote
+    local = profile_config(tmp_path)
+    assert resolve_cpu_only(local, context_for(tmp_path, [A])) is local
+    assert warnings_of(caplog) == []
+
+
+def test_gpus_empty_is_cpu_only_without_the_no_gpu_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="modelyzer")
+    config = resolve_cpu_only(profile_config(tmp_path, gpus=[]), context_for(tmp_path))
+    assert config.models[0].cpu_only and warnings_of(caplog) == []
+    assert "gpus is empty: profiling CPU-only" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("instance_group", "cpu_only"),
+    [
+        (None, True),
+        ([{"count": [1, 2]}], True),  # no kind: becomes KIND_CPU
+        ([{"kind": "KIND_GPU", "count": 1}], False),  # explicit kind wins
+        ([{"kind": "KIND_CPU", "count": 1}], True),
+        ([[{"kind": "KIND_GPU", "count": 1}], [{"count": 2}]], True),  # one group without a kind
+        ([{"kind": ["KIND_CPU", "KIND_GPU"], "count": 1}], False),
+    ],
+)
+def test_explicit_instance_kind_wins(tmp_path: Path, instance_group: Any, cpu_only: bool) -> None:
+    settings: dict[str, Any] = {}
+    if instance_group is not None:
+        settings["model_config_parameters"] = {"instance_group": instance_group}
+    config = profile_config(tmp_path, profile_models={"m": settings})
+    resolved = resolve_cpu_only(config, context_for(tmp_path))
+    assert resolved.models[0].cpu_only is cpu_only
+    assert cpu_only_without_gpus(ModelSpec("x", cpu_only=True)) is True
+
+

@@ -1,0 +1,105 @@
+"""`Profile`: a whole profile wired from the registries — GPUs, the CPU-only rule, executor, engine, reports.
+
+The no-GPU path runs for real here (nvidia-ml-py is installed, there is no NVIDIA driver). GPU hosts are faked
+only at the pynvml function boundary; the launcher and load generator are registered stand-ins (a plugin, as a
+third party would add one) so a whole profile runs in well under a second.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelyzer.kernel import assembly
+from modelyzer.kernel.gpus import NO_GPU_MESSAGE
+from modelyzer.kernel.profile import Profile
+from modelyzer.kernel.progress import Progress
+from modelyzer.plugins.executors.local import InProcessExecutor
+from tests.kernel.assembly_support import fakes, nvml, profile_config, read_csv, warnings_of
+
+__all__ = ["fakes", "nvml"]  # fixtures
+
+
+def fake_profile(tmp_path: Path, **values: Any) -> Profile:
+    return Profile(profile_config(tmp_path, triton_launch_mode="fake", load_generator="fake", **values),
+                   Progress(quiet=True))
+
+
+def test_no_gpu_here_profiles_cpu_only_with_one_line(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                     fakes: None) -> None:
+    """Real nvidia-ml-py, no driver: no GPUs, one warning line, KIND_CPU models, no nvml collector."""
+    caplog.set_level(logging.DEBUG, logger="modelyzer")
+    run = fake_profile(tmp_path)
+    assert run.config.models[0].cpu_only is False
+    executor = run.prepare()
+    assert run.context.gpus == [] and run.store.gpus() == []
+    assert [m.cpu_only for m in run.config.models] == [True]
+    assert warnings_of(caplog) == [NO_GPU_MESSAGE] == ["no NVIDIA GPU found: profiling CPU-only"]
+    assert isinstance(executor, InProcessExecutor)
+    assert "NvmlCollector" not in {type(c).__name__ for c in executor.collectors}
+    run.close()
+
+
+def test_no_gpu_profile_end_to_end(tmp_path: Path, caplog: pytest.LogCaptureFixture, fakes: None) -> None:
+    run = fake_profile(tmp_path)
+    summary = run.run()
+    assert summary.status == "finished" and summary.measured == 2
+    assert run.store.server_only(summary.run_id) == []
+    paths = run.write_reports(summary.run_id, run.rank())
+    results = Path(run.config.export_path) / "results"
+    assert {p.name for p in paths} >= {"metrics-model-inference.csv"}
+    rows = read_csv(results / "metrics-model-inference.csv")
+    assert [r["Instance Group"] for r in rows] == ["1:CPU", "1:CPU"]
+    assert not (results / "metrics-model-gpu.csv").exists() and not (results / "metrics-server-only.csv").exists()
+    assert warnings_of(caplog).count(NO_GPU_MESSAGE) == 1
+    run.close()
+
+
+def test_gpu_profile_end_to_end_with_server_only_metrics(tmp_path: Path, nvml: Any, monkeypatch: Any,
+                                                         fakes: None) -> None:
+    fake = nvml()
+    monkeypatch.setattr(InProcessExecutor, "sleep", staticmethod(lambda seconds: None))
+
+    def profile() -> Profile:
+        return fake_profile(tmp_path, gpus=["0", "GPU-bbbb"])
+
+    run = profile()
+    executor = run.prepare()
+    assert run.context.gpu_uuids == ["GPU-aaaa", "GPU-bbbb"] and not run.config.models[0].cpu_only
+    assert executor.server_only_gpus() == ["GPU-aaaa", "GPU-bbbb"]
+    summary = run.run()
+    assert summary.measured == 2 and fake.inits == fake.shutdowns == 1 + 1 + 2  # discovery, server-only, 2 windows
+    rows = run.store.server_only(summary.run_id)
+    assert {(m.gpu_uuid, m.tag): m.value for m in rows if m.tag == "gpu_used_memory"} == {
+        ("GPU-aaaa", "gpu_used_memory"): 2000.0, ("GPU-bbbb", "gpu_used_memory"): 4000.0}
+    for result in run.store.results("m"):
+        assert set(result.measurement.gpu_values()) == {"GPU-aaaa", "GPU-bbbb"}
+    run.write_reports(summary.run_id, run.rank())
+    results = Path(run.config.export_path) / "results"
+    server = read_csv(results / "metrics-server-only.csv")
+    assert [(r["Model"], r["GPU UUID"], r["GPU Memory Usage (MB)"], r["GPU Utilization (%)"],
+             r["GPU Power Usage (W)"]) for r in server] == [
+        ("triton-server", "GPU-aaaa", "2000.0", "40.0", "150.0"),
+        ("triton-server", "GPU-bbbb", "4000.0", "80.0", "250.0"),
+    ]
+    gpu_rows = read_csv(results / "metrics-model-gpu.csv")
+    assert len(gpu_rows) == 4 and [r["GPU UUID"] for r in gpu_rows[:2]] == ["GPU-aaaa", "GPU-bbbb"]
+    run.close()
+
+    # resume on the same GPUs: the server-only metrics are reused, not measured again
+    inits = fake.inits
+    again_profile = profile()
+    again = again_profile.run()
+    assert again.skipped == 2 and fake.inits == inits + 1  # only discovery: no server-only window, nothing measured
+    assert len(again_profile.store.server_only(again.run_id)) == len(rows)
+    again_profile.close()
+
+
+def test_reports_of_the_report_command_are_the_reporters_that_declare_it(tmp_path: Path, fakes: None) -> None:
+    run = fake_profile(tmp_path)
+    profiled = {type(r).__name__ for r in assembly.reporters(run.config, run.context, "profile")}
+    reported = {type(r).__name__ for r in assembly.reporters(run.config, run.context, "report")}
+    assert "CsvReporter" in profiled and "CsvReporter" not in reported and "DetailedReporter" in reported
