@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from modelyzer.kernel import session
+from modelyzer.kernel import assembly
 from modelyzer.kernel.config import config_from_dict
 from modelyzer.kernel.engine import Engine
 from modelyzer.kernel.errors import ConfigError, ModelyzerError
@@ -84,7 +84,7 @@ def profile_config(values: dict[str, Any], recording: Path, tmp: Path, keys: Pat
 
 def run_profile(config: Any, executor: AgentsExecutor) -> tuple[Any, Store]:
     store = Store(config.results_db)
-    engine = Engine(config, store, executor, session.make_codec(), session.strategy_factory(config),
+    engine = Engine(config, store, executor, assembly.codec(), assembly.strategy_factory(config),
                     Progress(quiet=True))
     return engine.run(), store
 

@@ -11,9 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from modelyzer.frontends.cli.main import cli
-from modelyzer.kernel import session
+from modelyzer.kernel import assembly
 from modelyzer.kernel.config import ProfileConfig, config_from_dict
 from modelyzer.kernel.errors import ConfigError
+from modelyzer.kernel.profile import Profile, make_context
 from modelyzer.kernel.store import Store
 from modelyzer.plugins.codecs.pbtxt import normalize
 from modelyzer.plugins.importers.ma_checkpoint import import_checkpoint, parse_checkpoint, user_pa_flags
@@ -55,8 +56,8 @@ def oracle_config(name: str, export: Path) -> ProfileConfig:
 
 
 def export_csvs(store: Store, run_id: int, config: ProfileConfig) -> list[Path]:
-    ranking = session.rank_models(store, config)
-    return CsvReporter(config, session.make_context(config)).write(store, run_id, config, ranking)
+    ranking = Profile(config, store=store).rank()
+    return CsvReporter(config, make_context(config)).write(store, run_id, config, ranking)
 
 
 # --- the oracles ----------------------------------------------------------------------------------------
@@ -258,7 +259,7 @@ def test_command_imports_once_and_writes_a_model_repository(tmp_path: Path) -> N
     assert first.exit_code == 0, first.output
     assert "imported 3 measurements of 2 variants (model m, 1 GPU)" in first.output
     assert "as run 1" in first.output and (repo / "m" / "config.pbtxt").is_file()
-    assert session.make_codec().read(repo / "m" / "config.pbtxt") == Store(db).base_config("m")
+    assert assembly.codec().read(repo / "m" / "config.pbtxt") == Store(db).base_config("m")
     second = CliRunner().invoke(cli, args)
     assert second.exit_code == 0 and "already imported" in second.output and "nothing changed" in second.output
     (repo / "m" / "config.pbtxt").write_text('name: "m"\nmax_batch_size: 1\n')
