@@ -11,7 +11,8 @@ perf_analyzer runs with ``--service-kind=triton_c_api --triton-server-directory=
   whose ``loadgen_flags`` carry the three C-API arguments (the same values ``perf_analyzer_args`` derives from
   the launch mode, so the command line is the same either way);
 - nothing serves ``/metrics``, so there are no server-side metrics (GPU metrics come from the collectors on this
-  host); this is logged once. ``triton_server_flags`` and ``triton_output_path`` do not apply (the config loader
+  host); this is logged once. Capabilities: ``in_process`` (the server lives inside perf_analyzer),
+  ``serves_metrics`` and ``server_only_window`` False (no server to scrape or to sample without a model). ``triton_server_flags`` and ``triton_output_path`` do not apply (the config loader
   warns about them).
 
 ``start()`` checks that ``triton_install_path`` is a directory, so a wrong path is one clear error instead of a
@@ -23,25 +24,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import LaunchError
 from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.interfaces import Launcher, RunContext
 from modelyzer.kernel.models import ConfigVariant, Endpoints, RunConfig
 
-DEFAULT_INSTALL_PATH = "/opt/tritonserver"
 SERVICE_KIND = "triton_c_api"
 
 
 class CApiLauncher(Launcher):
     """perf_analyzer hosts the server; see the module docstring."""
 
-    def __init__(self, config: Any, context: RunContext) -> None:
+    serves_metrics = False
+    server_only_window = False
+    in_process = True
+
+    def __init__(self, config: ProfileConfig, context: RunContext) -> None:
         self.config = config
         self.context = context
         self.server_starts = 0
         self.model_loads = 0
-        install = getattr(config, "triton_install_path", None) or DEFAULT_INSTALL_PATH
-        self.install_path = Path(install)
+        self.install_path = Path(config.triton_install_path)
         self._told = False
 
     def loadgen_flags(self) -> dict[str, Any]:

@@ -1,7 +1,7 @@
-"""Process-level helpers of the ``local`` launcher: ports, the server log, the pidfile, process groups.
+"""Process-level helpers of the managed-server launchers: ports, the server log, the pidfile, process groups.
 
-- ``port_of`` / ``free_ports`` / ``port_problem``: which ports the server gets, and why one cannot be used (in
-  use, or another server answering on it).
+- ``port_of`` / ``free_ports`` / ``port_problem``: which ports a server gets, and why one cannot be used (in
+  use, or another server answering on it); ``http_status``: one HTTP GET (readiness probes).
 - ``ServerLog``: the server's stdout/stderr file (size, last lines, error lines written since an offset).
 - ``PidFile``: ``{"pid", "create_time", "argv"}`` of the running server, so the next start can stop a server a
   killed profile left behind — only if that PID still runs that command (start time and arguments match).
@@ -35,7 +35,9 @@ def port_of(key: str, value: str) -> int:
     except ValueError:
         port = None
     if not port:
-        raise ConfigError(f"{key}: no port in {text!r}; use host:port (or a URL with a port for the metrics URL)")
+        raise ConfigError(
+            f"{key}: no port in {text!r}; use host:port (or a URL with a port for the metrics URL)"
+        )
     return port
 
 
@@ -53,10 +55,12 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
-def http_status(port: int, path: str = READY_PATH, timeout: float = 1.0) -> int | None:
-    """HTTP status of ``GET http://127.0.0.1:<port><path>``, or None when nothing speaks HTTP there."""
+def http_status(
+    port: int, path: str = READY_PATH, timeout: float = 1.0, host: str = "127.0.0.1"
+) -> int | None:
+    """HTTP status of ``GET http://<host>:<port><path>``, or None when nothing speaks HTTP there."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
+        with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=timeout) as response:
             return int(response.status)
     except urllib.error.HTTPError as err:
         return int(err.code)
@@ -137,7 +141,9 @@ class PidFile:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_text(json.dumps({"pid": pid, "create_time": created, "argv": argv}) + "\n")
         except OSError as err:
-            self.log.warning("cannot write %s: %s (a killed profile may leave the server running)", self.path, err)
+            self.log.warning(
+                "cannot write %s: %s (a killed profile may leave the server running)", self.path, err
+            )
 
     def remove(self, pid: int) -> None:
         """Remove the file if it still names ``pid``."""
@@ -159,11 +165,16 @@ class PidFile:
             proc = psutil.Process(pid)
             cmdline = proc.cmdline()
             # a script's cmdline starts with its interpreter: compare the arguments, and the start time (PID reuse)
-            same = abs(proc.create_time() - created) < 0.01 and cmdline[len(cmdline) - len(argv) + 1 :] == argv[1:]
+            same = (
+                abs(proc.create_time() - created) < 0.01
+                and cmdline[len(cmdline) - len(argv) + 1 :] == argv[1:]
+            )
         except psutil.Error:
             same = False
         if same:
-            self.log.warning("tritonserver: stopping pid %d left running by an earlier profile (%s)", pid, self.path)
+            self.log.warning(
+                "tritonserver: stopping pid %d left running by an earlier profile (%s)", pid, self.path
+            )
             signal_group(pid, signal.SIGTERM)
             try:
                 proc.wait(timeout=grace)

@@ -19,7 +19,6 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import psutil
@@ -28,6 +27,7 @@ import pytest
 from modelyzer.kernel.errors import LaunchError, ModelLoadError
 from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import ConfigVariant, Endpoints, LoadSpec, RunConfig
+from tests.support.configs import profile_config
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +70,7 @@ def launcher(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from modelyzer_mlserver.launcher import MLServerLauncher
 
     export = tmp_path_factory.mktemp("export")
-    config = SimpleNamespace(
+    config = profile_config(
         client_protocol="grpc",
         triton_server_path="tritonserver",
         triton_output_path=None,
@@ -142,6 +142,8 @@ def test_start_and_serve_with_triton_client(launcher: Any, model_dir: Path) -> N
     launcher.start()
     endpoints = ensure(launcher, variant("add_sub_config_default"), model_dir)
     assert (launcher.server_starts, launcher.model_loads) == (1, 1)
+    assert endpoints.triton_metrics is False  # MLServer's own Prometheus metrics, not Triton's
+    assert launcher.serves_metrics and launcher.server_only_window and launcher.on_this_host  # the defaults
     assert endpoints.model_name == MODEL and endpoints.protocol == "grpc" and endpoints.loadgen_flags == {}
     assert endpoints.server_pid is not None and psutil.pid_exists(endpoints.server_pid)
 
@@ -253,11 +255,12 @@ def test_stop_kills_the_process_group_and_is_idempotent(launcher: Any) -> None:
 ORPHAN_SCRIPT = """
 import os, sys
 from pathlib import Path
-from types import SimpleNamespace
+from modelyzer.kernel.config import config_from_dict
 from modelyzer.kernel.interfaces import RunContext
 from modelyzer_mlserver.launcher import MLServerLauncher
 export = Path(sys.argv[1])
-ml = MLServerLauncher(SimpleNamespace(), RunContext(export_path=export, output_model_repository=export / "out"))
+config = config_from_dict({"profile_models": "add_sub"}, check_paths=False)
+ml = MLServerLauncher(config, RunContext(export_path=export, output_model_repository=export / "out"))
 ml.start()
 print(ml._server.proc.pid, flush=True)
 os.kill(os.getpid(), 9)

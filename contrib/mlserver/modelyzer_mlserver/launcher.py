@@ -1,14 +1,19 @@
 """The `mlserver` launcher: serves Triton-layout ONNX variants on a real MLServer 1.7.1 (CPU).
 
-Owns the variant → server mapping and its restart policy:
+A `ManagedServerLauncher` (modelyzer's base of the launchers that start their server: start, readiness,
+restart only on new server settings, stop). This module owns the variant → server mapping:
 - the model is served under its ORIGINAL name (`Endpoints.model_name`), whatever the variant is called;
 - a variant is loaded through MLServer's repository API (REST `load`), unloading first when its adaptive
   batching changes (a plain reload keeps the old batching in MLServer 1.7.1); the same settings again is a
   no-op;
-- the server restarts only when the worker count (`instance_group` count → `parallel_workers`) or the
-  server environment (`triton_server_environment`) changes;
+- the server settings are the worker count (`instance_group` count → `parallel_workers`) and the server
+  environment (`triton_server_environment`): the server restarts only when they change; Triton server flags
+  do not apply;
+- readiness is awaited for `client_max_retries` seconds, at least 30; a start whose free port was taken
+  meanwhile is retried on new ports;
 - `server_starts` / `model_loads` count what it did; failures raise LaunchError / ModelLoadError with the
   server's own reason (load error text, or the last lines of its log).
+- Capabilities: the launcher's defaults (a server process on this host, Prometheus metrics on their own port).
 
 Process handling lives in `server.py`, the Triton → MLServer settings mapping in `convert.py`, the code that
 runs inside MLServer in `runtime/`.
@@ -20,92 +25,112 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import LaunchError, ModelLoadError
-from modelyzer.kernel.interfaces import Launcher, RunContext
+from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import ConfigVariant, Endpoints, RunConfig, canonical_json
+from modelyzer.plugins.launchers.managed import ManagedServerLauncher, ServerSettings
 
 from . import convert
-from .server import ServerProcess, python_of, resolve_mlserver
+from .server import POLL_S, START_ATTEMPTS, ServerProcess, port_taken, python_of, resolve_mlserver
 
 HTTP_LOADGEN_FLAGS = {"input-tensor-format": "json", "output-tensor-format": "json"}
 MIN_START_TIMEOUT_S = 30.0
+WORKERS = "parallel_workers"
 
 
-class MLServerLauncher(Launcher):
+class MLServerLauncher(ManagedServerLauncher):
     """Built as `MLServerLauncher(config, context)`; see the module docstring for the policy."""
 
-    def __init__(self, config: Any, context: RunContext) -> None:
-        self.config = config
-        self.context = context
-        self.log = context.log
-        self.protocol = str(getattr(config, "client_protocol", "grpc") or "grpc").lower()
+    server_label: ClassVar[str] = "MLServer"
+    poll_seconds: ClassVar[float] = POLL_S
+    start_attempts: ClassVar[int] = START_ATTEMPTS
+
+    def __init__(self, config: ProfileConfig, context: RunContext) -> None:
+        super().__init__(config, context)
+        self.protocol = config.client_protocol.lower()
         if self.protocol not in ("grpc", "http"):
             raise LaunchError(
                 f"client_protocol must be 'grpc' or 'http' for the mlserver launcher, got {self.protocol!r}"
             )
-        retries = int(getattr(config, "client_max_retries", 0) or 0)
-        self.start_timeout = max(MIN_START_TIMEOUT_S, float(retries))
-        self.server_starts = 0
-        self.model_loads = 0
         self._server: ServerProcess | None = None
-        self._server_key: tuple[int, str] | None = None
         self._loaded: dict[str, tuple[str, convert.Batching | None]] = {}
         self._work_dir: Path | None = None
 
-    # --- Launcher API -------------------------------------------------------------------------------------
-    def start(self) -> None:
-        if self._server is None or not self._server.running:
-            self._start_server(workers=0, env={})
+    @property
+    def ready_seconds(self) -> float:
+        return max(MIN_START_TIMEOUT_S, float(self.config.client_max_retries))
 
-    def ensure(self, variant: ConfigVariant, variant_dir: Path, run_config: RunConfig) -> Endpoints:
-        name = variant.model or run_config.model
-        config = dict(variant.config)
-        model_file, version = convert.find_model_file(Path(variant_dir), config)
-        settings = convert.model_settings(name, config, model_file, version, run_config.load.batch_size)
-        workers = convert.parallel_workers(config)
-        env = {str(k): str(v) for k, v in (run_config.server_env or {}).items()}
+    # --- ManagedServerLauncher ----------------------------------------------------------------------------
+    def settings_for(self, variant: ConfigVariant | None, run_config: RunConfig | None) -> ServerSettings:
+        if variant is None or run_config is None:
+            return ServerSettings(flags={WORKERS: 0})
         if run_config.server_flags:
             self.log.debug(
                 "mlserver launcher ignores Triton server flags %s", sorted(run_config.server_flags)
             )
-        server = self._server
-        if server is None or not server.running or self._server_key != (workers, canonical_json(env)):
-            if server is not None:
-                self.log.info("mlserver: restarting for %d worker(s) (was %s)", workers, self._server_key)
-            server = self._start_server(workers, env)
-        self._load(server, name, settings, variant)
-        return self._endpoints(server, name)
+        env = {str(k): str(v) for k, v in (run_config.server_env or {}).items()}
+        return ServerSettings(flags={WORKERS: convert.parallel_workers(dict(variant.config))}, env=env)
 
-    def stop(self) -> None:
+    def note_restart(self, run_config: RunConfig, settings: ServerSettings) -> None:
+        if self._server is not None:
+            was = (
+                None
+                if self.settings is None
+                else (self.settings.flags[WORKERS], canonical_json(self.settings.env))
+            )
+            self.log.info("mlserver: restarting for %d worker(s) (was %s)", settings.flags[WORKERS], was)
+
+    def launch(self, settings: ServerSettings) -> None:
+        workers = int(settings.flags[WORKERS])
+        mlserver = resolve_mlserver(self.config.triton_server_path)
+        work_dir = self._ensure_work_dir()
+        output = self.config.triton_output_path
+        log_path = Path(output) if output else work_dir / "mlserver.log"
+        self._server = ServerProcess(python_of(mlserver), work_dir, log_path, workers, settings.env)
+        self.log.info("mlserver: starting %s (parallel_workers=%d), log %s", mlserver, workers, log_path)
+        self._server.spawn()
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None and self._server.running
+
+    def probe(self) -> bool:
+        return self._server is not None and self._server.ready()
+
+    def exited_message(self) -> str:
+        return self._server.exited_message() if self._server is not None else "MLServer is not running"
+
+    def timeout_message(self, seconds: float) -> str:
+        assert self._server is not None
+        return self._server.timeout_message(seconds)
+
+    def retry_start(self, error: BaseException) -> bool:
+        return isinstance(error, LaunchError) and port_taken(error)
+
+    def halt(self) -> None:
         server, self._server = self._server, None
-        self._server_key = None
         self._loaded.clear()
         if server is not None:
             server.stop()
+
+    def cleanup(self) -> None:
         if self._work_dir is not None:  # the log stays (it may be the only trace of a failure)
             for sub in ("repo", "ext", "metrics", "envs"):
                 shutil.rmtree(self._work_dir / sub, ignore_errors=True)
 
-    # --- internals ----------------------------------------------------------------------------------------
-    def _start_server(self, workers: int, env: dict[str, str]) -> ServerProcess:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-        self._loaded.clear()
-        mlserver = resolve_mlserver(getattr(self.config, "triton_server_path", None))
-        work_dir = self._ensure_work_dir()
-        output = getattr(self.config, "triton_output_path", None)
-        log_path = Path(output) if output else work_dir / "mlserver.log"
-        server = ServerProcess(python_of(mlserver), work_dir, log_path, workers, env)
-        self.log.info("mlserver: starting %s (parallel_workers=%d), log %s", mlserver, workers, log_path)
-        server.start(self.start_timeout)
-        self._server = server
-        self._server_key = (workers, canonical_json(env))
-        self.server_starts += 1
-        return server
+    def serve(self, variant: ConfigVariant, variant_dir: Path, run_config: RunConfig) -> Endpoints:
+        assert self._server is not None
+        name = variant.model or run_config.model
+        config = dict(variant.config)
+        model_file, version = convert.find_model_file(Path(variant_dir), config)
+        settings = convert.model_settings(name, config, model_file, version, run_config.load.batch_size)
+        self._load(self._server, name, settings, variant)
+        return self._endpoints(self._server, name)
 
+    # --- internals ----------------------------------------------------------------------------------------
     def _ensure_work_dir(self) -> Path:
         if self._work_dir is None or not self._work_dir.is_dir():
             base = Path(self.context.export_path).resolve() / "mlserver"

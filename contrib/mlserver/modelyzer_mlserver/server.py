@@ -2,8 +2,10 @@
 
 - `resolve_mlserver(config)`: which mlserver executable to run (and its Python interpreter).
 - `ServerProcess`: one running MLServer — its work directory (settings.json, repository, the copied
-  extension package, log), free loopback ports, readiness wait, a small REST client for the repository API,
-  and stop (SIGTERM then SIGKILL to the whole process group: MLServer spawns worker processes).
+  extension package, log), free loopback ports, `spawn()` and the readiness probe (`ready()`, with the messages
+  for a server that exits or never answers), `start()` = spawn + wait (the launchers' `readiness` helper; a
+  start whose free port was taken meanwhile is retried on new ports), a small REST client for the repository
+  API, and stop (SIGTERM then SIGKILL to the whole process group: MLServer spawns worker processes).
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from modelyzer.kernel.errors import LaunchError
+from modelyzer.plugins.launchers.local_server import free_ports
+from modelyzer.plugins.launchers.readiness import again, poll
 
 from . import convert
 
@@ -28,6 +31,10 @@ DEFAULT_TRITON_SERVER = "tritonserver"
 ENV_MLSERVER = "MODELYZER_MLSERVER"
 VENV_MLSERVER = Path(".venv-mlserver") / "bin" / "mlserver"
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
+POLL_S = 0.1
+START_ATTEMPTS = 3  # a free port can be taken between choosing it and MLServer binding it
+
+__all__ = ["ServerProcess", "free_ports", "port_taken", "python_of", "resolve_mlserver"]
 
 
 def resolve_mlserver(server_path: str | None) -> Path:
@@ -74,18 +81,9 @@ def python_of(mlserver: Path) -> str:
     raise LaunchError(f"cannot tell which Python runs {mlserver} (no sibling python, no #! line)")
 
 
-def free_ports(count: int) -> list[int]:
-    """`count` distinct free TCP ports on 127.0.0.1 (held open together so they differ)."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+def port_taken(error: BaseException) -> bool:
+    """Whether a start failed because one of its ports was taken."""
+    return "address already in use" in str(error).lower()
 
 
 def _port_open(port: int) -> bool:
@@ -122,18 +120,22 @@ class ServerProcess:
     # --- lifecycle -------------------------------------------------------------------------------------
     def start(self, timeout: float) -> None:
         """Start and wait until REST, gRPC and metrics answer; retry with new ports if one was taken."""
-        for attempt in range(3):
-            self._spawn()
-            try:
-                self.wait_ready(timeout)
-                return
-            except LaunchError as err:
-                self.stop()
-                if attempt < 2 and not self.fixed_ports and "address already in use" in str(err).lower():
-                    continue
-                raise
+        again(lambda: self._start_once(timeout), attempts=START_ATTEMPTS, when=self.port_was_taken)
 
-    def _spawn(self) -> None:
+    def _start_once(self, timeout: float) -> None:
+        self.spawn()
+        try:
+            self.wait_ready(timeout)
+        except LaunchError:
+            self.stop()
+            raise
+
+    def port_was_taken(self, error: BaseException) -> bool:
+        """Whether a failed start is worth another try on new free ports."""
+        return isinstance(error, LaunchError) and not self.fixed_ports and port_taken(error)
+
+    def spawn(self) -> None:
+        """Start the MLServer process on (new) ports; `ready()` tells when it answers."""
         self.http_port, self.grpc_port, self.metrics_port = self.fixed_ports or free_ports(3)
         self.repo.mkdir(parents=True, exist_ok=True)
         ext = self.work_dir / "ext" / convert.RUNTIME_PACKAGE
@@ -166,24 +168,30 @@ class ServerProcess:
                 start_new_session=True,  # own process group: stop() kills the workers too
             )
 
-    def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc is None or self.proc.poll() is not None:
-                code = None if self.proc is None else self.proc.returncode
-                raise LaunchError(
-                    f"MLServer exited with code {code} while starting; log {self.log_path}:\n{self.log_tail()}"
-                )
-            try:
-                status, _ = self.request("GET", "/v2/health/ready", timeout=1.0)
-            except OSError:
-                status = 0
-            if status == 200 and _port_open(self.grpc_port) and _port_open(self.metrics_port):
-                return
-            time.sleep(0.1)
-        raise LaunchError(
+    def ready(self) -> bool:
+        """One readiness check: REST says ready, and the gRPC and metrics ports accept connections."""
+        try:
+            status, _ = self.request("GET", "/v2/health/ready", timeout=1.0)
+        except OSError:
+            return False
+        return status == 200 and _port_open(self.grpc_port) and _port_open(self.metrics_port)
+
+    def exited_message(self) -> str:
+        code = None if self.proc is None else self.proc.returncode
+        return f"MLServer exited with code {code} while starting; log {self.log_path}:\n{self.log_tail()}"
+
+    def timeout_message(self, timeout: float) -> str:
+        return (
             f"MLServer did not become ready within {timeout:.0f} s; log {self.log_path}:\n{self.log_tail()}"
         )
+
+    def wait_ready(self, timeout: float) -> None:
+        def exited() -> None:
+            if not self.running:
+                raise LaunchError(self.exited_message())
+
+        if not poll(self.ready, interval=POLL_S, seconds=timeout, abort=exited).ok:
+            raise LaunchError(self.timeout_message(timeout))
 
     def stop(self, grace: float = 10.0) -> None:
         """SIGTERM the process group, SIGKILL what is left after `grace` seconds (idempotent)."""

@@ -4,27 +4,28 @@
 from __future__ import annotations
 
 import logging
-import types
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import LaunchError
-from modelyzer.kernel.executor import InProcessExecutor
 from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import ConfigVariant, Endpoints, LoadSpec, RunConfig
 from modelyzer.plugins.codecs.pbtxt import PbtxtCodec
+from modelyzer.plugins.executors.local import InProcessExecutor
 from modelyzer.plugins.launchers import c_api as cl
 from modelyzer.plugins.launchers.remote import RemoteLauncher
 from modelyzer.plugins.loadgen.perf_analyzer import PerfAnalyzerLoadGenerator
 from tests.conftest import QUICK_START
+from tests.support.configs import profile_config
 
 REPO = QUICK_START / "model_repository"
 PA = "/nonexistent/bin/perf_analyzer"  # not resolvable: command() shows the configured path as is
 
 
-def make_config(tmp_path: Path, **overrides: Any) -> types.SimpleNamespace:
+def make_config(tmp_path: Path, **overrides: Any) -> ProfileConfig:
     values: dict[str, Any] = dict(
         triton_launch_mode="c_api",
         triton_install_path=tmp_path / "tritonserver",
@@ -37,10 +38,10 @@ def make_config(tmp_path: Path, **overrides: Any) -> types.SimpleNamespace:
         triton_metrics_url="http://localhost:8002/metrics",
     )
     values.update(overrides)
-    return types.SimpleNamespace(**values)
+    return profile_config(**values)
 
 
-def setup(tmp_path: Path, **overrides: Any) -> tuple[types.SimpleNamespace, RunContext, cl.CApiLauncher]:
+def setup(tmp_path: Path, **overrides: Any) -> tuple[ProfileConfig, RunContext, cl.CApiLauncher]:
     config = make_config(tmp_path, **overrides)
     context = RunContext(export_path=tmp_path / "export", output_model_repository=tmp_path / "omr")
     return config, context, cl.CApiLauncher(config, context)
@@ -56,7 +57,11 @@ def test_exact_perf_analyzer_command_line(tmp_path: Path) -> None:
     config, context, launcher = setup(tmp_path)
     rc = run_config()
     endpoints = launcher.ensure(rc.variant, tmp_path, rc)
-    assert endpoints.model_name == "add_sub_config_2" and endpoints.server_pid is None and not endpoints.metrics_url
+    assert (
+        endpoints.model_name == "add_sub_config_2"
+        and endpoints.server_pid is None
+        and not endpoints.metrics_url
+    )
     command = PerfAnalyzerLoadGenerator(config, context).command(rc, endpoints)
     assert command == [
         PA,
@@ -70,8 +75,10 @@ def test_exact_perf_analyzer_command_line(tmp_path: Path) -> None:
         f"--triton-server-directory={tmp_path / 'tritonserver'}",
         f"--model-repository={tmp_path / 'omr'}",
     ]  # fmt: skip
-    # the launcher's flags and the ones perf_analyzer_args derives from the launch mode agree
-    bare = PerfAnalyzerLoadGenerator(config, context).command(rc, Endpoints(model_name="add_sub_config_2"))
+    # the launcher's flags and the ones perf_analyzer_args derives from a C-API endpoint agree
+    bare = PerfAnalyzerLoadGenerator(config, context).command(
+        rc, Endpoints(protocol="c_api", model_name="add_sub_config_2")
+    )
     assert bare == command
     assert (launcher.server_starts, launcher.model_loads) == (0, 0)
 
@@ -79,7 +86,9 @@ def test_exact_perf_analyzer_command_line(tmp_path: Path) -> None:
 def test_variant_directory_is_named_after_the_variant(tmp_path: Path) -> None:
     config, context, launcher = setup(tmp_path)
     codec = PbtxtCodec()
-    executor = InProcessExecutor(config, context, launcher, PerfAnalyzerLoadGenerator(config, context), [], codec)
+    executor = InProcessExecutor(
+        config, context, launcher, PerfAnalyzerLoadGenerator(config, context), [], codec
+    )
     first = executor.variant_dir(run_config("add_sub_config_default"))
     second = executor.variant_dir(run_config("add_sub_config_2"))
     assert codec.read(first / "config.pbtxt")["name"] == "add_sub_config_default"
@@ -90,7 +99,9 @@ def test_variant_directory_is_named_after_the_variant(tmp_path: Path) -> None:
     assert RemoteLauncher(config, context).variant_config(run_config().variant)["name"] == "add_sub"
 
 
-def test_start_checks_the_install_path_and_tells_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_start_checks_the_install_path_and_tells_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     _, _, launcher = setup(tmp_path)
     with pytest.raises(LaunchError) as err:
         launcher.start()
@@ -111,3 +122,6 @@ def test_registered_as_c_api() -> None:
     seen: dict[str, Any] = {}
     cl.register_launchers(lambda name, factory: seen.update({name: factory}))
     assert seen == {"c_api": cl.CApiLauncher}
+    caps = cl.CApiLauncher
+    assert (caps.serves_metrics, caps.server_only_window, caps.in_process) == (False, False, True)
+    assert (caps.on_this_host, caps.starts_server) == (True, True)

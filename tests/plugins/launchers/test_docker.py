@@ -18,14 +18,15 @@ import sqlite3
 import subprocess
 import sys
 import time
-import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import yaml
 
+from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import LaunchError, ModelLoadError
 from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import ConfigVariant, GpuDevice, LoadSpec, RunConfig
@@ -33,6 +34,7 @@ from modelyzer.plugins.codecs.pbtxt import PbtxtCodec
 from modelyzer.plugins.launchers import docker as dl
 from modelyzer.plugins.launchers import docker_support as ds
 from tests.conftest import QUICK_START, modelyzer_cmd, real_server_available
+from tests.support.configs import profile_config
 from tests.support.dockerd import PrivateDockerd, host_mounts, private_dockerd
 from tests.support.fake_tritonserver import make_executable
 
@@ -71,12 +73,10 @@ def shared(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def config(shared: Path, **overrides: Any) -> types.SimpleNamespace:
+def config(shared: Path, **overrides: Any) -> ProfileConfig:
+    """The endpoints keep their defaults (not user-set: the launcher takes free ports)."""
     values: dict[str, Any] = dict(
         client_protocol="grpc",
-        triton_http_endpoint="localhost:8000",
-        triton_grpc_endpoint="localhost:8001",
-        triton_metrics_url="http://localhost:8002/metrics",
         client_max_retries=60,
         reload_model_disable=False,
         monitoring_interval=0.5,
@@ -91,15 +91,12 @@ def config(shared: Path, **overrides: Any) -> types.SimpleNamespace:
         triton_server_flags={},
         triton_server_environment={"FAKE_TRITON_RECORD": str(shared / "record.json")},
         triton_output_path=None,
-        user_set=frozenset(),
     )
     values.update(overrides)
-    return types.SimpleNamespace(**values)
+    return profile_config(**values)
 
 
-def launcher(
-    tmp_path: Path, cfg: types.SimpleNamespace, gpus: list[GpuDevice] | None = None
-) -> dl.DockerLauncher:
+def launcher(tmp_path: Path, cfg: ProfileConfig, gpus: list[GpuDevice] | None = None) -> dl.DockerLauncher:
     context = RunContext(export_path=tmp_path, output_model_repository=tmp_path / "omr", gpus=gpus or [])
     return dl.DockerLauncher(cfg, context)
 
@@ -158,8 +155,8 @@ def test_run_kwargs_gpus_ports_and_mounts(tmp_path: Path) -> None:
     assert "--model-control-mode=explicit" in kwargs["command"]
     assert "--metrics-interval-ms=500" in kwargs["command"]
     assert kwargs["labels"]["team"] == "ml" and kwargs["labels"][ds.LABEL_RUN] == lau.run_id
-    with pytest.raises(LaunchError, match="triton_docker_mounts"):
-        launcher(tmp_path, config(tmp_path, triton_docker_mounts=["/a:/b"]))
+    with pytest.raises(LaunchError, match="triton_docker_mounts"):  # (the config loader refuses it too)
+        launcher(tmp_path, attrs.evolve(config(tmp_path), triton_docker_mounts=["/a:/b"]))
 
 
 def test_orphan_detection_by_owner_process() -> None:

@@ -29,37 +29,35 @@ import psutil
 import pytest
 import yaml
 
+from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import ConfigError, LaunchError, ModelLoadError
 from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import ConfigVariant, LoadSpec, RunConfig
 from modelyzer.plugins.codecs.pbtxt import PbtxtCodec
 from modelyzer.plugins.launchers import local as ll
 from modelyzer.plugins.launchers import triton_server_flags as tsf
-from modelyzer.plugins.launchers.local_server import PidFile
+from modelyzer.plugins.launchers.local_server import PidFile, port_of
 from tests.conftest import QUICK_START, modelyzer_cmd, real_server_available
+from tests.support.configs import profile_config
 from tests.support.fake_tritonserver import HANG_ENV, RECORD_ENV, make_executable
 
 REPO = QUICK_START / "model_repository"
 
 
-def make_config(tmp_path: Path, **overrides: Any) -> types.SimpleNamespace:
+def make_config(tmp_path: Path, **overrides: Any) -> ProfileConfig:
+    """The endpoints keep their defaults unless a test sets one (then it is user-set: its port is used)."""
     values: dict[str, Any] = dict(
         model_repository=REPO,
         triton_server_path="tritonserver",
         triton_output_path=None,
         triton_server_flags={},
         triton_server_environment={},
-        triton_http_endpoint="localhost:8000",
-        triton_grpc_endpoint="localhost:8001",
-        triton_metrics_url="http://localhost:8002/metrics",
         client_protocol="grpc",
         client_max_retries=60,
         monitoring_interval=0.5,
-        user_set=frozenset(),
-        models=(),
     )
     values.update(overrides)
-    return types.SimpleNamespace(**values)
+    return profile_config(**values)
 
 
 def make_launcher(
@@ -106,15 +104,17 @@ def test_flags_are_validated_kebab_cased_and_the_launchers_own_win() -> None:
 
 
 def test_unknown_flags_fail_at_construction(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="triton_server_flags.strict_model: is not a tritonserver option"):
+    # (the config loader has kebab-cased the key already)
+    with pytest.raises(ConfigError, match=r"triton_server_flags\.strict[-_]model: is not a tritonserver option"):
         make_launcher(tmp_path, triton_server_flags={"strict_model": True})
 
 
 def test_command_line_environment_and_ports(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     gpus = ["GPU-aaaa", types.SimpleNamespace(uuid="GPU-bbbb")]  # UUID strings or GPU devices
     lau = make_launcher(tmp_path, gpus=gpus, triton_server_path="/bin/sh", monitoring_interval=0.25,
-                        triton_http_endpoint="localhost:8123", user_set=frozenset({"triton_http_endpoint"}))  # fmt: skip
-    lau._choose_ports()
+                        triton_http_endpoint="localhost:8123")  # fmt: skip
+    assert lau.config.user_set >= {"triton_http_endpoint"}
+    lau.choose_ports()
     assert lau.ports["http"] == 8123 and len(set(lau.ports.values())) == 3
     with caplog.at_level(logging.WARNING, logger="modelyzer"):
         argv = lau.command({"log-verbose": 1, "metrics-interval-ms": 5})
@@ -128,9 +128,9 @@ def test_command_line_environment_and_ports(tmp_path: Path, caplog: pytest.LogCa
     assert make_launcher(tmp_path).environment({})["CUDA_VISIBLE_DEVICES"] == ""  # no GPU selected: none visible
     assert lau.endpoints("add_sub").http == "localhost:8123"
     assert lau.endpoints("add_sub").grpc == f"127.0.0.1:{lau.ports['grpc']}"
-    assert ll.port_of("triton_metrics_url", "http://h:9002/metrics") == 9002
+    assert port_of("triton_metrics_url", "http://h:9002/metrics") == 9002
     with pytest.raises(ConfigError, match="triton_grpc_endpoint: no port"):
-        ll.port_of("triton_grpc_endpoint", "localhost")
+        port_of("triton_grpc_endpoint", "localhost")
 
 
 def test_missing_binary_is_one_line(tmp_path: Path) -> None:
@@ -154,8 +154,7 @@ def busy_port() -> Iterator[socket.socket]:
 
 def test_a_port_in_use_is_an_error(tmp_path: Path, busy_port: socket.socket) -> None:
     port = busy_port.getsockname()[1]
-    lau = make_launcher(tmp_path, triton_server_path="/bin/true", triton_grpc_endpoint=f"localhost:{port}",
-                        user_set=frozenset({"triton_grpc_endpoint"}))  # fmt: skip
+    lau = make_launcher(tmp_path, triton_server_path="/bin/true", triton_grpc_endpoint=f"localhost:{port}")
     with pytest.raises(LaunchError, match=f"port {port} \\(triton_grpc_endpoint\\) is already in use"):
         lau.start()
 
@@ -174,8 +173,7 @@ def test_another_server_answering_is_an_error(tmp_path: Path) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         port = server.server_address[1]
-        lau = make_launcher(tmp_path, triton_server_path="/bin/true", triton_http_endpoint=f"127.0.0.1:{port}",
-                            user_set=frozenset({"triton_http_endpoint"}))  # fmt: skip
+        lau = make_launcher(tmp_path, triton_server_path="/bin/true", triton_http_endpoint=f"127.0.0.1:{port}")
         with pytest.raises(LaunchError) as err:
             lau.start()
         assert f"another server is already answering on port {port} (triton_http_endpoint; HTTP 200" in str(err.value)
@@ -256,7 +254,7 @@ def test_loads_variants_and_restarts_only_for_new_env(tmp_path: Path, stand_in: 
         for _ in range(2):  # the same config again is not reloaded
             lau.ensure(rc(batched, "add_sub_config_0").variant, tmp_path, rc(batched, "add_sub_config_0"))
         assert (lau.server_starts, lau.model_loads) == (1, 2)
-        assert lau._client.get_model_config("add_sub")["max_batch_size"] == 4  # served under its own name
+        assert lau.repository.client.get_model_config("add_sub")["max_batch_size"] == 4  # served under its own name
 
         gpu = {**base, "instance_group": [{"count": 1, "kind": "KIND_GPU"}]}
         with pytest.raises(ModelLoadError) as err:

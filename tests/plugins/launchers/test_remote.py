@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import time
-import types
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,16 +16,19 @@ from typing import Any
 
 import pytest
 
+from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import LaunchError, ModelLoadError
 from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import ConfigVariant, Endpoints, LoadSpec, RunConfig
 from modelyzer.plugins.launchers import remote as rl
+from modelyzer.plugins.launchers.triton_repository import override_config
 from tests.conftest import QUICK_START, real_server_available
+from tests.support.configs import profile_config
 
 STUB = Path(__file__).parents[1] / "data" / "triton_stub.py"
 
 
-def make_config(**overrides: Any) -> types.SimpleNamespace:
+def make_config(**overrides: Any) -> ProfileConfig:
     values: dict[str, Any] = dict(
         client_protocol="http",
         triton_launch_mode="remote",
@@ -38,7 +40,7 @@ def make_config(**overrides: Any) -> types.SimpleNamespace:
         monitoring_interval=1.0,
     )
     values.update(overrides)
-    return types.SimpleNamespace(**values)
+    return profile_config(**values)
 
 
 def launcher(tmp_path: Path, **overrides: Any) -> rl.RemoteLauncher:
@@ -82,10 +84,13 @@ def test_unreachable_server_is_a_one_line_launch_error(tmp_path: Path, protocol:
 
 def test_static_facts_and_hook(tmp_path: Path) -> None:
     assert launcher(tmp_path).writes_full_variant_dirs() is False
+    caps = rl.RemoteLauncher
+    assert (caps.on_this_host, caps.starts_server, caps.server_only_window) == (False, False, False)
+    assert (caps.serves_metrics, caps.in_process) == (True, False)
     seen: dict[str, Any] = {}
     rl.register_launchers(lambda name, factory: seen.update({name: factory}))
     assert seen == {"remote": rl.RemoteLauncher}
-    override = rl.override_config(variant({"name": "x", "max_batch_size": 4, "_cpu_only": True}))
+    override = override_config(variant({"name": "x", "max_batch_size": 4, "_cpu_only": True}))
     assert override == {"name": "add_sub", "max_batch_size": 4}
 
 
@@ -126,6 +131,7 @@ def test_loads_variants_with_a_config_override(tmp_path: Path, stub: Callable[..
         metrics_url="http://m:8002/metrics",
         protocol="http",
         model_name="add_sub",
+        triton_metrics=True,
     )
     lau.ensure(v1, tmp_path, rc(v1))  # same config: no reload
     v2 = variant({"max_batch_size": 4}, name="add_sub_config_2")
@@ -196,7 +202,7 @@ def test_grpc_load_against_a_real_mlserver(tmp_path: Path) -> None:
         v1 = variant({**base, "max_batch_size": 4})
         endpoints = lau.ensure(v1, model_dir, rc(v1))
         assert endpoints.grpc == served.grpc and endpoints.model_name == "add_sub" and lau.model_loads == 1
-        assert lau._client.is_model_ready("add_sub")
+        assert lau.repository.client.is_model_ready("add_sub")
         lau.stop()
     finally:
         owner.stop()
