@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 import click
 
+from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import ConfigError
 from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.models import ModelSpec
@@ -34,12 +35,12 @@ def known_configs(store: Store) -> dict[str, str]:
     return {v.name: v.model for model in store.models() for v in store.variants(model)}
 
 
-def report_specs(store: Store, config: Any, models: list[str]) -> tuple[ModelSpec, ...]:
+def report_specs(store: Store, config: ProfileConfig, models: list[str]) -> tuple[ModelSpec, ...]:
     """Stored specs of `models`, with the config file's objectives and constraints when it names the model."""
     specs = []
     for name in models:
         spec = stored_spec(store, name)
-        own = next((m for m in getattr(config, "models", ()) if m.name == name), None)
+        own = next((m for m in config.models if m.name == name), None)
         if own is not None:
             spec = attrs.evolve(spec, objectives=own.objectives, constraints=own.constraints)
         specs.append(spec)

@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from modelyzer.kernel import metrics, ranking
+from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.interfaces import RankedConfig
 from modelyzer.kernel.models import ConfigVariant, Constraint, ModelSpec, Objective, Result
 from modelyzer.kernel.store import Store
@@ -224,13 +225,13 @@ class ModelData:
         return [r for r in self.results if r.measurement.ok and r.run_config.variant.name == variant]
 
 
-def model_data(store: Store, config: Any, spec: ModelSpec, top: Sequence[RankedConfig] | None = None) -> ModelData:
+def model_data(store: Store, config: ProfileConfig, spec: ModelSpec, top: Sequence[RankedConfig] | None = None) -> ModelData:
     """Collect one model's report data; `top` is the ranker's top-N (computed here when not given)."""
     results = tuple(store.results(spec.name))
     ranked = tuple(ranking.rank(results, spec.objectives, spec.constraints))
     if top is None:
         top = ranking.rank(results, spec.objectives, spec.constraints,
-                           top_n=int(getattr(config, "num_configs_per_model", 3) or 3), include_default=True)
+                           top_n=config.num_configs_per_model, include_default=True)
     variants = {v.name: v for v in store.variants(spec.name)}
     for r in results:
         variants.setdefault(r.run_config.variant.name, r.run_config.variant)
@@ -238,7 +239,7 @@ def model_data(store: Store, config: Any, spec: ModelSpec, top: Sequence[RankedC
     ok = [r for r in results if r.measurement.ok]
     tags = {m.tag for r in ok for m in r.measurement.metrics}
     has_gpu_values = any(m.gpu_uuid is not None or metrics_is_gpu(m.tag) for r in ok for m in r.measurement.metrics)
-    gpu_metrics = has_gpu_values and (not spec.cpu_only or bool(getattr(config, "always_report_gpu_metrics", False)))
+    gpu_metrics = has_gpu_values and (not spec.cpu_only or config.always_report_gpu_metrics)
     runs = run_infos(store)
     remote = runs[-1].server if runs and runs[-1].launch_mode == "remote" else ""
     load_tag = "request_rate" if any(r.run_config.load.request_rate is not None for r in ok) else "concurrency"

@@ -303,9 +303,9 @@ class SearchState:
             self.store = Store(path)
 
     @classmethod
-    def for_config(cls, config: Any) -> SearchState:
-        """The state table of the profile's results DB (`results_db`), or an in-memory one without it."""
-        return cls(getattr(config, "results_db", None))
+    def for_config(cls, config: ProfileConfig) -> SearchState:
+        """The state table of the profile's results DB (`results_db`)."""
+        return cls(config.results_db)
 
     def get(self, scope: str, name: str) -> Any:
         if self.store is None:

@@ -238,7 +238,7 @@ def test_search_state_persists_in_the_results_db(tmp_path: Path) -> None:
     assert "search_state" in store.db.table_names()
     memory = SearchState(None)
     memory.set("s", "n", [1, 2])
-    assert memory.get("s", "n") == [1, 2] and SearchState.for_config(SimpleNamespace()).get("s", "n") is None
+    assert memory.get("s", "n") == [1, 2] and SearchState(None).get("s", "n") is None
 
 
 # --- the load sweep ---------------------------------------------------------------------------------------------
