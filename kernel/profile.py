@@ -67,7 +67,8 @@ class Profile:
         executor: Executor = registry.get("executors", self.config.executor).factory(self.config, self.context)
         try:
             offered = executor.offered_gpus()
-            gpus = offered if offered is not None else discover_gpus(self.config, self.context)
+            gpus = offered if offered is not None else discover_gpus(
+                self.config, self.context, assembly.launcher(self.config, self.context))  # building starts nothing
             prepare_output_repository(Path(self.config.output_model_repository_path),
                                       self.config.override_output_model_repository)
             use_gpus(self.context, gpus, self.store)

@@ -25,14 +25,16 @@ from modelyzer.kernel.ranking import measurement_values
 class LiveProgress(Progress):
     """The kernel's progress lines, plus a live bar and status line on a terminal (see the module docstring)."""
 
-    def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False, live: bool | None = None) -> None:
+        """`live`: draw the bar (default: when the stream is a terminal)."""
         super().__init__(stream, quiet)
-        self.console = Console(file=self.stream, highlight=False, markup=False, soft_wrap=True)
+        self.console = Console(file=self.stream, highlight=False, markup=False, soft_wrap=True,
+                               force_terminal=live)
         self._bar: RichProgress | None = None
         self._task: TaskID | None = None
         if not quiet and self.console.is_terminal:
             self._bar = RichProgress(
-                SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
                 TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"), TextColumn("{task.fields[status]}"),
                 console=self.console, transient=True,
             )

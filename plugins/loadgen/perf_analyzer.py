@@ -48,7 +48,7 @@ from modelyzer.plugins.loadgen.perf_analyzer_args import (
     model_name_for,
     render,
 )
-from modelyzer.plugins.loadgen.perf_analyzer_csv import parse_csv
+from modelyzer.plugins.loadgen.perf_analyzer_csv import GPU_COLUMNS, NON_GPU_COLUMNS, parse_csv
 
 UNSTABLE_MARKERS = ("Failed to obtain stable measurement", "Please use a larger time window")
 WINDOW_ARGS = ("measurement-request-count", "measurement-interval")
@@ -126,16 +126,16 @@ def kill_group(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE_SECONDS)
         pass
 
 
-def last_pass(output_path: Path) -> str:
-    """perf_analyzer's latest ``Pass [N] throughput: …`` line in its output so far ('' when none yet)."""
+def last_line(output_path: Path) -> str:
+    """The last non-empty line perf_analyzer has written so far ('' when none yet)."""
     try:
         with open(output_path, "rb") as fh:
             fh.seek(max(0, output_path.stat().st_size - 4096))
             tail = fh.read().decode(errors="replace")
     except OSError:
         return ""
-    passes = [line.strip() for line in tail.splitlines() if line.strip().startswith("Pass [")]
-    return passes[-1] if passes else ""
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
 
 
 def run_process(
@@ -145,14 +145,13 @@ def run_process(
     cpu_limit: float,
     env: dict[str, str] | None = None,
     clock: Callable[[], float] = time.monotonic,
-    on_pass: Callable[[str], None] | None = None,
+    on_tick: Callable[[float, str], None] | None = None,
 ) -> RunOutcome:
     """Run ``argv`` in its own session, watching time and CPU; always leaves no process behind.
 
-    ``on_pass`` receives each new ``Pass [N] …`` line perf_analyzer prints (checked about once a second).
+    ``on_tick`` receives, about once a second, the seconds since start and the last line of output so far.
     """
     start = clock()
-    shown = ""
     with open(output_path, "wb") as out:
         proc = subprocess.Popen(
             argv,
@@ -181,11 +180,8 @@ def run_process(
                 if now - start > timeout:
                     killed = f"did not finish within perf_analyzer_timeout={timeout:g} s"
                     break
-                if now - last_sample >= CPU_SAMPLE_SECONDS and on_pass is not None:
-                    current = last_pass(output_path)
-                    if current and current != shown:
-                        shown = current
-                        on_pass(current)
+                if now - last_sample >= CPU_SAMPLE_SECONDS and on_tick is not None:
+                    on_tick(now - start, last_line(output_path))
                 if watcher is not None and now - last_sample >= CPU_SAMPLE_SECONDS:
                     last_sample = now
                     try:
@@ -209,6 +205,7 @@ class PerfAnalyzerLoadGenerator(LoadGenerator):
     """Measures one RunConfig with the real perf_analyzer; see the module docstring."""
 
     model_types = frozenset({"generic"})
+    produces = tuple(dict.fromkeys(tag for tag, _, _ in (*NON_GPU_COLUMNS.values(), *GPU_COLUMNS.values())))
 
     def __init__(self, config: ProfileConfig, context: RunContext) -> None:
         self.config = config
@@ -269,10 +266,11 @@ class PerfAnalyzerLoadGenerator(LoadGenerator):
                 attempt += 1
                 argv = [binary, *render(flags)]
                 self.context.log.debug("running %s", shlex.join(argv))
-                label = "perf_analyzer" + (f" (auto-adjust {attempt - 1}/{max_adjusts})" if attempt > 1 else "")
+                window = " ".join(render({k: flags[k] for k in WINDOW_ARGS if k in flags}))
+                label = "perf_analyzer" + (f" auto-adjust {attempt - 1}/{max_adjusts} {window}" if attempt > 1 else "")
                 self.context.status(f"{label}: started")
                 outcome = run_process(argv, Path(tmp) / f"output-{attempt}.txt", timeout, cpu_limit, env,
-                                      on_pass=functools.partial(self._show_pass, label))
+                                      on_tick=functools.partial(self._show_progress, label))
                 self._perf_output(argv, outcome.output)
                 if outcome.killed:
                     self._fail(
@@ -282,11 +280,10 @@ class PerfAnalyzerLoadGenerator(LoadGenerator):
                     break
                 if is_unstable(outcome.output) and attempt <= max_adjusts:
                     flags = adjust_for_stability(flags)
-                    window = {k: flags[k] for k in WINDOW_ARGS if k in flags}
                     self.context.log.info(
                         "%s: unstable measurement, retrying with %s (%d/%d)",
                         run_config.describe(),
-                        " ".join(render(window)),
+                        " ".join(render({k: flags[k] for k in WINDOW_ARGS if k in flags})),
                         attempt,
                         max_adjusts,
                     )
@@ -307,8 +304,9 @@ class PerfAnalyzerLoadGenerator(LoadGenerator):
         self.last_attempts = attempt
         return metrics
 
-    def _show_pass(self, label: str, line: str) -> None:
-        self.context.status(f"{label}: {line}")
+    def _show_progress(self, label: str, seconds: float, line: str) -> None:
+        """The status line while perf_analyzer runs: which attempt, for how long, and what it last said."""
+        self.context.status(f"{label}: {seconds:.0f} s" + (f" — {line[:80]}" if line else ""))
 
     def _perf_output(self, argv: list[str], output: str) -> None:
         if not self.config.perf_output:

@@ -19,7 +19,8 @@ from modelyzer.frontends.cli.options import (
     report_options,
 )
 from modelyzer.kernel.config import EXTRA_ATTRIBUTES, ProfileConfig, config_from_dict, load_profile_config
-from modelyzer.kernel.config_fields import FIELDS, render_config_reference
+from modelyzer.kernel.config_fields import FIELDS
+from modelyzer.kernel.config_reference import render_config_reference
 from modelyzer.kernel.config_whitelists import PERF_ANALYZER_FLAGS
 from modelyzer.kernel.errors import ConfigError
 from modelyzer.kernel.models import Constraint, Objective
@@ -668,5 +669,5 @@ def test_reference_lists_every_key_and_flag() -> None:
 def test_docs_config_md_is_up_to_date() -> None:
     path = ROOT / "docs" / "config.md"
     assert path.read_text() == render_config_reference(), (
-        "docs/config.md is stale; regenerate with: python -c 'from modelyzer.kernel.config_fields import "
+        "docs/config.md is stale; regenerate with: python -c 'from modelyzer.kernel.config_reference import "
         "render_config_reference as r; open(\"docs/config.md\", \"w\").write(r())'")

@@ -23,9 +23,8 @@ def test_every_hook_is_documented() -> None:
         assert f"### {name}(" in doc, f"docs/plugins.md lacks a section for {name}"
 
 
-def test_every_hook_is_named_in_a_test_or_plugin() -> None:
-    sources = "\n".join(p.read_text() for p in (ROOT / "tests").rglob("test_*.py") if p.name != "test_hookspecs.py")
-    sources += "\n".join(p.read_text() for p in (ROOT / "plugins").glob("*.py"))
-    sources += "\n".join(p.read_text() for p in (ROOT / "kernel").glob("*.py") if p.name != "hookspecs.py")
+def test_every_hook_is_exercised_by_a_test() -> None:
+    """Each hook is implemented or called by test code (the throw-away plugins of the tests included)."""
+    sources = "\n".join(p.read_text() for p in (ROOT / "tests").rglob("*.py") if p.name != "test_hookspecs.py")
     for name in HOOKS:
-        assert name in sources, f"hook {name} is never called or implemented"
+        assert name in sources, f"hook {name} is never implemented or called by a test"

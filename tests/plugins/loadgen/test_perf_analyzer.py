@@ -8,20 +8,20 @@ a small Triton-compatible HTTP server), or small scripts standing in for perf_an
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
 import textwrap
 import time
-import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import psutil
 import pytest
 
+from modelyzer.kernel.config import ProfileConfig, config_from_dict
 from modelyzer.kernel.errors import LoadGeneratorError
 from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import ConfigVariant, Endpoints, LoadSpec, Metric, RunConfig
@@ -35,28 +35,15 @@ REAL_CSV = (DATA / "pa251_concurrency_gpu.csv").read_text()
 needs_pa = pytest.mark.skipif(not PERF_ANALYZER.exists(), reason="perf_analyzer missing; run .ci/setup")
 
 
-def make_config(**overrides: Any) -> types.SimpleNamespace:
+def make_config(**overrides: Any) -> ProfileConfig:
     values: dict[str, Any] = dict(
+        profile_models="add_sub",
         perf_analyzer_path="/opt/pa/perf_analyzer",
-        perf_analyzer_timeout=600,
-        perf_analyzer_max_auto_adjusts=10,
-        perf_analyzer_cpu_util=80.0 * (os.cpu_count() or 1),
-        perf_output=False,
-        perf_output_path=None,
-        client_protocol="grpc",
-        triton_launch_mode="local",
-        triton_metrics_url="http://localhost:8002/metrics",
-        triton_http_endpoint="localhost:8000",
-        triton_grpc_endpoint="localhost:8001",
-        monitoring_interval=1.0,
-        collect_cpu_metrics=False,
-        reload_model_disable=False,
-        client_max_retries=50,
         triton_install_path="/opt/tritonserver",
         output_model_repository_path="/work/omr",
     )
     values.update(overrides)
-    return types.SimpleNamespace(**values)
+    return config_from_dict(values, check_paths=False)
 
 
 def make_context(tmp_path: Path) -> RunContext:
@@ -76,6 +63,7 @@ TRITON = Endpoints(
     metrics_url="http://localhost:8002/metrics",
     protocol="grpc",
     model_name="add_sub",
+    triton_metrics=True,  # a Triton server's /metrics (local, docker, remote launchers)
 )
 
 
@@ -118,7 +106,7 @@ def test_request_intervals_and_metrics_interval_in_ms(tmp_path: Path) -> None:
 
 def test_c_api_command_uses_variant_name_and_output_repository(tmp_path: Path) -> None:
     gen = generator(tmp_path, triton_launch_mode="c_api")
-    assert gen.command(run_config(LoadSpec(concurrency=4)), Endpoints())[1:] == [
+    assert gen.command(run_config(LoadSpec(concurrency=4)), Endpoints(protocol="c_api"))[1:] == [
         "-m", "add_sub_config_2", "-b", "1", "-f", "add_sub_config_2-results.csv", "--verbose-csv",
         "--service-kind=triton_c_api", "--concurrency-range=4", "--measurement-mode=count_windows",
         "--triton-server-directory=/opt/tritonserver", f"--model-repository={tmp_path / 'omr'}",
@@ -136,6 +124,7 @@ def test_user_flags_come_last_and_override(tmp_path: Path) -> None:
         metrics_url="http://m/metrics",
         model_name="add_sub",
         loadgen_flags={"input-tensor-format": "json"},
+        triton_metrics=True,
     )
     cmd = generator(tmp_path).command(run_config(flags=flags), endpoints)[1:]
     assert cmd == [
@@ -317,6 +306,7 @@ def test_real_perf_analyzer_measures_a_stub_triton(tmp_path: Path, stub_port: in
         protocol="http",
         model_name="add_sub",
         loadgen_flags={"input-tensor-format": "json", "output-tensor-format": "json"},
+        triton_metrics=True,  # the stub serves Triton's /metrics
     )
     # a busy 2-core CI box makes windows vary: accept up to 5x spread (the retry path has its own tests)
     rc = run_config(LoadSpec(batch_size=2, concurrency=2), flags={"stability-percentage": 500})
@@ -348,7 +338,8 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
         time.sleep(60)
     """,
     )
-    gen = generator(tmp_path, perf_analyzer_path=script, perf_analyzer_timeout=1.5)
+    gen = generator(tmp_path, perf_analyzer_path=script)
+    gen.config = attrs.evolve(gen.config, perf_analyzer_timeout=1.5)  # the key takes whole seconds; be quick here
     start = time.monotonic()
     with pytest.raises(LoadGeneratorError, match=r"perf_analyzer_timeout=1.5 s and was killed") as err:
         gen.measure(run_config(), TRITON)
@@ -401,6 +392,35 @@ def test_unstable_measurement_is_retried_with_larger_windows(tmp_path: Path) -> 
     argvs = [json.loads(line) for line in calls.read_text().splitlines()]
     counts = [[a for a in argv if a.startswith("--measurement-request-count")] for argv in argvs]
     assert counts == [[], ["--measurement-request-count=100"], ["--measurement-request-count=150"]]
+
+
+SLOW_RETRY_SCRIPT = """
+    import json, sys, time
+    calls = {calls!r}
+    with open(calls, "a") as fh:
+        fh.write("x\\n")
+    if sum(1 for _ in open(calls)) == 1:
+        print("Failed to obtain stable measurement.", file=sys.stderr)
+        sys.exit(2)
+    print("Request concurrency: 1", flush=True)
+    time.sleep(2.5)
+    args = sys.argv[1:]
+    open(args[args.index("-f") + 1], "w").write({csv!r})
+"""
+
+
+def test_the_status_line_shows_the_auto_adjust_attempt_while_it_runs(tmp_path: Path) -> None:
+    """Minutes of auto-adjust retries are not silent: the attempt, its window, its time and perf_analyzer's last
+    line reach `context.status` about once a second (a live view shows it)."""
+    script = fake_pa(tmp_path, SLOW_RETRY_SCRIPT.format(calls=str(tmp_path / "calls"), csv=REAL_CSV))
+    gen = generator(tmp_path, perf_analyzer_path=script, perf_analyzer_max_auto_adjusts=5)
+    shown: list[str] = []
+    gen.context.status = shown.append
+    gen.measure(run_config(), TRITON)
+    assert shown[0] == "perf_analyzer: started"
+    retry = [line for line in shown if line.startswith("perf_analyzer auto-adjust 1/5 --measurement-request-count=100")]
+    assert retry[0].endswith(": started")
+    assert any("— Request concurrency: 1" in line and " s " in line for line in retry[1:]), shown
 
 
 def test_unstable_measurement_gives_up_after_max_auto_adjusts(tmp_path: Path) -> None:

@@ -1,0 +1,65 @@
+"""The CLI's live progress and results table (frontends/cli/live.py)."""
+
+from __future__ import annotations
+
+import io
+
+from modelyzer.frontends.cli.live import LiveProgress, print_results
+from modelyzer.kernel.interfaces import RankedConfig
+from modelyzer.kernel.models import ConfigVariant, LoadSpec, Measurement, Metric, Result, RunConfig
+
+
+def run_config(name: str = "m_config_1") -> RunConfig:
+    return RunConfig("m", ConfigVariant("m", {"max_batch_size": 8, "instance_group": [{"count": 2, "kind": "KIND_CPU"}]},
+                                        name=name), LoadSpec(concurrency=4))
+
+
+def measured(throughput: float) -> Measurement:
+    return Measurement("k", metrics=(Metric("perf_throughput", throughput), Metric("perf_latency_p99", 3.5)))
+
+
+def test_without_a_terminal_each_measurement_is_one_plain_line_with_count_and_eta() -> None:
+    out = io.StringIO()
+    progress = LiveProgress(out)
+    progress.expect(3)
+    progress.status("perf_analyzer: 4 s")  # no live view: nothing drawn
+    progress.measured(run_config(), measured(120.0))
+    progress.close()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("[1/~3] ") and "120.0 infer/s, p99 3.50 ms" in lines[0]
+    assert "ETA" in lines[0] and "\x1b[" not in out.getvalue()
+
+
+def test_on_a_terminal_the_bar_shows_count_eta_and_the_status_line() -> None:
+    out = io.StringIO()
+    progress = LiveProgress(out, live=True)
+    progress.console.width = 200
+    progress.expect(4)
+    progress.measured(run_config(), measured(120.0))
+    progress.status("perf_analyzer auto-adjust 1/10 --measurement-request-count=100: 12 s")
+    assert progress._bar is not None
+    progress._bar.refresh()
+    drawn = out.getvalue()
+    progress.close()
+    assert "1/4" in drawn and "ETA" in drawn and "auto-adjust 1/10" in drawn
+
+
+def test_quiet_draws_nothing() -> None:
+    out = io.StringIO()
+    progress = LiveProgress(out, quiet=True, live=True)
+    progress.measured(run_config(), measured(1.0))
+    progress.close()
+    assert out.getvalue() == ""
+
+
+def test_results_table_lists_rank_config_knobs_load_and_metrics() -> None:
+    rc = run_config()
+    ranked = RankedConfig("m_config_1", Result(rc, measured(250.0)), True, (Result(rc, measured(250.0)),))
+    out = io.StringIO()
+    print_results({"m": [ranked]}, out)
+    text = out.getvalue()
+    assert text.startswith("Top configurations for m:")
+    header, row = text.splitlines()[1:3]
+    assert header.split() == ["rank", "config", "instances", "max", "batch", "dyn.batch", "load", "infer/s", "p99",
+                              "ms", "ok"]
+    assert row.split()[:4] == ["1", "m_config_1", "2:CPU", "8"] and row.split()[-3:] == ["250.0", "3.50", "yes"]
