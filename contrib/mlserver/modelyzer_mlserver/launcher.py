@@ -76,12 +76,10 @@ class MLServerLauncher(ManagedServerLauncher):
 
     def note_restart(self, run_config: RunConfig, settings: ServerSettings) -> None:
         if self._server is not None:
-            was = (
-                None
-                if self.settings is None
-                else (self.settings.flags[WORKERS], canonical_json(self.settings.env))
-            )
-            self.log.info("mlserver: restarting for %d worker(s) (was %s)", settings.flags[WORKERS], was)
+            was = "" if self.settings is None else f"{self.settings.flags[WORKERS]} worker(s)"
+            if self.settings is not None and self.settings.env != settings.env:
+                was += f", environment {canonical_json(self.settings.env)}"
+            self.log.info("mlserver: restarting for %d worker(s) (was %s)", settings.flags[WORKERS], was or "unknown")
 
     def launch(self, settings: ServerSettings) -> None:
         workers = int(settings.flags[WORKERS])
