@@ -11,15 +11,17 @@ escapes the loader.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import yaml
 
 from . import config_rules as rules
 from .config_fields import FIELDS, PARAMETER_KEYS, PER_MODEL_KEYS
+from .config_settings import plugin_fields
+from .config_settings import view as settings_view
 from .config_values import (
     Where,
     check_tree,
@@ -43,7 +45,8 @@ log = logging.getLogger(__name__)
 
 FLAG_DICTS = ("perf_analyzer_flags", "genai_perf_flags", "triton_server_flags", "triton_server_environment",
               "triton_docker_args")
-EXTRA_ATTRIBUTES = ("models", "user_set", "warnings")
+EXTRA_ATTRIBUTES = ("models", "user_set", "warnings", "plugin_settings")
+T = TypeVar("T")
 
 
 def _d(name: str) -> Any:
@@ -157,6 +160,7 @@ class ProfileConfig:
     models: tuple[ModelSpec, ...] = ()
     user_set: frozenset[str] = frozenset()
     warnings: tuple[str, ...] = ()
+    plugin_settings: dict[str, Any] = attrs.field(factory=dict)  # plugin-declared keys → values
 
     @results_db.default
     def _results_db_default(self) -> Path:
@@ -177,22 +181,14 @@ class ProfileConfig:
                 return spec
         raise KeyError(name)
 
-    def validate_plugins(self, known_launchers: Iterable[str], known_strategies: Iterable[str]) -> None:
-        """Check the plugin names against the registries (called by the engine once plugins are loaded)."""
-        for key, value, known, label in (
-            ("triton_launch_mode", self.triton_launch_mode, known_launchers, "launcher"),
-            ("run_config_search_mode", self.run_config_search_mode, known_strategies, "search strategy"),
-        ):
-            names = sorted(set(known))
-            if value not in names:
-                raise ConfigError(one_line(
-                    f"{key}: unknown {label} {value!r}; installed: {', '.join(names) or 'none'}"
-                    f"{did_you_mean(value, names)}"
-                ))
+    def settings(self, cls: type[T]) -> T:
+        """The typed view of a plugin's own keys (its registered settings class; see `config_settings`)."""
+        return settings_view(cls, self.plugin_settings)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict of every key, the resolved models, `user_set` and `warnings` (for the store)."""
+        """A JSON-able dict of every key (plugins' too), the resolved models, `user_set` and `warnings`."""
         out: dict[str, Any] = {name: _jsonable(getattr(self, name)) for name in FIELDS}
+        out.update({name: _jsonable(value) for name, value in self.plugin_settings.items()})
         out["models"] = _jsonable(self.models)
         out["user_set"] = sorted(self.user_set)
         out["warnings"] = list(self.warnings)
@@ -280,19 +276,21 @@ class _Loader:
         self.config_file = config_file
         self.where: dict[str, Where] = {}
         self.raw: dict[str, Any] = {}
+        self.plugin_fields = plugin_fields()
+        self.fields = {**FIELDS, **self.plugin_fields}
         self.warnings: list[str] = []
         yaml_source = f" (in {config_file})" if config_file else ""
         for key, value in values.items():
             if not isinstance(key, str):
                 Where("config", yaml_source).fail(f"keys must be strings, got {show(key)}")
-            if key not in FIELDS:
-                Where(key, yaml_source).fail(f"unknown key{did_you_mean(key, FIELDS)}")
+            if key not in self.fields:
+                Where(key, yaml_source).fail(f"unknown key{did_you_mean(key, self.fields)}")
             if value is not None:
                 self.raw[key], self.where[key] = value, Where(key, yaml_source)
         for key, value in cli.items():
-            field = FIELDS.get(key)
+            field = self.fields.get(key)
             if field is None:
-                Where(str(key), " (from the command line)").fail(f"unknown option{did_you_mean(key, FIELDS)}")
+                Where(str(key), " (from the command line)").fail(f"unknown option{did_you_mean(key, self.fields)}")
             if value is None:
                 continue
             if field.yaml_only:
@@ -310,7 +308,7 @@ class _Loader:
     def load(self) -> ProfileConfig:
         if "weighting" in self.raw:
             self.w("weighting").fail("can only be set per model (profile_models.<name>.weighting)")
-        parsed = {name: FIELDS[name].parse(value, self.where[name]) for name, value in self.raw.items()}
+        parsed = {name: self.fields[name].parse(value, self.where[name]) for name, value in self.raw.items()}
         self.user_set = frozenset(parsed)
         v = self.v
         for name, field in FIELDS.items():
@@ -349,8 +347,10 @@ class _Loader:
         v["ensemble_composing_models"] = specs["ensemble_composing_models"]
         for message in self.warnings:
             log.warning(message)
+        plugin_values = {name: parsed[name] if name in parsed else field.default_value()
+                         for name, field in self.plugin_fields.items()}
         return ProfileConfig(**v, models=specs["profile_models"], user_set=self.user_set,
-                             warnings=tuple(self.warnings))
+                             warnings=tuple(self.warnings), plugin_settings=plugin_values)
 
     # ---- per-model resolution ------------------------------------------------------------------------
 

@@ -69,6 +69,14 @@ def register_executors(register: Any) -> None:
 
 
 @hookspec
+def register_settings(register: Any) -> None:
+    """Called when a config is loaded (controller and agent). `register(name, settings_class)`: an attrs class whose
+    attributes are config keys this plugin reads — name = key (unique), annotation = type (str, int, float, bool,
+    Path, list[str], list[int]), default = the one default, `metadata={"help": ...}`. Users set them in YAML or as
+    `--kebab-case` flags; the plugin reads `config.settings(settings_class)`."""
+
+
+@hookspec
 def register_commands(cli: Any) -> None:
     """Called once by the CLI frontend after its built-in groups exist: add click commands to `cli`."""
 

@@ -22,6 +22,7 @@ KINDS: dict[str, str] = {
     "reporters": "register_reporters",
     "model_config_codecs": "register_model_config_codecs",
     "executors": "register_executors",
+    "settings": "register_settings",
 }
 
 KIND_LABELS: dict[str, str] = {
@@ -33,6 +34,7 @@ KIND_LABELS: dict[str, str] = {
     "reporters": "reporter",
     "model_config_codecs": "model-config codec",
     "executors": "executor",
+    "settings": "settings",
 }
 
 

@@ -17,6 +17,7 @@ import click
 
 from ...kernel.config import ProfileConfig, load_profile_config
 from ...kernel.config_fields import FIELDS, FIELDS_LIST, Field
+from ...kernel.config_settings import plugin_fields
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,8 +40,9 @@ def option_for(field: Field) -> Callable[[F], F]:
 
 
 def options_for(command: str) -> Callable[[F], F]:
-    """A decorator adding every CLI option of `command` ("profile" or "report"), in table order."""
-    fields = [f for f in FIELDS_LIST if f.cli and command in f.commands]
+    """A decorator adding every CLI option of `command` ("profile" or "report"), in table order, then the keys
+    installed plugins declare (`register_settings`)."""
+    fields = [f for f in (*FIELDS_LIST, *plugin_fields().values()) if f.cli and command in f.commands]
 
     def decorate(func: F) -> F:
         for field in reversed(fields):
@@ -62,7 +64,8 @@ def report_options(func: F) -> F:
 
 def collect_cli_overrides(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """The config values the user set on the command line (field name → raw value); others dropped."""
-    return {key: value for key, value in kwargs.items() if key in FIELDS and value is not None}
+    known = FIELDS.keys() | plugin_fields().keys()
+    return {key: value for key, value in kwargs.items() if key in known and value is not None}
 
 
 def config_from_cli(kwargs: Mapping[str, Any], *, check_paths: bool = True, command: str = "profile") -> ProfileConfig:

@@ -56,8 +56,9 @@ PER_SERVER_KEYS = ("triton_http_endpoint", "triton_grpc_endpoint", "triton_metri
 def wire_config(config: ProfileConfig) -> dict[str, Any]:
     """The JSON-able config the controller sends agents (see the module docstring)."""
     values = config.to_dict()
+    known = FIELDS.keys() | config.plugin_settings.keys()
     out = {k: values[k] for k in sorted(config.user_set)
-           if k in FIELDS and k not in CONTROLLER_ONLY and values.get(k) is not None}
+           if k in known and k not in CONTROLLER_ONLY and values.get(k) is not None}
     out["profile_models"] = list(config.profile_models)
     return out
 

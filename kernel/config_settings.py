@@ -1,0 +1,79 @@
+"""Plugin settings: config keys a plugin declares, parsed and documented like modelyzer's own.
+
+A plugin registers an attrs class (`register_settings`): each attribute is one config key — its name the key
+(unique across modelyzer's keys and every plugin's), its annotation the type (str, int, float, bool, Path,
+list[str], list[int], optionally `| None`), its default the one default, `metadata={"help": …}` the help text.
+Users set the keys in the YAML file or as `--kebab-case` flags; the loader parses them with the same parsers and
+one-line errors as every other key, and the plugin reads a typed view: `config.settings(MySettings)`.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from . import registry
+from .config_fields import FIELDS, Field
+from .errors import PluginError
+
+#: annotation → field kind (the parser of `config_fields.Field.parse`)
+KINDS: dict[Any, str] = {str: "str", int: "int", float: "float", bool: "bool", Path: "path",
+                         list[str]: "str_list", list[int]: "int_list"}
+
+
+def _kind(cls: type, attribute: attrs.Attribute[Any], hints: dict[str, Any]) -> str:
+    hint = hints.get(attribute.name)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = options[0] if len(options) == 1 else hint
+    kind = KINDS.get(hint)
+    if kind is None:
+        raise PluginError(f"settings {cls.__name__}.{attribute.name}: type {hint!r} is not a config type; use one "
+                          "of str, int, float, bool, Path, list[str], list[int]")
+    return kind
+
+
+def _default(attribute: attrs.Attribute[Any]) -> Any:
+    default: Any = attribute.default
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        return default.factory()
+    return None if default is attrs.NOTHING else default
+
+
+def settings_fields(name: str, cls: type) -> list[Field]:
+    """The config fields of one registered settings class (section "Plugin <name>")."""
+    if not attrs.has(cls):
+        raise PluginError(f"settings {name!r}: {cls!r} is not an attrs class; declare it with @attrs.frozen")
+    hints = typing.get_type_hints(cls)
+    return [Field(a.name, _kind(cls, a, hints), str(a.metadata.get("help", "")), default=_default(a),
+                  section=f"Plugin {name}", commands=("profile", "report"))
+            for a in attrs.fields(cls)]
+
+
+def plugin_fields() -> dict[str, Field]:
+    """Every plugin-declared key; a key that modelyzer or another plugin already has is an error naming both."""
+    out: dict[str, Field] = {}
+    owner: dict[str, str] = {}
+    for name, entry in sorted(registry.registry("settings").items()):
+        for field in settings_fields(name, entry.factory):
+            if field.name in FIELDS:
+                raise PluginError(f"settings {name!r} (plugin {entry.plugin_name!r}) declares {field.name!r}, a key of "
+                                  "modelyzer itself; rename it")
+            if field.name in out:
+                raise PluginError(f"config key {field.name!r} is declared by settings {owner[field.name]!r} and by "
+                                  f"settings {name!r}; disable one plugin with MODELYZER_DISABLE_PLUGINS")
+            out[field.name], owner[field.name] = field, name
+    return out
+
+
+T = typing.TypeVar("T")
+
+
+def view(cls: type[T], values: typing.Mapping[str, Any]) -> T:
+    """A settings object built from the resolved plugin values (defaults for keys not set)."""
+    known = {a.name for a in attrs.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in values.items() if k in known})
