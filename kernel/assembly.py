@@ -18,6 +18,7 @@ import attrs
 
 from . import registry
 from .config import ProfileConfig
+from .config_fields import INSTALL_HINTS
 from .errors import ConfigError
 from .interfaces import (
     Launcher,
@@ -86,10 +87,11 @@ def load_generator_entry(config: ProfileConfig) -> registry.Entry:
     if not candidates:
         offered = sorted({t for e in entries.values() if isinstance(e.factory, type)
                           for t in getattr(e.factory, "model_types", ())})
+        wanted = INSTALL_HINTS.get(config.model_type.lower(), "a load-generator plugin that serves them")
         raise ConfigError(
             f"model_type: no installed load generator serves {config.model_type!r} models (installed ones serve: "
-            f"{', '.join(offered) or 'nothing'}); install a load-generator plugin for them (`pip install` it, then "
-            "`modelyzer plugins` lists it) or name one with load_generator")
+            f"{', '.join(offered) or 'nothing'}); install {wanted} (`pip install` it; `modelyzer plugins` lists it) "
+            "or name one with load_generator")
     candidates.sort(key=lambda e: (-e.factory.preference, e.name))
     if len(candidates) > 1:
         log.info("load generators serving %s: %s; using %s (set load_generator to choose)", config.model_type,

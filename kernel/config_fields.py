@@ -166,6 +166,8 @@ GPU_FIELDS = ["model_name", "gpu_uuid", "batch_size", "concurrency", "model_conf
 SERVER_FIELDS = ["model_name", "gpu_uuid", "gpu_used_memory", "gpu_utilization", "gpu_power_usage"]
 LLM_FIELDS = ["inter_token_latency_p99", "time_to_first_token_p99", "output_token_throughput"]
 BOTH = ("profile", "report")
+#: what to install when no installed load generator serves a `model_type` (named in that one-line error)
+INSTALL_HINTS = {"llm": "a load-generator plugin for LLMs, e.g. one driving genai-perf or AIPerf"}
 
 F = Field
 FIELDS_LIST: tuple[Field, ...] = (

@@ -52,6 +52,8 @@ class InProcessExecutor(Executor):
         self.config = config
         self.context = context
         self.launcher = launcher if launcher is not None else assembly.launcher(config, context)
+        if load_generator is None and self.launcher.load_generator() is None:
+            assembly.load_generator_entry(config)  # none serves the model type: say so now, before anything starts
         self._load_generator = load_generator
         self._collectors = list(collectors) if collectors is not None else None
         self._codec = codec

@@ -66,7 +66,8 @@ def test_llm_without_an_llm_load_generator_is_one_line_naming_what_to_install(tm
         assembly.load_generator_entry(profile_config(tmp_path, model_type="LLM"))
     message = str(err.value)
     assert message.startswith("model_type: no installed load generator serves 'LLM' models")
-    assert "install a load-generator plugin" in message and "\n" not in message and err.value.exit_code == 2
+    assert "install a load-generator plugin for LLMs, e.g. one driving genai-perf or AIPerf" in message
+    assert "\n" not in message and err.value.exit_code == 2
 
 
 def test_an_installed_llm_load_generator_is_chosen_by_its_declared_model_type(tmp_path: Path,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,16 +15,16 @@ from modelyzer.kernel.store import Store
 from .conftest import Cli, error_lines, toy_repository
 
 DEMO_PLUGINS = {
-    "demo_launcher": "launcher:toy",
-    "demo_loadgen": "load generator:synthetic",
-    "demo_collector": "metric collector:toy_clock",
-    "demo_ranker": "ranker:lowest_p99",
-    "demo_reporter": "reporter:markdown",
-    "demo_executor": "executor:pool",
-    "demo_search": "search strategy:ladder",
-    "demo_codec": "model-config codec:json",
-    "demo_command": None,
-    "demo_events": None,
+    "demo_launcher": ["launcher:toy"],
+    "demo_loadgen": ["load generator:synthetic", "settings:synthetic"],
+    "demo_collector": ["metric collector:toy_clock"],
+    "demo_ranker": ["ranker:lowest_p99"],
+    "demo_reporter": ["reporter:markdown"],
+    "demo_executor": ["executor:pool"],
+    "demo_search": ["search strategy:ladder"],
+    "demo_codec": ["model-config codec:json"],
+    "demo_command": ["command:demo-best"],
+    "demo_events": [],
 }
 
 LLM_YAML = """\
@@ -54,12 +55,15 @@ def test_plugins_json_lists_installed_plugins_with_versions(cli: Cli, tmp_path: 
     rows = plugins_json(cli, tmp_path)
     for name, provides in DEMO_PLUGINS.items():
         assert rows[name]["version"] == "0.3.1", rows[name]
-        if provides:
-            assert rows[name]["provides"] == [provides]
+        assert rows[name]["provides"] == provides
     assert rows["demo_command"]["hooks"] == ["register_commands"]
     assert rows["demo_events"]["hooks"] == ["measurement_recorded", "run_finished", "run_started"]
     assert rows["demo_llm"]["version"] == "0.0.2"
     assert rows["demo_llm"]["provides"] == ["load generator:token_echo"]
+    # the capabilities the kernel chooses by are listed too
+    capabilities: Any = rows["demo_llm"]["capabilities"]
+    assert capabilities["load generator:token_echo"]["model_types"] == ["llm"]
+    assert rows["demo_launcher"]["capabilities"]["launcher:toy"]["serves_metrics"] is False  # type: ignore[index]
 
 
 def test_allow_and_block_lists_use_entry_point_names(cli: Cli, tmp_path: Path) -> None:
