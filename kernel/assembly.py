@@ -16,11 +16,11 @@ from typing import Any
 
 import attrs
 
-from . import registry
-from .config import ProfileConfig
-from .config_fields import INSTALL_HINTS
-from .errors import ConfigError
-from .interfaces import (
+from modelyzer.kernel import registry
+from modelyzer.kernel.config import ProfileConfig
+from modelyzer.kernel.config_fields import INSTALL_HINTS
+from modelyzer.kernel.errors import ConfigError
+from modelyzer.kernel.interfaces import (
     Launcher,
     LoadGenerator,
     MetricCollector,
@@ -30,7 +30,7 @@ from .interfaces import (
     RunContext,
     SearchStrategy,
 )
-from .models import ModelSpec
+from modelyzer.kernel.models import ModelSpec
 
 log = logging.getLogger("modelyzer")
 

@@ -18,11 +18,11 @@ from typing import Any, TypeVar
 import attrs
 import yaml
 
-from . import config_rules as rules
-from .config_fields import FIELDS, PARAMETER_KEYS, PER_MODEL_KEYS
-from .config_settings import plugin_fields
-from .config_settings import view as settings_view
-from .config_values import (
+from modelyzer.kernel import config_rules as rules
+from modelyzer.kernel.config_fields import FIELDS, PARAMETER_KEYS, PER_MODEL_KEYS
+from modelyzer.kernel.config_settings import plugin_fields
+from modelyzer.kernel.config_settings import view as settings_view
+from modelyzer.kernel.config_values import (
     Where,
     check_tree,
     did_you_mean,
@@ -37,9 +37,9 @@ from .config_values import (
     parse_path,
     show,
 )
-from .config_whitelists import parse_dict_field
-from .errors import ConfigError
-from .models import Constraint, ModelSpec, Objective, converter
+from modelyzer.kernel.config_whitelists import parse_dict_field
+from modelyzer.kernel.errors import ConfigError
+from modelyzer.kernel.models import Constraint, ModelSpec, Objective, converter
 
 log = logging.getLogger(__name__)
 

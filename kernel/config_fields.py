@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from .config_values import (
+from modelyzer.kernel.config_values import (
     Where,
     check_tree,
     did_you_mean,
@@ -33,7 +33,7 @@ from .config_values import (
     parse_str_list,
     show,
 )
-from .config_whitelists import parse_dict_field
+from modelyzer.kernel.config_whitelists import parse_dict_field
 
 BUILTIN_LAUNCHERS = ("local", "docker", "remote", "c_api", "replay")
 BUILTIN_STRATEGIES = ("brute", "quick", "optuna")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .config_fields import FIELDS_LIST, PER_MODEL_KEYS, Field
-from .config_whitelists import DOCKER_ARGS, GENAI_PERF_FLAGS, PERF_ANALYZER_FLAGS
+from modelyzer.kernel.config_fields import FIELDS_LIST, PER_MODEL_KEYS, Field
+from modelyzer.kernel.config_whitelists import DOCKER_ARGS, GENAI_PERF_FLAGS, PERF_ANALYZER_FLAGS
 
 
 def _cell(text: str) -> str:

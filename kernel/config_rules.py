@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .config_fields import LLM_FIELDS
-from .config_values import Where, show
-from .models import ModelSpec
+from modelyzer.kernel.config_fields import LLM_FIELDS
+from modelyzer.kernel.config_values import Where, show
+from modelyzer.kernel.models import ModelSpec
 
 MIN_MAX_PAIRS: tuple[tuple[str, str], ...] = (
     ("run_config_search_min_concurrency", "run_config_search_max_concurrency"),

@@ -16,9 +16,9 @@ from typing import Any
 
 import attrs
 
-from . import registry
-from .config_fields import FIELDS, Field
-from .errors import PluginError
+from modelyzer.kernel import registry
+from modelyzer.kernel.config_fields import FIELDS, Field
+from modelyzer.kernel.errors import PluginError
 
 #: annotation → field kind (the parser of `config_fields.Field.parse`)
 KINDS: dict[Any, str] = {str: "str", int: "int", float: "float", bool: "bool", Path: "path",

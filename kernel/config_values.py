@@ -20,9 +20,9 @@ from typing import Any, NoReturn
 
 import attrs
 
-from . import metrics
-from .errors import ConfigError
-from .models import Constraint, Objective
+from modelyzer.kernel import metrics
+from modelyzer.kernel.errors import ConfigError
+from modelyzer.kernel.models import Constraint, Objective
 
 MAX_LIST_LENGTH = 100_000
 """Longest list a range may expand to (a typo like `stop: 10000000000` must not eat the memory)."""

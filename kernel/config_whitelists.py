@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config_values import Where, check_tree, did_you_mean, parse_environment, parse_flag_dict, parse_mapping
+from modelyzer.kernel.config_values import (
+    Where,
+    check_tree,
+    did_you_mean,
+    parse_environment,
+    parse_flag_dict,
+    parse_mapping,
+)
 
 PERF_ANALYZER_FLAGS = frozenset(
     """service-kind model-signature-name async sync measurement-interval concurrency-range request-rate-range

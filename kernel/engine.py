@@ -21,14 +21,14 @@ from typing import Any
 
 import attrs
 
-from . import hooks
-from .config import ProfileConfig
-from .errors import ModelyzerError
-from .executor import Executor
-from .interfaces import ModelConfigCodec, SearchStrategy
-from .models import STATUS_SKIPPED, Measurement, ModelSpec, Result, RunConfig
-from .progress import Progress
-from .store import Store
+from modelyzer.kernel import hooks
+from modelyzer.kernel.config import ProfileConfig
+from modelyzer.kernel.errors import ModelyzerError
+from modelyzer.kernel.executor import Executor
+from modelyzer.kernel.interfaces import ModelConfigCodec, SearchStrategy
+from modelyzer.kernel.models import STATUS_SKIPPED, Measurement, ModelSpec, Result, RunConfig
+from modelyzer.kernel.progress import Progress
+from modelyzer.kernel.store import Store
 
 INVALID_MEASUREMENT_THRESHOLD = 2  # abort a model when its first N measurements all fail
 

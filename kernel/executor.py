@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator, Sequence
 
-from .models import GpuDevice, Measurement, Metric, RunConfig
+from modelyzer.kernel.models import GpuDevice, Measurement, Metric, RunConfig
 
 
 class Executor(abc.ABC):

@@ -16,12 +16,12 @@ from typing import Any
 
 import attrs
 
-from . import registry
-from .config import ProfileConfig
-from .errors import ConfigError
-from .interfaces import Launcher, RunContext
-from .models import GpuDevice, ModelSpec
-from .store import Store
+from modelyzer.kernel import registry
+from modelyzer.kernel.config import ProfileConfig
+from modelyzer.kernel.errors import ConfigError
+from modelyzer.kernel.interfaces import Launcher, RunContext
+from modelyzer.kernel.models import GpuDevice, ModelSpec
+from modelyzer.kernel.store import Store
 
 log = logging.getLogger("modelyzer")
 

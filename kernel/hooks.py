@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import Measurement, RunConfig
-from .plugins import load_plugins, pm
+from modelyzer.kernel.models import Measurement, RunConfig
+from modelyzer.kernel.plugins import load_plugins, pm
 
 
 def run_started(run_id: int, config: Any) -> None:

@@ -15,11 +15,20 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from .models import ConfigVariant, Endpoints, GpuDevice, Measurement, Metric, ModelSpec, Result, RunConfig
+from modelyzer.kernel.models import (
+    ConfigVariant,
+    Endpoints,
+    GpuDevice,
+    Measurement,
+    Metric,
+    ModelSpec,
+    Result,
+    RunConfig,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import ProfileConfig
-    from .store import Store
+    from modelyzer.kernel.config import ProfileConfig
+    from modelyzer.kernel.store import Store
 
 
 @attrs.define

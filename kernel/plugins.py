@@ -16,8 +16,8 @@ from typing import Any
 
 import pluggy
 
-from . import hookspecs
-from .errors import PluginError
+from modelyzer.kernel import hookspecs
+from modelyzer.kernel.errors import PluginError
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "modelyzer.plugins.codecs.pbtxt",
@@ -109,6 +109,6 @@ def plugin_version(plugin: Any) -> str:
     for dist_plugin, dist in pm.list_plugin_distinfo():
         if dist_plugin is plugin:
             return str(dist.version)
-    from . import __version__
+    from modelyzer.kernel import __version__
 
     return __version__

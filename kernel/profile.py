@@ -17,15 +17,15 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from . import assembly, registry
-from .config import ProfileConfig
-from .engine import Engine, ProfileSummary
-from .executor import Executor
-from .gpus import discover_gpus, resolve_cpu_only, use_gpus
-from .interfaces import RankedConfig, RunContext
-from .progress import Progress
-from .repository import prepare_output_repository
-from .store import Store
+from modelyzer.kernel import assembly, registry
+from modelyzer.kernel.config import ProfileConfig
+from modelyzer.kernel.engine import Engine, ProfileSummary
+from modelyzer.kernel.executor import Executor
+from modelyzer.kernel.gpus import discover_gpus, resolve_cpu_only, use_gpus
+from modelyzer.kernel.interfaces import RankedConfig, RunContext
+from modelyzer.kernel.progress import Progress
+from modelyzer.kernel.repository import prepare_output_repository
+from modelyzer.kernel.store import Store
 
 log = logging.getLogger("modelyzer")
 

@@ -10,8 +10,8 @@ import sys
 import time
 from typing import TextIO
 
-from .models import Measurement, RunConfig
-from .ranking import measurement_values
+from modelyzer.kernel.models import Measurement, RunConfig
+from modelyzer.kernel.ranking import measurement_values
 
 
 def format_duration(seconds: float) -> str:

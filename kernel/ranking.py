@@ -12,9 +12,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 
-from . import metrics
-from .interfaces import RankedConfig
-from .models import Constraint, Measurement, Objective, Result
+from modelyzer.kernel import metrics
+from modelyzer.kernel.interfaces import RankedConfig
+from modelyzer.kernel.models import Constraint, Measurement, Objective, Result
 
 # tags that name another tag's value: Model Analyzer's deprecated `perf_latency`, and `cpu_free_ram`
 ALIASES = {"perf_latency": "perf_latency_p99", "cpu_free_ram": "cpu_available_ram"}

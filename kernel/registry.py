@@ -10,8 +10,8 @@ from typing import Any
 
 import attrs
 
-from .errors import PluginError
-from .plugins import load_plugins, pm
+from modelyzer.kernel.errors import PluginError
+from modelyzer.kernel.plugins import load_plugins, pm
 
 KINDS: dict[str, str] = {
     "launchers": "register_launchers",

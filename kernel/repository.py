@@ -18,8 +18,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .interfaces import ModelConfigCodec
+from modelyzer.kernel.errors import ConfigError
+from modelyzer.kernel.interfaces import ModelConfigCodec
 
 VARIANT_INFIX = "_config_"
 MARKER = ".modelyzer-output-repository"

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
-from .models import RunConfig
+from modelyzer.kernel.models import RunConfig
 
 
 @attrs.frozen

@@ -1,3 +1,3 @@
-from .main import main
+from modelyzer.frontends.cli.main import main
 
 main()

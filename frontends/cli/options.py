@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 
 import click
 
-from ...kernel.config import ProfileConfig, load_profile_config
-from ...kernel.config_fields import FIELDS, FIELDS_LIST, Field
-from ...kernel.config_settings import plugin_fields
+from modelyzer.kernel.config import ProfileConfig, load_profile_config
+from modelyzer.kernel.config_fields import FIELDS, FIELDS_LIST, Field
+from modelyzer.kernel.config_settings import plugin_fields
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -10,13 +10,12 @@ from typing import Any
 
 import click
 
+from modelyzer.frontends.cli.live import LiveProgress, print_results
+from modelyzer.frontends.cli.options import collect_cli_overrides, profile_options
 from modelyzer.kernel.config import load_profile_config
 from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.profile import Profile
 from modelyzer.kernel.progress import format_duration
-
-from .live import LiveProgress, print_results
-from .options import collect_cli_overrides, profile_options
 
 
 def _sigterm_to_interrupt(signum: int, frame: FrameType | None) -> None:

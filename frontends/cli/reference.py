@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import click
 
-from .main import cli
+from modelyzer.frontends.cli.main import cli
 
 WIDTH = 100
 PROG_NAME = "modelyzer"

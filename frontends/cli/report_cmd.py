@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 import click
 
+from modelyzer.frontends.cli.options import config_from_cli, report_options
 from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import ConfigError
 from modelyzer.kernel.hookspecs import hookimpl
@@ -26,8 +27,6 @@ from modelyzer.kernel.store import Store
 from modelyzer.plugins.reporters.data import stored_spec
 from modelyzer.plugins.reporters.detailed import report_targets
 from modelyzer.plugins.reporters.plots import parse_plots
-
-from .options import config_from_cli, report_options
 
 
 def known_configs(store: Store) -> dict[str, str]:

@@ -11,7 +11,7 @@ plugin's new metric tag needs no migration.
 
 from __future__ import annotations
 
-from .store import Store
-from .values import NotAResultsDB, Run, StoredGpu, SurfaceLabel
+from modelyzer.kernel.store.store import Store
+from modelyzer.kernel.store.values import NotAResultsDB, Run, StoredGpu, SurfaceLabel
 
 __all__ = ["NotAResultsDB", "Run", "Store", "StoredGpu", "SurfaceLabel"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlite_utils
 
-from ..migrations.core import migrations
+from modelyzer.kernel.migrations.core import migrations
 
 
 def loads(text: str | None) -> Any:

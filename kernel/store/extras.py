@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..migrations.search import migrations as search_migrations
-from .base import StoreBase
-from .values import SurfaceLabel
+from modelyzer.kernel.migrations.search import migrations as search_migrations
+from modelyzer.kernel.store.base import StoreBase
+from modelyzer.kernel.store.values import SurfaceLabel
 
 SURFACE_TABLE = "bench_surface"
 

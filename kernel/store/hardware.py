@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..models import Metric
-from .base import StoreBase
-from .values import StoredGpu
+from modelyzer.kernel.models import Metric
+from modelyzer.kernel.store.base import StoreBase
+from modelyzer.kernel.store.values import StoredGpu
 
 
 class HardwareMixin(StoreBase):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..models import (
+from modelyzer.kernel.models import (
     ConfigVariant,
     LoadSpec,
     Measurement,
@@ -14,8 +14,8 @@ from ..models import (
     canonical_json,
     converter,
 )
-from .base import loads
-from .variants import VariantsMixin
+from modelyzer.kernel.store.base import loads
+from modelyzer.kernel.store.variants import VariantsMixin
 
 RESULTS_SQL = (
     "select m.*, rc.model as rc_model, rc.variant as rc_variant, rc.load as rc_load, "

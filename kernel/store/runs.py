@@ -7,10 +7,10 @@ import socket
 import time
 from typing import Any
 
-from .. import __version__
-from ..models import canonical_json
-from .base import StoreBase
-from .values import Run
+from modelyzer.kernel import __version__
+from modelyzer.kernel.models import canonical_json
+from modelyzer.kernel.store.base import StoreBase
+from modelyzer.kernel.store.values import Run
 
 
 def _config(text: str | None) -> dict[str, Any]:

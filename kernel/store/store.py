@@ -5,11 +5,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from .extras import ExtrasMixin
-from .hardware import HardwareMixin
-from .measurements import MeasurementsMixin
-from .runs import RunsMixin
-from .values import NotAResultsDB
+from modelyzer.kernel.store.extras import ExtrasMixin
+from modelyzer.kernel.store.hardware import HardwareMixin
+from modelyzer.kernel.store.measurements import MeasurementsMixin
+from modelyzer.kernel.store.runs import RunsMixin
+from modelyzer.kernel.store.values import NotAResultsDB
 
 
 class Store(RunsMixin, MeasurementsMixin, HardwareMixin, ExtrasMixin):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..models import ConfigVariant, ModelSpec, canonical_json, converter
-from .base import StoreBase, loads
+from modelyzer.kernel.models import ConfigVariant, ModelSpec, canonical_json, converter
+from modelyzer.kernel.store.base import StoreBase, loads
 
 
 class VariantsMixin(StoreBase):

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import modelyzer_cmd
-
-from .wheels import DISTS, install
+from tests.third_party.wheels import DISTS, install
 
 #: a CPU model the toy launcher "serves"; brute search reads its max_batch_size and instance_group
 TOY_CONFIG = """\

@@ -18,8 +18,7 @@ import pytest
 from modelyzer.kernel import ranking
 from modelyzer.kernel.models import Objective, Result
 from modelyzer.kernel.store import Store
-
-from .conftest import Cli, toy_repository
+from tests.third_party.conftest import Cli, toy_repository
 
 PROFILE_YAML = """\
 model_repository: repo

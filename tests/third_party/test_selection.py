@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from modelyzer.kernel.store import Store
-
-from .conftest import Cli, error_lines, toy_repository
+from tests.third_party.conftest import Cli, error_lines, toy_repository
 
 DEMO_PLUGINS = {
     "demo_launcher": ["launcher:toy"],

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from modelyzer.kernel.store import Store
-
-from .conftest import Cli, error_lines, toy_repository
-from .test_profile import load_module
+from tests.third_party.conftest import Cli, error_lines, toy_repository
+from tests.third_party.test_profile import load_module
 
 YAML = """\
 model_repository: repo

@@ -32,9 +32,15 @@ from modelyzer.kernel.errors import LaunchError, ModelLoadError
 from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import ConfigVariant, Endpoints, RunConfig, canonical_json
 from modelyzer.plugins.launchers.managed import ManagedServerLauncher, ServerSettings
-
-from . import convert
-from .server import POLL_S, START_ATTEMPTS, ServerProcess, port_taken, python_of, resolve_mlserver
+from modelyzer_mlserver import convert
+from modelyzer_mlserver.server import (
+    POLL_S,
+    START_ATTEMPTS,
+    ServerProcess,
+    port_taken,
+    python_of,
+    resolve_mlserver,
+)
 
 HTTP_LOADGEN_FLAGS = {"input-tensor-format": "json", "output-tensor-format": "json"}
 MIN_START_TIMEOUT_S = 30.0

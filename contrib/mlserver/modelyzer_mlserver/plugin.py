@@ -9,6 +9,6 @@ from modelyzer.kernel.hookspecs import hookimpl
 
 @hookimpl
 def register_launchers(register: Any) -> None:
-    from .launcher import MLServerLauncher
+    from modelyzer_mlserver.launcher import MLServerLauncher
 
     register("mlserver", MLServerLauncher)

@@ -24,8 +24,7 @@ from typing import Any
 from modelyzer.kernel.errors import LaunchError
 from modelyzer.plugins.launchers.local_server import free_ports
 from modelyzer.plugins.launchers.readiness import again, poll
-
-from . import convert
+from modelyzer_mlserver import convert
 
 DEFAULT_TRITON_SERVER = "tritonserver"
 ENV_MLSERVER = "MODELYZER_MLSERVER"
