@@ -1,4 +1,4 @@
-"""The perf_analyzer load generator: MA-exact command lines, CSV parsing, and the real binary's failure paths.
+"""The perf_analyzer load generator: the real binary, its failure paths and retries (command lines and CSV parsing: test_perf_analyzer_args.py and test_perf_analyzer_csv.py).
 
 Real-process tests run the REAL perf_analyzer 2.51 (against a closed port, and against ``data/triton_stub.py``,
 a small Triton-compatible HTTP server), or small scripts standing in for perf_analyzer via
@@ -21,197 +21,20 @@ import attrs
 import psutil
 import pytest
 
-from modelyzer.kernel.config import ProfileConfig, config_from_dict
 from modelyzer.kernel.errors import LoadGeneratorError
-from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import ConfigVariant, Endpoints, LoadSpec, Metric, RunConfig
 from modelyzer.plugins.loadgen import perf_analyzer as pal
-from modelyzer.plugins.loadgen.perf_analyzer_args import adjust_for_stability, measurement_key, render
-from modelyzer.plugins.loadgen.perf_analyzer_csv import parse_csv, parse_gpu_cell
 from tests.conftest import PERF_ANALYZER, QUICK_START, real_server_available
-
-DATA = Path(__file__).parents[1] / "data"
-REAL_CSV = (DATA / "pa251_concurrency_gpu.csv").read_text()
-needs_pa = pytest.mark.skipif(not PERF_ANALYZER.exists(), reason="perf_analyzer missing; run .ci/setup")
-
-
-def make_config(**overrides: Any) -> ProfileConfig:
-    values: dict[str, Any] = dict(
-        profile_models="add_sub",
-        perf_analyzer_path="/opt/pa/perf_analyzer",
-        triton_install_path="/opt/tritonserver",
-        output_model_repository_path="/work/omr",
-    )
-    values.update(overrides)
-    return config_from_dict(values, check_paths=False)
-
-
-def make_context(tmp_path: Path) -> RunContext:
-    return RunContext(export_path=tmp_path / "export", output_model_repository=tmp_path / "omr")
-
-
-def run_config(
-    load: LoadSpec | None = None, flags: dict[str, Any] | None = None, name: str = "add_sub_config_2"
-) -> RunConfig:
-    variant = ConfigVariant("add_sub", {"max_batch_size": 8}, name=name)
-    return RunConfig("add_sub", variant, load or LoadSpec(concurrency=1), perf_analyzer_flags=flags or {})
-
-
-TRITON = Endpoints(
-    http="localhost:8000",
-    grpc="localhost:8001",
-    metrics_url="http://localhost:8002/metrics",
-    protocol="grpc",
-    model_name="add_sub",
-    triton_metrics=True,  # a Triton server's /metrics (local, docker, remote launchers)
+from tests.plugins.loadgen.perf_analyzer_support import (
+    DATA,
+    REAL_CSV,
+    TRITON,
+    generator,
+    make_config,
+    make_context,
+    needs_pa,
+    run_config,
 )
-
-
-def generator(tmp_path: Path, **overrides: Any) -> pal.PerfAnalyzerLoadGenerator:
-    return pal.PerfAnalyzerLoadGenerator(make_config(**overrides), make_context(tmp_path))
-
-
-# --- command lines -------------------------------------------------------------------------------------
-def test_concurrency_command_is_model_analyzers(tmp_path: Path) -> None:
-    assert generator(tmp_path).command(run_config(), TRITON) == [
-        "/opt/pa/perf_analyzer", "-m", "add_sub", "-b", "1", "-u", "localhost:8001", "-i", "grpc",
-        "-f", "add_sub-results.csv", "--verbose-csv", "--concurrency-range=1", "--measurement-mode=count_windows",
-        "--collect-metrics", "--metrics-url=http://localhost:8002/metrics", "--metrics-interval=1000",
-    ]  # fmt: skip
-
-
-def test_request_rate_over_http_without_triton_metrics_and_with_server_flags(tmp_path: Path) -> None:
-    endpoints = Endpoints(
-        http="127.0.0.1:8080",
-        grpc="127.0.0.1:8081",
-        metrics_url="http://127.0.0.1:8082/metrics",
-        protocol="http",
-        model_name="add_sub",
-        loadgen_flags={"input-tensor-format": "json", "output-tensor-format": "json"},
-    )
-    gen = generator(tmp_path, triton_launch_mode="mlserver", monitoring_interval=0.5)
-    assert gen.command(run_config(LoadSpec(batch_size=4, request_rate=64)), endpoints)[1:] == [
-        "-m", "add_sub", "-b", "4", "-u", "127.0.0.1:8080", "-i", "http", "-f", "add_sub-results.csv",
-        "--verbose-csv", "--request-rate-range=64", "--measurement-mode=count_windows",
-        "--input-tensor-format=json", "--output-tensor-format=json",
-    ]  # fmt: skip
-
-
-def test_request_intervals_and_metrics_interval_in_ms(tmp_path: Path) -> None:
-    gen = generator(tmp_path, triton_launch_mode="remote", monitoring_interval=0.25)
-    cmd = gen.command(run_config(LoadSpec(request_intervals="/data/intervals.txt")), TRITON)
-    assert "--request-intervals=/data/intervals.txt" in cmd and "--metrics-interval=250" in cmd
-    assert not any(t.startswith(("--concurrency-range", "--request-rate-range")) for t in cmd)
-
-
-def test_c_api_command_uses_variant_name_and_output_repository(tmp_path: Path) -> None:
-    gen = generator(tmp_path, triton_launch_mode="c_api")
-    assert gen.command(run_config(LoadSpec(concurrency=4)), Endpoints(protocol="c_api"))[1:] == [
-        "-m", "add_sub_config_2", "-b", "1", "-f", "add_sub_config_2-results.csv", "--verbose-csv",
-        "--service-kind=triton_c_api", "--concurrency-range=4", "--measurement-mode=count_windows",
-        "--triton-server-directory=/opt/tritonserver", f"--model-repository={tmp_path / 'omr'}",
-    ]  # fmt: skip
-
-
-def test_user_flags_come_last_and_override(tmp_path: Path) -> None:
-    flags = {
-        "batch-size": 4, "percentile": 95, "shape": ["INPUT0:4", "INPUT1:4"], "input-data": "random",
-        "async": "true", "sync": "false", "streaming": True, "latency-threshold": 0, "metrics-interval": 250,
-        "input-tensor-format": "binary", "http-header": ["A:1", "B:2"],
-    }  # fmt: skip
-    endpoints = Endpoints(
-        grpc="localhost:8001",
-        metrics_url="http://m/metrics",
-        model_name="add_sub",
-        loadgen_flags={"input-tensor-format": "json"},
-        triton_metrics=True,
-    )
-    cmd = generator(tmp_path).command(run_config(flags=flags), endpoints)[1:]
-    assert cmd == [
-        "-m", "add_sub", "-b", "4", "-u", "localhost:8001", "-i", "grpc", "-f", "add_sub-results.csv",
-        "-H", "A:1", "-H", "B:2", "--verbose-csv", "--async", "--concurrency-range=1", "--percentile=95",
-        "--input-data=random", "--shape=INPUT0:4", "--shape=INPUT1:4", "--measurement-mode=count_windows",
-        "--streaming", "--collect-metrics", "--metrics-url=http://m/metrics", "--metrics-interval=250",
-        "--input-tensor-format=binary",
-    ]  # fmt: skip
-
-
-def test_user_load_argument_replaces_the_generated_one(tmp_path: Path) -> None:
-    cmd = generator(tmp_path).command(run_config(flags={"request-rate-range": "10:40:10"}), TRITON)
-    assert "--request-rate-range=10:40:10" in cmd and not any(
-        t.startswith("--concurrency-range") for t in cmd
-    )
-
-
-def test_user_can_switch_off_metrics_collection(tmp_path: Path) -> None:
-    cmd = generator(tmp_path).command(run_config(flags={"collect-metrics": "false"}), TRITON)
-    assert not any("metrics" in t for t in cmd)
-
-
-def test_measurement_key_is_model_analyzers_representation() -> None:
-    rc = run_config(name="add_sub_config_default")
-    assert measurement_key(rc, make_config()) == (
-        "add_sub_config_default -m add_sub -b 1 -i grpc -f add_sub-results.csv --verbose-csv --concurrency-range=1 "
-        "--measurement-mode=count_windows --collect-metrics --metrics-url=http://localhost:8002/metrics "
-        "--metrics-interval=1000"
-    )
-    retried = adjust_for_stability({"model-name": "m", "url": "u:1", "measurement-request-count": 100})
-    assert render(retried, exclude=("url", "measurement-request-count")) == ["-m", "m"]
-
-
-def test_stability_adjustment_follows_model_analyzer() -> None:
-    first = adjust_for_stability({"measurement-mode": "count_windows"})
-    assert first["measurement-request-count"] == 100
-    assert adjust_for_stability(first)["measurement-request-count"] == 150
-    timed = adjust_for_stability({"measurement-mode": "time_windows"})
-    assert timed["measurement-interval"] == 6000
-    assert adjust_for_stability(timed)["measurement-interval"] == 7000
-
-
-# --- CSV ----------------------------------------------------------------------------------------------
-def test_real_csv_with_gpu_columns() -> None:
-    values = {(m.tag, m.gpu_uuid): m.value for m in parse_csv(REAL_CSV, LoadSpec(concurrency=4))}
-    assert values[("perf_throughput", None)] == 2618.4
-    assert values[("perf_latency_avg", None)] == 1.518
-    assert values[("perf_latency_p50", None)] == 1.386
-    assert values[("perf_latency_p99", None)] == 4.127
-    assert values[("perf_client_send_recv", None)] == 0.059
-    assert values[("perf_client_response_wait", None)] == 1.446
-    assert values[("perf_server_queue", None)] == 0.02
-    assert values[("perf_server_compute_infer", None)] == 0.2
-    assert values[("gpu_utilization", "GPU-aaaa")] == 50.0
-    assert values[("gpu_power_usage", "GPU-bbbb")] == 50.0
-    assert values[("gpu_used_memory", "GPU-bbbb")] == 2000.0
-    assert values[("gpu_free_memory", "GPU-aaaa")] == 15000.0
-    assert len(values) == 12 + 8
-
-
-def test_real_request_rate_csv_picks_the_measured_row() -> None:
-    text = (DATA / "pa251_request_rate.csv").read_text()
-    assert Metric("perf_throughput", 399.377) in parse_csv(text, LoadSpec(request_rate=200))
-    assert Metric("perf_throughput", 199.622) in parse_csv(text, LoadSpec(request_rate=100))
-    assert Metric("perf_throughput", 399.377) in parse_csv(
-        text, LoadSpec(request_rate=7)
-    )  # no match → last row
-    assert not [m for m in parse_csv(text) if m.gpu_uuid]
-
-
-def test_missing_and_empty_columns_are_skipped() -> None:
-    text = "Concurrency,Inferences/Second,send/recv,Avg latency,Avg GPU Utilization\n1,10.5,250,1500,\n"
-    assert parse_csv(text, LoadSpec(concurrency=1)) == [
-        Metric("perf_throughput", 10.5), Metric("perf_latency_avg", 1.5), Metric("perf_client_send_recv", 0.25),
-    ]  # fmt: skip
-    assert parse_csv("") == [] and parse_csv(REAL_CSV.splitlines()[0]) == []
-    assert parse_gpu_cell("GPU-a:0.5;junk;GPU-b:x;;GPU-c:1e3;") == {"GPU-a": 0.5, "GPU-c": 1000.0}
-
-
-def test_error_line_is_perf_analyzers_own() -> None:
-    assert pal.error_line("*** settings\nerror: failed to get model metadata: boom\n") == (
-        "error: failed to get model metadata: boom"
-    )
-    unstable = "Request concurrency: 1\nFailed to obtain stable measurement within 3 windows.\nFailed to obtain stable measurement.\n"
-    assert pal.error_line(unstable) == "Failed to obtain stable measurement within 3 windows."
-    assert pal.error_line("") == "(no output)"
 
 
 def test_binary_falls_back_to_project_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -467,13 +290,6 @@ def test_interrupt_kills_the_child_and_reraises(tmp_path: Path) -> None:
         pal.run_process([script], tmp_path / "out.txt", timeout=60, cpu_limit=0, clock=clock)
     assert gone(int(pidfile.read_text()))
 
-
-def test_real_mlserver_csv_has_server_columns_and_no_gpu() -> None:
-    text = (DATA / "pa251_mlserver_grpc.csv").read_text()
-    values = {m.tag: m.value for m in parse_csv(text, LoadSpec(concurrency=2))}
-    assert values["perf_throughput"] == 328.659 and values["perf_latency_p99"] == 24.513
-    assert values["perf_server_queue"] == 0.247 and values["perf_client_send_recv"] == 0.014
-    assert len(values) == 12
 
 
 @pytest.fixture
