@@ -41,7 +41,8 @@ def test_import_package_is_modelyzer_not_bare_folders(tmp_path: Path) -> None:
 #: where the kernel may spell a plugin name: the config field table's defaults (`triton_launch_mode: local`,
 #: `ranker: weighted`, …) and Model Analyzer's own rules between its keys (`dcgm_disable` needs `remote`) — values
 #: of user-chosen keys, never a choice the kernel makes.
-CONFIG_MODULES = ("config.py", "config_fields.py", "config_rules.py", "config_values.py", "config_whitelists.py")
+CONFIG_MODULES = ("config.py", "config_fields.py", "config_models.py", "config_rules.py", "config_values.py",
+                  "config_whitelists.py")
 
 
 def registered_names() -> set[str]:
