@@ -47,6 +47,9 @@ class Constraint:
     max: float | None = None
 
 
+#: Model Analyzer's default objective: maximize throughput
+DEFAULT_OBJECTIVES: tuple[Objective, ...] = (Objective("perf_throughput", 10.0),)
+
 @attrs.frozen
 class ModelSpec:
     """One model to profile, with every per-model setting already resolved against the global config."""
@@ -58,7 +61,7 @@ class ModelSpec:
     concurrency: tuple[int, ...] = ()
     request_rate: tuple[int, ...] = ()
     model_config_parameters: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
-    objectives: tuple[Objective, ...] = (Objective("perf_throughput", 10.0),)
+    objectives: tuple[Objective, ...] = DEFAULT_OBJECTIVES
     constraints: tuple[Constraint, ...] = ()
     weighting: float = 1.0
     perf_analyzer_flags: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
