@@ -281,6 +281,7 @@ class AgentsExecutor(Executor):
             if wake in events:
                 while wake.poll(0):
                     wake.recv()
+            stopping = self._stopping.is_set()  # read before the outbox: `stop()` queues its byes before setting it
             with self._lock:
                 self.hub.tick()
                 outgoing = self.hub.take_outbox()
@@ -289,7 +290,7 @@ class AgentsExecutor(Executor):
                     router.send_multipart([route, data], zmq.NOBLOCK)
                 except zmq.ZMQError:
                     pass  # the peer is gone (ROUTER drops) or its queue is full: heartbeats and resends recover
-            if self._stopping.is_set():
+            if stopping:
                 return
 
     def _receive(self, router: zmq.Socket[Any]) -> None:
