@@ -12,17 +12,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from modelyzer.kernel import metrics
 from modelyzer.kernel.errors import ConfigError
 from modelyzer.kernel.models import Constraint, Result
 from modelyzer.plugins.reporters.data import LOAD_TAGS, ModelData, label, value
+
+if TYPE_CHECKING:  # matplotlib is imported when a plot is drawn, not when modelyzer starts
+    from matplotlib.figure import Figure
 
 log = logging.getLogger("modelyzer")
 
@@ -201,6 +201,8 @@ def _constraint_lines(ax: Any, spec: PlotSpec, constraints: Sequence[Constraint]
 
 
 def _save(fig: Figure, path: Path) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
     fig.savefig(path, dpi=DPI)
@@ -220,6 +222,9 @@ def line_figure(spec: PlotSpec, series: Sequence[tuple[str, Sequence[Result]]], 
     lines = [(name, points(spec, results)) for name, results in series]
     if not any(pts for _, pts in lines):
         return None
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     fig = Figure(figsize=size, layout="constrained")
     ax = fig.add_subplot()
     for name, pts in lines:
@@ -256,6 +261,8 @@ def latency_breakdown(name: str, results: Sequence[Result], color: str, load_tag
         return None
     with_batch = len({r.run_config.load.batch_size for r in ok}) > 1
     xs = list(range(len(ok)))
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=FIGSIZE, layout="constrained")
     ax = fig.add_subplot()
     bottom = [0.0] * len(ok)
