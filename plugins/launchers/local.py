@@ -3,7 +3,8 @@
 The command line, ports, settings, restarts and loads are ``TritonServerLauncher``'s (``triton_server``; the start,
 readiness and restart policy are ``ManagedServerLauncher``'s, ``managed``). This module owns the process:
 
-- The server is ``triton_server_path`` (default ``tritonserver`` on PATH; a missing one is a one-line LaunchError).
+- The server is ``triton_server_path`` (default ``tritonserver`` on PATH, else the shim `.ci/setup` installs in
+  ``.tools/bin``: Triton 2.51 from the nvidia-pytriton wheel; a missing one is a one-line LaunchError).
   The repository is the *original* one, as in Model Analyzer ≥ 1.32: a variant is loaded under the model's own
   name with Triton's load-with-config (``POST /v2/repository/models/<model>/load`` with ``{"parameters":
   {"config": "<json>"}}``), and Triton reads the model's files from ``<model_repository>/<model>``. The output
@@ -45,9 +46,11 @@ from modelyzer.kernel.models import Endpoints, RunConfig
 from modelyzer.plugins.launchers.local_server import PidFile, ServerLog, signal_group
 from modelyzer.plugins.launchers.managed import ServerSettings
 from modelyzer.plugins.launchers.triton_server import LOG_TAIL_LINES, TritonServerLauncher, gpu_uuids
+from modelyzer.plugins.setup_tools import setup_tool
 
 PIDFILE_NAME = "tritonserver.pid"
 STOP_GRACE_S = 5.0
+DEFAULT_SERVER = "tritonserver"
 
 
 class LocalLauncher(TritonServerLauncher):
@@ -72,7 +75,7 @@ class LocalLauncher(TritonServerLauncher):
 
     def binary(self) -> str:
         name = self.config.triton_server_path
-        found = shutil.which(name)
+        found = shutil.which(name) or (setup_tool(name) if name == DEFAULT_SERVER else None)
         if found is None or not Path(found).is_file():
             raise LaunchError(
                 f"triton_server_path: {name!r} is not an executable"

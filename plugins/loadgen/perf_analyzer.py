@@ -49,12 +49,12 @@ from modelyzer.plugins.loadgen.perf_analyzer_args import (
     render,
 )
 from modelyzer.plugins.loadgen.perf_analyzer_csv import GPU_COLUMNS, NON_GPU_COLUMNS, parse_csv
+from modelyzer.plugins.setup_tools import setup_tool
 
 UNSTABLE_MARKERS = ("Failed to obtain stable measurement", "Please use a larger time window")
 WINDOW_ARGS = ("measurement-request-count", "measurement-interval")
 DEFAULT_BINARY = "perf_analyzer"
 ERROR_LOG_NAME = "perf_analyzer_error.log"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 POLL_SECONDS = 0.1
 CPU_SAMPLE_SECONDS = 1.0
 KILL_GRACE_SECONDS = 2.0
@@ -72,11 +72,9 @@ def find_perf_analyzer(path: str | None) -> str:
     found = shutil.which(name)
     if found:
         return found
-    if name == DEFAULT_BINARY:
-        for root in (PROJECT_ROOT, Path.cwd()):
-            candidate = root / ".tools" / "bin" / DEFAULT_BINARY
-            if candidate.is_file() and os.access(candidate, os.X_OK):
-                return str(candidate)
+    installed = setup_tool(DEFAULT_BINARY) if name == DEFAULT_BINARY else None
+    if installed:
+        return installed
     raise LoadGeneratorError(
         f"perf_analyzer binary {name!r} not found on PATH (nor in .tools/bin); install it or set perf_analyzer_path"
     )
