@@ -1,0 +1,163 @@
+"""The `local` launcher against the REAL Triton Inference Server 2.51 (CPU, Python backend) that `.ci/setup`
+installs from the nvidia-pytriton wheel (`.tools/bin/tritonserver`, found with no `triton_server_path`).
+
+What the stand-in in test_local.py cannot show: Triton's own explicit model control, load-with-config changing a
+live model's instances and batching, its refusal of a KIND_GPU instance on a host without GPUs, a Python model
+that fails to import (Triton's error in one line), its Prometheus `/metrics`, and a whole profile with
+server-side queue/compute times. The stand-in stays for GPU behaviour, which cannot be real here.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import yaml
+
+from modelyzer.kernel.errors import ModelLoadError
+from modelyzer.kernel.interfaces import RunContext
+from modelyzer.kernel.models import ConfigVariant, LoadSpec, RunConfig
+from modelyzer.kernel.store import Store
+from modelyzer.plugins.codecs.pbtxt import PbtxtCodec
+from modelyzer.plugins.launchers import local as ll
+from modelyzer.plugins.setup_tools import setup_tool
+from tests.conftest import PERF_ANALYZER, ROOT, modelyzer_cmd
+from tests.support.configs import profile_config
+
+EXAMPLE = ROOT / "examples" / "triton-cpu" / "model_repository"
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(setup_tool("tritonserver") is None, reason="tritonserver missing; run .ci/setup"),
+]
+
+BROKEN_MODEL = '''
+import not_installed_module  # noqa: F401 - the import fails when Triton loads the model
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        return []
+'''
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """The example's add_sub Python model, and `broken`, whose model.py fails to import."""
+    root = tmp_path / "models"
+    shutil.copytree(EXAMPLE / "add_sub", root / "add_sub")
+    (root / "broken" / "1").mkdir(parents=True)
+    (root / "broken" / "config.pbtxt").write_text(
+        (root / "add_sub" / "config.pbtxt").read_text().replace('name: "add_sub"', 'name: "broken"'))
+    (root / "broken" / "1" / "model.py").write_text(BROKEN_MODEL)
+    return root
+
+
+def launcher(tmp_path: Path, repo: Path) -> ll.LocalLauncher:
+    config = profile_config(model_repository=repo, client_max_retries=60, monitoring_interval=0.5)
+    assert config.triton_server_path == "tritonserver"  # the default: the launcher finds the setup's shim
+    return ll.LocalLauncher(config, RunContext(export_path=tmp_path / "export", output_model_repository=tmp_path))
+
+
+def run_config(model: str, config: dict[str, Any], name: str, env: dict[str, str] | None = None) -> RunConfig:
+    return RunConfig(model, ConfigVariant(model, config, name=name), LoadSpec(concurrency=1), server_env=env or {})
+
+
+def test_variants_load_live_and_the_server_restarts_only_for_a_new_environment(tmp_path: Path, repo: Path) -> None:
+    lau = launcher(tmp_path, repo)
+    base = PbtxtCodec().read(repo / "add_sub" / "config.pbtxt")
+    try:
+        lau.start()
+        pid = lau.proc.pid if lau.proc else 0
+        first = run_config("add_sub", base, "add_sub_config_default")
+        endpoints = lau.ensure(first.variant, tmp_path, first)
+        assert endpoints.model_name == "add_sub" and endpoints.triton_metrics
+        served = lau.repository.client.get_model_config("add_sub")
+        assert served["instance_group"][0]["count"] == 1 and "dynamic_batching" not in served
+
+        batched = {**base, "max_batch_size": 4, "dynamic_batching": {"max_queue_delay_microseconds": 100},
+                   "instance_group": [{"count": 2, "kind": "KIND_CPU"}]}
+        second = run_config("add_sub", batched, "add_sub_config_3")
+        lau.ensure(second.variant, tmp_path, second)
+        served = lau.repository.client.get_model_config("add_sub")  # Triton's own view of the live model
+        assert served["max_batch_size"] == 4 and served["instance_group"][0]["count"] == 2
+        assert int(served["dynamic_batching"]["max_queue_delay_microseconds"]) == 100
+        assert (lau.server_starts, lau.model_loads) == (1, 2)
+
+        with urllib.request.urlopen(endpoints.metrics_url, timeout=10) as response:  # Triton's Prometheus metrics
+            metrics = response.read().decode()
+        assert 'nv_inference_count{model="add_sub"' in metrics and "nv_cpu_utilization" in metrics
+
+        gpu = {**base, "instance_group": [{"count": 1, "kind": "KIND_GPU"}]}
+        refused = run_config("add_sub", gpu, "add_sub_config_7")
+        with pytest.raises(ModelLoadError) as err:
+            lau.ensure(refused.variant, tmp_path, refused)
+        assert "refused to load add_sub_config_7" in str(err.value) and "\n" not in str(err.value)
+
+        restarted = run_config("add_sub", base, "add_sub_config_default", env={"MODELYZER_TEST": "1"})
+        lau.ensure(restarted.variant, tmp_path, restarted)
+        assert lau.server_starts == 2 and lau.proc is not None and lau.proc.pid != pid
+    finally:
+        lau.stop()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert not lau.pidfile.exists()
+
+
+def test_a_python_model_that_fails_to_import_is_one_line_with_tritons_error(tmp_path: Path, repo: Path) -> None:
+    lau = launcher(tmp_path, repo)
+    config = PbtxtCodec().read(repo / "broken" / "config.pbtxt")
+    broken = run_config("broken", config, "broken_config_default")
+    try:
+        lau.start()
+        with pytest.raises(ModelLoadError) as err:
+            lau.ensure(broken.variant, tmp_path, broken)
+    finally:
+        lau.stop()
+    message = str(err.value)
+    assert "\n" not in message and "refused to load broken_config_default" in message
+    assert "No module named 'not_installed_module'" in message  # Triton's (the Python backend's) own error
+
+
+@pytest.mark.skipif(not PERF_ANALYZER.exists(), reason="perf_analyzer missing; run .ci/setup")
+def test_a_profile_on_the_real_triton_measures_server_side_times(tmp_path: Path, repo: Path) -> None:
+    export = tmp_path / "out"
+    config = {
+        "model_repository": str(repo), "profile_models": "add_sub", "triton_launch_mode": "local",
+        "export_path": str(export), "output_model_repository_path": str(export / "omr"),
+        "run_config_search_max_instance_count": 1, "run_config_search_max_model_batch_size": 1,
+        "run_config_search_max_concurrency": 2, "collect_cpu_metrics": True,
+        # the machine's 2 cores are shared: short windows and a loose stability bound keep the test quick
+        "perf_analyzer_flags": {"measurement-request-count": 50, "stability-percentage": 100},
+        "skip_summary_reports": True, "skip_detailed_reports": True,
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.run([*modelyzer_cmd(), "profile", "-f", str(path)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Top configurations for add_sub" in proc.stdout
+    conn = sqlite3.connect(export / "results.db")
+    try:
+        starts, loads = conn.execute("select server_starts, model_loads from runs").fetchone()
+    finally:
+        conn.close()
+    assert starts == 1 and loads >= 2  # every variant loaded into the one running server
+    store = Store.open_existing(export / "results.db")
+    try:
+        results = store.results("add_sub")
+    finally:
+        store.close()
+    assert len(results) >= 4 and all(r.measurement.ok for r in results)
+    for result in results:
+        values = result.measurement.values()
+        assert values["perf_throughput"] > 0 and values["perf_latency_p99"] > 0
+        # Triton's statistics: perf_analyzer's server-side columns are real, not zero-filled
+        assert values["perf_server_compute_infer"] > 0 and "perf_server_queue" in values
+        assert values["cpu_used_ram"] > 0  # the server's process tree, read by the cpu collector
+    assert "Started GRPCInferenceService" in (export / "tritonserver.log").read_text()
+    assert not (export / "tritonserver.pid").exists()
