@@ -286,3 +286,6 @@ class Endpoints:
     loadgen_flags: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
     # `metrics_url` serves Triton's Prometheus metrics (per-GPU nv_gpu_* values a load generator may read itself)
     triton_metrics: bool = False
+    # environment the load generator needs for this server (e.g. the libraries of a server it embeds), applied
+    # over its own environment
+    loadgen_env: dict[str, str] = attrs.field(factory=dict, converter=_frozen_dict)

@@ -16,11 +16,18 @@ perf_analyzer runs with ``--service-kind=triton_c_api --triton-server-directory=
   warns about them).
 
 ``start()`` checks that ``triton_install_path`` is a directory, so a wrong path is one clear error instead of a
-failed perf_analyzer run per measurement.
+failed perf_analyzer run per measurement. Left at its default (``/opt/tritonserver``) where that does not exist,
+it is the layout ``.ci/setup`` makes in ``.tools/triton`` (``lib/libtritonserver.so`` and its libraries, and
+``backends/``: Triton 2.51 from the nvidia-pytriton wheel). perf_analyzer gets ``<install>/lib`` on its
+``LD_LIBRARY_PATH``, the layout's ``bin/`` (resolved; setup's links to the server's venv, whose python3 has numpy
+for the Python backend's stub) first on ``PATH``, and ``triton_server_environment``, through
+``Endpoints.loadgen_env``: the server runs in its process. perf_analyzer 2.51 in this mode does not exit when a
+model fails to load (it waits forever): ``perf_analyzer_timeout`` ends it.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +36,7 @@ from modelyzer.kernel.errors import LaunchError
 from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.interfaces import Launcher, RunContext
 from modelyzer.kernel.models import ConfigVariant, Endpoints, RunConfig
+from modelyzer.plugins.setup_tools import setup_dir
 
 SERVICE_KIND = "triton_c_api"
 
@@ -45,8 +53,21 @@ class CApiLauncher(Launcher):
         self.context = context
         self.server_starts = 0
         self.model_loads = 0
-        self.install_path = Path(config.triton_install_path)
+        installed = setup_dir("triton")
+        default = "triton_install_path" not in config.user_set and not Path(config.triton_install_path).is_dir()
+        self.install_path = installed if default and installed is not None else Path(config.triton_install_path)
         self._told = False
+
+    def loadgen_env(self) -> dict[str, str]:
+        """The embedded server's libraries first on the library path, its `bin/` (the python3 whose packages the
+        Python backend's stub imports) first on PATH when the layout has one, then the user's server environment."""
+        env = {"LD_LIBRARY_PATH": os.pathsep.join(
+            p for p in (str(self.install_path / "lib"), os.environ.get("LD_LIBRARY_PATH", "")) if p)}
+        bin_dir = self.install_path / "bin"
+        if bin_dir.is_dir():  # resolved: the stub finds its venv only through the real directory
+            env["PATH"] = os.pathsep.join(p for p in (str(bin_dir.resolve()), os.environ.get("PATH", "")) if p)
+        env.update({str(k): os.path.expandvars(str(v)) for k, v in self.config.triton_server_environment.items()})
+        return env
 
     def loadgen_flags(self) -> dict[str, Any]:
         return {
@@ -78,6 +99,7 @@ class CApiLauncher(Launcher):
             protocol="c_api",
             model_name=variant.name or run_config.model,
             loadgen_flags=self.loadgen_flags(),
+            loadgen_env=self.loadgen_env(),
         )
 
     def stop(self) -> None:

@@ -238,8 +238,8 @@ class PerfAnalyzerLoadGenerator(LoadGenerator):
         return measurement_key(run_config, self.config)
 
     # --- measuring -----------------------------------------------------------------------------------
-    def _env(self, binary: str) -> dict[str, str]:
-        env = dict(os.environ)
+    def _env(self, binary: str, endpoints: Endpoints) -> dict[str, str]:
+        env = {**os.environ, **endpoints.loadgen_env}  # what the server needs (an embedded server's libraries)
         lib = Path(binary).resolve().parent.parent / "lib"
         if lib.is_dir():
             env["LD_LIBRARY_PATH"] = os.pathsep.join(
@@ -258,7 +258,7 @@ class PerfAnalyzerLoadGenerator(LoadGenerator):
         model = model_name_for(run_config, endpoints)
         with tempfile.TemporaryDirectory(dir=export, prefix=".perf_analyzer-") as tmp:
             flags = self.flags(run_config, endpoints, csv_path=Path(tmp) / f"{model}-results.csv")
-            env = self._env(binary)
+            env = self._env(binary, endpoints)
             attempt = 0
             while True:
                 attempt += 1

@@ -4,21 +4,25 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import LaunchError
 from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import ConfigVariant, Endpoints, LoadSpec, RunConfig
+from modelyzer.kernel.store import Store
 from modelyzer.plugins.codecs.pbtxt import PbtxtCodec
 from modelyzer.plugins.executors.local import InProcessExecutor
 from modelyzer.plugins.launchers import c_api as cl
 from modelyzer.plugins.launchers.remote import RemoteLauncher
 from modelyzer.plugins.loadgen.perf_analyzer import PerfAnalyzerLoadGenerator
-from tests.conftest import QUICK_START
+from modelyzer.plugins.setup_tools import setup_dir
+from tests.conftest import PERF_ANALYZER, QUICK_START, ROOT, modelyzer_cmd
 from tests.support.configs import profile_config
 
 REPO = QUICK_START / "model_repository"
@@ -125,3 +129,43 @@ def test_registered_as_c_api() -> None:
     caps = cl.CApiLauncher
     assert (caps.serves_metrics, caps.server_only_window, caps.in_process) == (False, False, True)
     assert (caps.on_this_host, caps.starts_server) == (True, True)
+
+
+# --- for real: perf_analyzer embeds the Triton 2.51 that .ci/setup lays out in .tools/triton ---------------------
+@pytest.mark.integration
+@pytest.mark.skipif(setup_dir("triton") is None or not PERF_ANALYZER.exists(),
+                    reason="the Triton layout or perf_analyzer is missing; run .ci/setup")
+def test_a_profile_with_triton_embedded_in_perf_analyzer(tmp_path: Path) -> None:
+    """No server process: perf_analyzer loads each variant by its name from the output repository, through
+    Triton's C API (`--service-kind=triton_c_api`), with the default `triton_install_path` resolved to the
+    setup's layout; server-side times come from the embedded server's statistics."""
+    export = tmp_path / "out"
+    config = {
+        "model_repository": str(ROOT / "examples" / "triton-cpu" / "model_repository"), "profile_models": "add_sub",
+        "triton_launch_mode": "c_api", "export_path": str(export),
+        "output_model_repository_path": str(export / "omr"), "override_output_model_repository": True,
+        "run_config_search_max_instance_count": 1, "run_config_search_max_model_batch_size": 1,
+        "run_config_search_max_concurrency": 2, "perf_analyzer_timeout": 120,  # a failed load hangs perf_analyzer
+        "perf_analyzer_flags": {"measurement-request-count": 50, "stability-percentage": 100},
+        "skip_summary_reports": True, "skip_detailed_reports": True,
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.run([*modelyzer_cmd(), "profile", "-f", str(path)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "perf_analyzer embeds Triton from" in proc.stderr and str(ROOT / ".tools" / "triton") in proc.stderr
+    store = Store.open_existing(export / "results.db")
+    try:
+        results, run = store.results("add_sub"), store.latest_run()
+    finally:
+        store.close()
+    assert run is not None and run.server_starts == 0  # nothing but perf_analyzer ran
+    assert len(results) >= 4 and all(r.measurement.ok for r in results), [r.measurement.error for r in results]
+    for result in results:
+        values = result.measurement.values()
+        assert values["perf_throughput"] > 0 and values["perf_server_compute_infer"] > 0
+    names = {r.run_config.variant.name for r in results}
+    for name in names:  # each variant was written in full, named after itself, and embedded by that name
+        assert PbtxtCodec().read(export / "omr" / name / "config.pbtxt")["name"] == name
+        assert (export / "omr" / name / "1" / "model.py").is_file()
