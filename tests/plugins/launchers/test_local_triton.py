@@ -27,7 +27,7 @@ from modelyzer.kernel.store import Store
 from modelyzer.plugins.codecs.pbtxt import PbtxtCodec
 from modelyzer.plugins.launchers import local as ll
 from modelyzer.plugins.setup_tools import setup_tool
-from tests.conftest import PERF_ANALYZER, ROOT, modelyzer_cmd
+from tests.conftest import PERF_ANALYZER, QUICK_START, ROOT, modelyzer_cmd
 from tests.support.configs import profile_config
 
 EXAMPLE = ROOT / "examples" / "triton-cpu" / "model_repository"
@@ -48,9 +48,11 @@ class TritonPythonModel:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    """The example's add_sub Python model, and `broken`, whose model.py fails to import."""
+    """The example's add_sub Python model; `broken`, whose model.py fails to import; and `onnx_add_sub`, the
+    quick start's ONNX model, for which this Triton build has no backend."""
     root = tmp_path / "models"
     shutil.copytree(EXAMPLE / "add_sub", root / "add_sub")
+    shutil.copytree(QUICK_START / "model_repository" / "add_sub", root / "onnx_add_sub")
     (root / "broken" / "1").mkdir(parents=True)
     (root / "broken" / "config.pbtxt").write_text(
         (root / "add_sub" / "config.pbtxt").read_text().replace('name: "add_sub"', 'name: "broken"'))
@@ -121,6 +123,21 @@ def test_a_python_model_that_fails_to_import_is_one_line_with_tritons_error(tmp_
     message = str(err.value)
     assert "\n" not in message and "refused to load broken_config_default" in message
     assert "No module named 'not_installed_module'" in message  # Triton's (the Python backend's) own error
+
+
+def test_a_model_whose_backend_this_build_lacks_is_one_line_naming_it(tmp_path: Path, repo: Path) -> None:
+    lau = launcher(tmp_path, repo)
+    config = {**PbtxtCodec().read(repo / "onnx_add_sub" / "config.pbtxt"), "name": "onnx_add_sub"}
+    onnx = run_config("onnx_add_sub", config, "onnx_add_sub_config_default")
+    try:
+        lau.start()
+        with pytest.raises(ModelLoadError) as err:
+            lau.ensure(onnx.variant, tmp_path, onnx)
+    finally:
+        lau.stop()
+    message = str(err.value)
+    assert "\n" not in message and "refused to load onnx_add_sub_config_default" in message
+    assert "unable to find backend library for backend 'onnxruntime'" in message  # Triton's own words
 
 
 @pytest.mark.skipif(not PERF_ANALYZER.exists(), reason="perf_analyzer missing; run .ci/setup")
