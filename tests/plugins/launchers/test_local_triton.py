@@ -20,7 +20,7 @@ import psutil
 import pytest
 import yaml
 
-from modelyzer.kernel.errors import ModelLoadError
+from modelyzer.kernel.errors import LaunchError, ModelLoadError
 from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import ConfigVariant, LoadSpec, RunConfig
 from modelyzer.kernel.store import Store
@@ -178,3 +178,44 @@ def test_a_profile_on_the_real_triton_measures_server_side_times(tmp_path: Path,
         assert values["cpu_used_ram"] > 0  # the server's process tree, read by the cpu collector
     assert "Started GRPCInferenceService" in (export / "tritonserver.log").read_text()
     assert not (export / "tritonserver.pid").exists()
+
+
+def test_a_real_server_on_the_port_is_named_and_never_reused(tmp_path: Path, repo: Path) -> None:
+    first = launcher(tmp_path / "a", repo)
+    try:
+        first.start()
+        http = first.endpoints("").http
+        port = int(http.rsplit(":", 1)[1])
+        config = profile_config(model_repository=repo, triton_http_endpoint=http, client_max_retries=60)
+        second = ll.LocalLauncher(config, RunContext(export_path=tmp_path / "b", output_model_repository=tmp_path))
+        with pytest.raises(LaunchError) as err:
+            second.start()
+        message = str(err.value)
+        assert f"another server is already answering on port {port} (triton_http_endpoint; HTTP 200" in message
+        assert "\n" not in message and second.proc is None
+    finally:
+        first.stop()
+
+
+def test_a_server_left_by_a_killed_profile_is_stopped_at_the_next_start(tmp_path: Path, repo: Path) -> None:
+    """A profile killed with SIGKILL leaves its tritonserver (and the Python backend's stubs) running; the next
+    start with the same export path finds it by its pidfile, checks its command line, and stops it."""
+    export = tmp_path / "export"
+    left = launcher(tmp_path, repo)
+    left.start()
+    base = PbtxtCodec().read(repo / "add_sub" / "config.pbtxt")
+    loaded = run_config("add_sub", base, "add_sub_config_default")
+    left.ensure(loaded.variant, tmp_path, loaded)  # a loaded Python model: the server has stub children
+    assert left.proc is not None
+    orphan = psutil.Process(left.proc.pid)
+    stubs = orphan.children(recursive=True)
+    assert stubs, "no Python backend stub under the server"
+    left.proc = None  # what SIGKILL of the profile leaves behind: nobody owns the server any more
+    nxt = ll.LocalLauncher(left.config, RunContext(export_path=export, output_model_repository=tmp_path))
+    try:
+        nxt.start()
+        gone, alive = psutil.wait_procs([orphan, *stubs], timeout=30)
+        assert not alive, [p.pid for p in alive]
+        assert nxt.proc is not None and nxt.proc.pid != orphan.pid and nxt.server_starts == 1
+    finally:
+        nxt.stop()
