@@ -33,6 +33,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "modelyzer.plugins.collectors.cpu",
     "modelyzer.plugins.collectors.nvml",
     "modelyzer.plugins.collectors.triton_metrics",
+    "modelyzer.plugins.collectors.triton_cpu",
     "modelyzer.plugins.rankers.weighted",
     "modelyzer.plugins.reporters.csv_tables",
     "modelyzer.plugins.reporters.summary",

@@ -176,6 +176,8 @@ def test_a_profile_on_the_real_triton_measures_server_side_times(tmp_path: Path,
         # Triton's statistics: perf_analyzer's server-side columns are real, not zero-filled
         assert values["perf_server_compute_infer"] > 0 and "perf_server_queue" in values
         assert values["cpu_used_ram"] > 0  # the server's process tree, read by the cpu collector
+        # Triton's own view of its host, from its /metrics (the triton_cpu collector)
+        assert 0 < values["host_cpu_utilization"] <= 100 and values["host_used_ram"] > values["cpu_used_ram"]
     assert "Started GRPCInferenceService" in (export / "tritonserver.log").read_text()
     assert not (export / "tritonserver.pid").exists()
 
