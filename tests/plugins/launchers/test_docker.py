@@ -33,7 +33,8 @@ from modelyzer.kernel.models import ConfigVariant, GpuDevice, LoadSpec, RunConfi
 from modelyzer.plugins.codecs.pbtxt import PbtxtCodec
 from modelyzer.plugins.launchers import docker as dl
 from modelyzer.plugins.launchers import docker_support as ds
-from tests.conftest import QUICK_START, modelyzer_cmd, real_server_available
+from modelyzer.plugins.setup_tools import setup_tool
+from tests.conftest import QUICK_START, ROOT, modelyzer_cmd, real_server_available
 from tests.support.configs import profile_config
 from tests.support.dockerd import PrivateDockerd, host_mounts, private_dockerd
 from tests.support.fake_tritonserver import make_executable
@@ -374,3 +375,36 @@ def test_ctrl_c_removes_the_container(engine: PrivateDockerd, shared: Path) -> N
     assert proc.returncode == 130, err[-3000:]
     assert "interrupted" in err and "Traceback" not in err
     assert containers(engine, f"{ds.LABEL_RUN}={container.labels[ds.LABEL_RUN]}") == []
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(setup_tool("tritonserver") is None, reason="tritonserver missing; run .ci/setup")
+def test_a_profile_on_the_real_triton_in_a_container(engine: PrivateDockerd, tmp_path: Path) -> None:
+    """The setup's real Triton 2.51 runs in a container of the imported image (the host's /usr, Python and project
+    mounted read-only at their own paths), started through the Docker SDK with host networking; every variant is
+    loaded into it with load-with-config; perf_analyzer measures it from outside."""
+    export = tmp_path / "out"
+    cfg = {
+        "triton_launch_mode": "docker", "triton_docker_image": IMAGE,
+        "model_repository": str(ROOT / "examples" / "triton-cpu" / "model_repository"), "profile_models": "add_sub",
+        "triton_server_path": setup_tool("tritonserver"), "triton_docker_mounts": host_mounts(),
+        "triton_docker_shm_size": "256m", "triton_docker_labels": {"modelyzer.test": "real-triton"},
+        "export_path": str(export), "output_model_repository_path": str(export / "omr"),
+        "run_config_search_max_instance_count": 1, "run_config_search_max_model_batch_size": 1,
+        "run_config_search_max_concurrency": 2,
+        "perf_analyzer_flags": {"measurement-request-count": 50, "stability-percentage": 100},
+        "skip_summary_reports": True, "skip_detailed_reports": True,
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([*modelyzer_cmd(), "profile", "-f", str(path)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert query(export / "results.db", "select server_starts from runs") == [(1,)]
+    assert query(export / "results.db", "select count(*) from measurements where status = 'ok'")[0][0] >= 4
+    computed = query(export / "results.db", "select min(value) from metric_values where tag = "
+                                            "'perf_server_compute_infer'")[0][0]
+    assert computed is not None and computed > 0  # Triton's own statistics, from inside the container
+    log_text = (export / "tritonserver.log").read_text()  # the container's output, kept by the launcher
+    assert "===== modelyzer: container modelyzer-" in log_text and "Started GRPCInferenceService" in log_text
+    assert not containers(engine, "modelyzer.test=real-triton")  # removed at the end
