@@ -145,7 +145,7 @@ def test_a_profile_with_triton_embedded_in_perf_analyzer(tmp_path: Path) -> None
         "triton_launch_mode": "c_api", "export_path": str(export),
         "output_model_repository_path": str(export / "omr"), "override_output_model_repository": True,
         "run_config_search_max_instance_count": 1, "run_config_search_max_model_batch_size": 1,
-        "run_config_search_max_concurrency": 2, "perf_analyzer_timeout": 120,  # a failed load hangs perf_analyzer
+        "run_config_search_max_concurrency": 1, "perf_analyzer_timeout": 120,  # a failed load hangs perf_analyzer
         "perf_analyzer_flags": {"measurement-request-count": 50, "stability-percentage": 100},
         "skip_summary_reports": True, "skip_detailed_reports": True,
     }
@@ -161,7 +161,7 @@ def test_a_profile_with_triton_embedded_in_perf_analyzer(tmp_path: Path) -> None
     finally:
         store.close()
     assert run is not None and run.server_starts == 0  # nothing but perf_analyzer ran
-    assert len(results) >= 4 and all(r.measurement.ok for r in results), [r.measurement.error for r in results]
+    assert len(results) >= 2 and all(r.measurement.ok for r in results), [r.measurement.error for r in results]
     for result in results:
         values = result.measurement.values()
         assert values["perf_throughput"] > 0 and values["perf_server_compute_infer"] > 0

@@ -391,7 +391,7 @@ def test_a_profile_on_the_real_triton_in_a_container(engine: PrivateDockerd, tmp
         "triton_docker_shm_size": "256m", "triton_docker_labels": {"modelyzer.test": "real-triton"},
         "export_path": str(export), "output_model_repository_path": str(export / "omr"),
         "run_config_search_max_instance_count": 1, "run_config_search_max_model_batch_size": 1,
-        "run_config_search_max_concurrency": 2,
+        "run_config_search_max_concurrency": 1,
         "perf_analyzer_flags": {"measurement-request-count": 50, "stability-percentage": 100},
         "skip_summary_reports": True, "skip_detailed_reports": True,
     }
@@ -401,7 +401,7 @@ def test_a_profile_on_the_real_triton_in_a_container(engine: PrivateDockerd, tmp
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert query(export / "results.db", "select server_starts from runs") == [(1,)]
-    assert query(export / "results.db", "select count(*) from measurements where status = 'ok'")[0][0] >= 4
+    assert query(export / "results.db", "select count(*) from measurements where status = 'ok'")[0][0] >= 2
     computed = query(export / "results.db", "select min(value) from metric_values where tag = "
                                             "'perf_server_compute_infer'")[0][0]
     assert computed is not None and computed > 0  # Triton's own statistics, from inside the container

@@ -147,7 +147,7 @@ def test_a_profile_on_the_real_triton_measures_server_side_times(tmp_path: Path,
         "model_repository": str(repo), "profile_models": "add_sub", "triton_launch_mode": "local",
         "export_path": str(export), "output_model_repository_path": str(export / "omr"),
         "run_config_search_max_instance_count": 1, "run_config_search_max_model_batch_size": 1,
-        "run_config_search_max_concurrency": 2, "collect_cpu_metrics": True,
+        "run_config_search_max_concurrency": 1, "collect_cpu_metrics": True,
         # the machine's 2 cores are shared: short windows and a loose stability bound keep the test quick
         "perf_analyzer_flags": {"measurement-request-count": 50, "stability-percentage": 100},
         "skip_summary_reports": True, "skip_detailed_reports": True,
@@ -169,7 +169,7 @@ def test_a_profile_on_the_real_triton_measures_server_side_times(tmp_path: Path,
         results = store.results("add_sub")
     finally:
         store.close()
-    assert len(results) >= 4 and all(r.measurement.ok for r in results)
+    assert len(results) >= 2 and all(r.measurement.ok for r in results)  # the default and a variant
     for result in results:
         values = result.measurement.values()
         assert values["perf_throughput"] > 0 and values["perf_latency_p99"] > 0
