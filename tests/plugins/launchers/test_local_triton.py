@@ -110,33 +110,29 @@ def test_variants_load_live_and_the_server_restarts_only_for_a_new_environment(t
     assert not lau.pidfile.exists()
 
 
-def test_a_python_model_that_fails_to_import_is_one_line_with_tritons_error(tmp_path: Path, repo: Path) -> None:
+def refusal(tmp_path: Path, repo: Path, model: str) -> str:
+    """The one-line error of loading `model`'s default config into the real server (which must refuse it)."""
     lau = launcher(tmp_path, repo)
-    config = PbtxtCodec().read(repo / "broken" / "config.pbtxt")
-    broken = run_config("broken", config, "broken_config_default")
+    config = {**PbtxtCodec().read(repo / model / "config.pbtxt"), "name": model}
+    refused = run_config(model, config, f"{model}_config_default")
     try:
         lau.start()
         with pytest.raises(ModelLoadError) as err:
-            lau.ensure(broken.variant, tmp_path, broken)
+            lau.ensure(refused.variant, tmp_path, refused)
     finally:
         lau.stop()
     message = str(err.value)
-    assert "\n" not in message and "refused to load broken_config_default" in message
+    assert "\n" not in message and f"refused to load {model}_config_default" in message
+    return message
+
+
+def test_a_python_model_that_fails_to_import_is_one_line_with_tritons_error(tmp_path: Path, repo: Path) -> None:
+    message = refusal(tmp_path, repo, "broken")
     assert "No module named 'not_installed_module'" in message  # Triton's (the Python backend's) own error
 
 
 def test_a_model_whose_backend_this_build_lacks_is_one_line_naming_it(tmp_path: Path, repo: Path) -> None:
-    lau = launcher(tmp_path, repo)
-    config = {**PbtxtCodec().read(repo / "onnx_add_sub" / "config.pbtxt"), "name": "onnx_add_sub"}
-    onnx = run_config("onnx_add_sub", config, "onnx_add_sub_config_default")
-    try:
-        lau.start()
-        with pytest.raises(ModelLoadError) as err:
-            lau.ensure(onnx.variant, tmp_path, onnx)
-    finally:
-        lau.stop()
-    message = str(err.value)
-    assert "\n" not in message and "refused to load onnx_add_sub_config_default" in message
+    message = refusal(tmp_path, repo, "onnx_add_sub")
     assert "unable to find backend library for backend 'onnxruntime'" in message  # Triton's own words
 
 
