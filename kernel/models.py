@@ -289,3 +289,6 @@ class Endpoints:
     # environment the load generator needs for this server (e.g. the libraries of a server it embeds), applied
     # over its own environment
     loadgen_env: dict[str, str] = attrs.field(factory=dict, converter=_frozen_dict)
+    # the inference API the server speaks at `http`: "kserve" (Triton/KServe v2, incl. generate/generate_stream)
+    # or "openai" (/v1/chat/completions and /v1/completions); LLM load generators pick their endpoint kind by it
+    api: str = "kserve"
