@@ -102,7 +102,14 @@ _m("gpu_power_usage", "GPU Power Usage (W)", "W", LOWER, samples="mean", combine
 _m("cpu_used_ram", "RAM Usage (MB)", "MB", LOWER, samples="max", combine="mean")
 _m("cpu_available_ram", "RAM Available (MB)", "MB", HIGHER, samples="max", combine="mean")
 _m("cpu_free_ram", "RAM Available (MB)", "MB", HIGHER, samples="max", combine="mean")
-for _stat in ("avg", "min", "max", "p25", "p50", "p75", "p90", "p95", "p99"):
+# token metrics (LLM load generators): latencies in ms, converted from whatever unit the tool reports
+TOKEN_STATS = ("avg", "min", "max", "p25", "p50", "p75", "p90", "p95", "p99")
+for _stat in TOKEN_STATS:
     _m(f"time_to_first_token_{_stat}", f"Time To First Token ({_stat}) (ms)", "ms", LOWER)
     _m(f"inter_token_latency_{_stat}", f"Inter Token Latency ({_stat}) (ms)", "ms", LOWER)
+    _m(f"request_latency_{_stat}", f"Request Latency ({_stat}) (ms)", "ms", LOWER)
 _m("output_token_throughput", "Output Token Throughput (tokens/sec)", "tokens/sec", HIGHER, combine="sum")
+_m("output_token_throughput_per_request", "Output Token Throughput per Request (tokens/sec)", "tokens/sec", HIGHER)
+_m("request_throughput", "Request Throughput (requests/sec)", "requests/sec", HIGHER, combine="sum")
+_m("input_sequence_length_avg", "Input Sequence Length (avg) (tokens)", "tokens", HIGHER)
+_m("output_sequence_length_avg", "Output Sequence Length (avg) (tokens)", "tokens", HIGHER)
