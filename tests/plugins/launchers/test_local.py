@@ -1,24 +1,19 @@
-"""The ``local`` launcher, against the stand-in ``tritonserver`` (``tests/support/fake_tritonserver.py``: Triton's
-flags in front, a real MLServer behind) and the real perf_analyzer.
+"""The ``local`` launcher's rules, without a server: flag validation and rendering, the environment (GPUs made
+visible by UUID — there are none here to start a real server on), ports in use, another server answering, a
+missing binary, and the leftover check of the pidfile.
 
-Without servers: flag validation and rendering, environment, ports in use, a missing binary, a server that
-exits or never gets ready. With the stand-in (``integration``): loads with a config override and restarts only on
-flag/env changes, Triton's reason for a refused load, a full ``modelyzer profile``, and the server a SIGKILLed
-profile leaves behind being stopped by the next start.
+Everything a server does (start, load-with-config, restarts, a server that exits or never gets ready, the log
+tail, a SIGKILLed profile's leftover) runs against the real Triton in test_local_triton.py.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
-import signal
 import socket
-import sqlite3
 import subprocess
 import threading
-import time
 import types
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,19 +22,17 @@ from typing import Any
 
 import psutil
 import pytest
-import yaml
 
 from modelyzer.kernel.config import ProfileConfig
-from modelyzer.kernel.errors import ConfigError, LaunchError, ModelLoadError
+from modelyzer.kernel.errors import ConfigError, LaunchError
 from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import ConfigVariant, LoadSpec, RunConfig
 from modelyzer.plugins.codecs.pbtxt import PbtxtCodec
 from modelyzer.plugins.launchers import local as ll
 from modelyzer.plugins.launchers import triton_server_flags as tsf
 from modelyzer.plugins.launchers.local_server import PidFile, port_of
-from tests.conftest import QUICK_START, modelyzer_cmd, real_server_available
+from tests.conftest import QUICK_START
 from tests.support.configs import profile_config
-from tests.support.fake_tritonserver import HANG_ENV, RECORD_ENV, make_executable
 
 REPO = QUICK_START / "model_repository"
 
@@ -183,31 +176,6 @@ def test_another_server_answering_is_an_error(tmp_path: Path) -> None:
         server.server_close()
 
 
-def test_exit_while_starting_shows_the_log(tmp_path: Path) -> None:
-    script = tmp_path / "tritonserver"
-    script.write_text("#!/bin/sh\necho 'E0101 00:00:00.000 1 server.cc:1] failed to load all models'\nexit 3\n")
-    script.chmod(0o755)
-    lau = make_launcher(tmp_path, triton_server_path=str(script))
-    with pytest.raises(LaunchError) as err:
-        lau.start()
-    assert "exited with code 3 while starting" in str(err.value) and "failed to load all models" in str(err.value)
-    assert lau.server_starts == 0 and not lau.pidfile.exists()
-
-
-def test_readiness_timeout_reports_the_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(HANG_ENV, "1")
-    log = tmp_path / "server.log"
-    lau = make_launcher(tmp_path, triton_server_path=str(make_executable(tmp_path / "bin")), client_max_retries=2,
-                        triton_output_path=log)  # fmt: skip
-    start = time.monotonic()
-    with pytest.raises(LaunchError) as err:
-        lau.start()
-    message = str(err.value)
-    assert "did not become ready within 2 s (client_max_retries=2" in message and str(log) in message
-    assert "hanging before readiness" in message and time.monotonic() - start < 15
-    assert lau.proc is None and not lau.pidfile.exists()
-
-
 def test_leftover_check_verifies_the_command_line(tmp_path: Path) -> None:
     victim = subprocess.Popen(["sleep", "60"], start_new_session=True)
     try:
@@ -226,145 +194,3 @@ def test_leftover_check_verifies_the_command_line(tmp_path: Path) -> None:
     finally:
         victim.kill()
         victim.wait()
-
-
-# --- with the stand-in (MLServer behind) -------------------------------------------------------------
-@pytest.fixture
-def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
-    if reason := real_server_available():
-        pytest.skip(reason)
-    record = tmp_path / "record.json"
-    monkeypatch.setenv(RECORD_ENV, str(record))
-    return make_executable(tmp_path / "bin"), record
-
-
-@pytest.mark.integration
-def test_loads_variants_and_restarts_only_for_new_env(tmp_path: Path, stand_in: tuple[Path, Path]) -> None:
-    binary, record = stand_in
-    lau = make_launcher(tmp_path, triton_server_path=str(binary), triton_server_flags=FLAGS)
-    try:
-        lau.start()
-        pid = lau.proc.pid if lau.proc else 0
-        assert json.loads(lau.pidfile.read_text())["pid"] == pid
-        base = base_config()
-        first = lau.ensure(rc(base, "add_sub_config_default").variant, tmp_path, rc(base, "add_sub_config_default"))
-        assert first.model_name == "add_sub" and first.server_pid == pid and first.protocol == "grpc"
-        assert first.grpc == f"127.0.0.1:{lau.ports['grpc']}" and first.metrics_url.endswith(f":{lau.ports['metrics']}/metrics")
-        batched = {**base, "max_batch_size": 4, "dynamic_batching": {}}
-        for _ in range(2):  # the same config again is not reloaded
-            lau.ensure(rc(batched, "add_sub_config_0").variant, tmp_path, rc(batched, "add_sub_config_0"))
-        assert (lau.server_starts, lau.model_loads) == (1, 2)
-        assert lau.repository.client.get_model_config("add_sub")["max_batch_size"] == 4  # served under its own name
-
-        gpu = {**base, "instance_group": [{"count": 1, "kind": "KIND_GPU"}]}
-        with pytest.raises(ModelLoadError) as err:
-            lau.ensure(rc(gpu, "add_sub_config_7").variant, tmp_path, rc(gpu, "add_sub_config_7"))
-        message = str(err.value)
-        assert "tritonserver at 127.0.0.1:" in message and "refused to load add_sub_config_7" in message
-        assert "has kind KIND_GPU but no GPUs are available" in message  # the API's reason ...
-        assert "server log: E" in message and "failed to load 'add_sub' version 1" in message  # ... and the log's
-
-        lau.ensure(rc(base, "add_sub_config_default").variant, tmp_path, rc(base, "add_sub_config_default", {"A": "1"}))
-        assert lau.server_starts == 2 and lau.proc is not None and lau.proc.pid != pid
-        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    finally:
-        lau.stop()
-        lau.stop()
-    runs = records(record)
-    assert len(runs) == 2 and runs[1]["env"]["A"] == "1" and "A" not in runs[0]["env"]
-    assert "--log-info=true" in runs[0]["argv"] and runs[0]["env"]["CUDA_VISIBLE_DEVICES"] == ""
-    assert not lau.pidfile.exists() and not any(psutil.pid_exists(r["pid"]) for r in runs)
-
-
-def profile_yaml(tmp_path: Path, binary: Path) -> Path:
-    quick = yaml.safe_load((QUICK_START / "config.yaml").read_text())
-    export = tmp_path / "out"
-    quick.update(
-        model_repository=str(REPO),
-        triton_launch_mode="local",
-        triton_server_path=str(binary),
-        export_path=str(export),
-        output_model_repository_path=str(export / "output_model_repository"),
-        run_config_search_max_instance_count=1,
-        run_config_search_max_model_batch_size=2,
-        run_config_search_max_concurrency=2,
-        triton_server_flags={"log_verbose": 1, "http_port": 1},
-        triton_server_environment={"STAND_IN_HOME": "$HOME/triton"},
-        # the machine's 2 cores are shared: short windows and a loose stability bound keep the test quick
-        perf_analyzer_flags={"measurement-request-count": 50, "stability-percentage": 100},
-        skip_summary_reports=True,  # the CSVs are what this test compares; PDFs are other tests' business
-        skip_detailed_reports=True,
-    )
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(quick))
-    return path
-
-
-def db_value(db: Path, sql: str) -> Any:
-    conn = sqlite3.connect(db, timeout=10)
-    try:
-        return conn.execute(sql).fetchone()
-    finally:
-        conn.close()
-
-
-@pytest.mark.integration
-def test_profile_through_the_stand_in(tmp_path: Path, stand_in: tuple[Path, Path]) -> None:
-    binary, record = stand_in
-    proc = subprocess.run([*modelyzer_cmd(), "profile", "-f", str(profile_yaml(tmp_path, binary))],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Top configurations for add_sub" in proc.stdout
-    assert "triton_server_flags.http-port=1 is ignored" in proc.stderr
-    export = tmp_path / "out"
-    db = export / "results.db"
-    assert db_value(db, "select server_starts, model_loads from runs") == (1, 3)  # loads, not restarts
-    assert db_value(db, "select count(*) from measurements where status = 'ok'") == (6,)
-    with (export / "results" / "metrics-model-inference.csv").open() as fh:
-        rows = list(csv.DictReader(fh))
-    assert len(rows) == 6
-    assert {r["Model Config Path"] for r in rows} == {"add_sub_config_default", "add_sub_config_0", "add_sub_config_1"}
-    for row in rows:
-        assert float(row["Throughput (infer/sec)"]) > 0 and float(row["p99 Latency (ms)"]) > 0
-        assert row["Instance Group"] == "1:CPU"
-    assert (export / "output_model_repository" / "add_sub_config_1" / "config.pbtxt").exists()
-    [run] = records(record)
-    argv, env = run["argv"], run["env"]
-    assert argv[:2] == [f"--model-repository={REPO.resolve()}", "--model-control-mode=explicit"]
-    assert [a.split("=")[0] for a in argv[2:5]] == ["--http-port", "--grpc-port", "--metrics-port"]
-    assert argv[5:] == ["--metrics-interval-ms=1000", "--log-verbose=1"]
-    assert env["STAND_IN_HOME"] == f"{os.environ['HOME']}/triton" and env["CUDA_VISIBLE_DEVICES"] == ""
-    assert "Started HTTPService" in (export / "tritonserver.log").read_text()
-    assert not psutil.pid_exists(run["pid"]) and not (export / "tritonserver.pid").exists()
-
-
-@pytest.mark.integration
-def test_server_left_by_a_killed_profile_is_stopped_at_the_next_start(
-    tmp_path: Path, stand_in: tuple[Path, Path]
-) -> None:
-    binary, record = stand_in
-    export = tmp_path / "out"
-    pidfile = export / "tritonserver.pid"
-    proc = subprocess.Popen([*modelyzer_cmd(), "profile", "-f", str(profile_yaml(tmp_path, binary))],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while not (export / "tritonserver.log").exists() or "Started HTTPService" not in (export / "tritonserver.log").read_text():
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.2)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-    old = json.loads(pidfile.read_text())["pid"]
-    orphan = psutil.Process(old)
-    backend = orphan.children(recursive=True)
-    assert orphan.is_running() and backend  # a real leftover: the server and its MLServer
-    lau = make_launcher(tmp_path, triton_server_path=str(binary), export=export)
-    try:
-        lau.start()
-        gone, alive = psutil.wait_procs([orphan, *backend], timeout=20)
-        assert not alive, [p.pid for p in alive]
-        assert lau.proc is not None and json.loads(pidfile.read_text())["pid"] == lau.proc.pid != old
-    finally:
-        lau.stop()
-    assert len(records(record)) == 2

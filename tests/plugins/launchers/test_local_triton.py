@@ -1,17 +1,25 @@
 """The `local` launcher against the REAL Triton Inference Server 2.51 (CPU, Python backend) that `.ci/setup`
 installs from the nvidia-pytriton wheel (`.tools/bin/tritonserver`, found with no `triton_server_path`).
 
-What the stand-in in test_local.py cannot show: Triton's own explicit model control, load-with-config changing a
-live model's instances and batching, its refusal of a KIND_GPU instance on a host without GPUs, a Python model
-that fails to import (Triton's error in one line), its Prometheus `/metrics`, and a whole profile with
-server-side queue/compute times. The stand-in stays for GPU behaviour, which cannot be real here.
+Everything the launcher does with a server, for real: explicit model control, load-with-config changing a live
+model's instances and batching, restarts only for new flags/environment (checked on the process's own command line
+and environment), its refusal of a KIND_GPU instance on a host without GPUs, a Python model that fails to import
+(Triton's error in one line), a startup model that makes the server exit or never get ready (the log tail), a
+server already on the port, the server a SIGKILLed profile leaves behind, its Prometheus `/metrics`, and a whole
+profile with server-side queue/compute times. Only GPU visibility (``CUDA_VISIBLE_DEVICES`` by UUID) stays a rule
+test without a server (test_local.py): no GPU exists here.
 """
 
 from __future__ import annotations
 
+import csv
+import json
+import os
 import shutil
+import signal
 import sqlite3
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -45,6 +53,18 @@ class TritonPythonModel:
         return []
 '''
 
+SLOW_MODEL = '''
+import time
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        time.sleep(120)  # a startup model that keeps the server from getting ready
+
+    def execute(self, requests):
+        return []
+'''
+
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
@@ -57,28 +77,45 @@ def repo(tmp_path: Path) -> Path:
     (root / "broken" / "config.pbtxt").write_text(
         (root / "add_sub" / "config.pbtxt").read_text().replace('name: "add_sub"', 'name: "broken"'))
     (root / "broken" / "1" / "model.py").write_text(BROKEN_MODEL)
+    shutil.copytree(root / "broken", root / "slow")
+    (root / "slow" / "config.pbtxt").write_text(
+        (root / "add_sub" / "config.pbtxt").read_text().replace('name: "add_sub"', 'name: "slow"'))
+    (root / "slow" / "1" / "model.py").write_text(SLOW_MODEL)
     return root
 
 
-def launcher(tmp_path: Path, repo: Path) -> ll.LocalLauncher:
-    config = profile_config(model_repository=repo, client_max_retries=60, monitoring_interval=0.5)
+def launcher(tmp_path: Path, repo: Path, **overrides: Any) -> ll.LocalLauncher:
+    config = profile_config(**{"model_repository": repo, "client_max_retries": 60, "monitoring_interval": 0.5,
+                               **overrides})
     assert config.triton_server_path == "tritonserver"  # the default: the launcher finds the setup's shim
     return ll.LocalLauncher(config, RunContext(export_path=tmp_path / "export", output_model_repository=tmp_path))
 
 
+FLAGS = {"log_info": True}
+
+
 def run_config(model: str, config: dict[str, Any], name: str, env: dict[str, str] | None = None) -> RunConfig:
-    return RunConfig(model, ConfigVariant(model, config, name=name), LoadSpec(concurrency=1), server_env=env or {})
+    """A RunConfig as the search makes them: the model's server flags and environment."""
+    variant = ConfigVariant(model, config, name=name)
+    return RunConfig(model, variant, LoadSpec(concurrency=1), server_flags=FLAGS, server_env=env or {})
 
 
 def test_variants_load_live_and_the_server_restarts_only_for_a_new_environment(tmp_path: Path, repo: Path) -> None:
-    lau = launcher(tmp_path, repo)
+    lau = launcher(tmp_path, repo, triton_server_flags=FLAGS)
     base = PbtxtCodec().read(repo / "add_sub" / "config.pbtxt")
     try:
         lau.start()
-        pid = lau.proc.pid if lau.proc else 0
         first = run_config("add_sub", base, "add_sub_config_default")
         endpoints = lau.ensure(first.variant, tmp_path, first)
         assert endpoints.model_name == "add_sub" and endpoints.triton_metrics
+        assert lau.proc is not None and endpoints.server_pid == lau.proc.pid
+        pid = lau.proc.pid
+        server = psutil.Process(pid)  # the real process (the setup's shim exec'd the binary)
+        argv = server.cmdline()
+        assert argv[0].endswith("/tritonserver") and "--model-control-mode=explicit" in argv
+        assert "--log-info=true" in argv and f"--grpc-port={lau.ports['grpc']}" in argv  # the RunConfig's flags
+        assert server.environ()["CUDA_VISIBLE_DEVICES"] == "" and "MODELYZER_TEST" not in server.environ()
+        assert json.loads(lau.pidfile.read_text())["pid"] == pid
         served = lau.repository.client.get_model_config("add_sub")
         assert served["instance_group"][0]["count"] == 1 and "dynamic_batching" not in served
 
@@ -104,6 +141,8 @@ def test_variants_load_live_and_the_server_restarts_only_for_a_new_environment(t
         restarted = run_config("add_sub", base, "add_sub_config_default", env={"MODELYZER_TEST": "1"})
         lau.ensure(restarted.variant, tmp_path, restarted)
         assert lau.server_starts == 2 and lau.proc is not None and lau.proc.pid != pid
+        assert psutil.Process(lau.proc.pid).environ()["MODELYZER_TEST"] == "1"
+        assert lau.repository.client.get_model_config("add_sub")["max_batch_size"] == base["max_batch_size"]
     finally:
         lau.stop()
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -136,6 +175,29 @@ def test_a_model_whose_backend_this_build_lacks_is_one_line_naming_it(tmp_path: 
     assert "unable to find backend library for backend 'onnxruntime'" in message  # Triton's own words
 
 
+def test_a_startup_model_that_fails_makes_the_server_exit_with_tritons_error(tmp_path: Path, repo: Path) -> None:
+    lau = launcher(tmp_path, repo, triton_server_flags={"load-model": "broken"})
+    with pytest.raises(LaunchError) as err:
+        lau.start()
+    message = str(err.value)
+    assert "tritonserver exited with code 1 while starting" in message and str(lau.log_path) in message
+    assert "load failed for model 'broken'" in message and "No module named 'not_installed_module'" in message
+    assert lau.server_starts == 0 and lau.proc is None and not lau.pidfile.exists()
+
+
+def test_a_server_that_never_gets_ready_is_stopped_and_its_log_tail_shown(tmp_path: Path, repo: Path) -> None:
+    lau = launcher(tmp_path, repo, triton_server_flags={"load-model": "slow"}, client_max_retries=3)
+    start = time.monotonic()
+    with pytest.raises(LaunchError) as err:
+        lau.start()
+    message = str(err.value)
+    assert "did not become ready within 3 s (client_max_retries=3" in message and str(lau.log_path) in message
+    assert "slow" in message.split("last lines of", 1)[1]  # Triton's own log: it is loading the startup model
+    assert time.monotonic() - start < 30 and lau.proc is None and not lau.pidfile.exists()
+    left = [p for p in psutil.process_iter(["cmdline"]) if any(str(repo) in a for a in p.info["cmdline"] or [])]
+    assert not left, [p.info["cmdline"] for p in left]  # the server and its stub are gone
+
+
 @pytest.mark.skipif(not PERF_ANALYZER.exists(), reason="perf_analyzer missing; run .ci/setup")
 def test_a_profile_on_the_real_triton_measures_server_side_times(tmp_path: Path, repo: Path) -> None:
     export = tmp_path / "out"
@@ -144,6 +206,7 @@ def test_a_profile_on_the_real_triton_measures_server_side_times(tmp_path: Path,
         "export_path": str(export), "output_model_repository_path": str(export / "omr"),
         "run_config_search_max_instance_count": 1, "run_config_search_max_model_batch_size": 1,
         "run_config_search_max_concurrency": 1, "collect_cpu_metrics": True,
+        "triton_server_flags": {"log_verbose": 1, "http_port": 1},  # the launcher owns the ports
         # the machine's 2 cores are shared: short windows and a loose stability bound keep the test quick
         "perf_analyzer_flags": {"measurement-request-count": 50, "stability-percentage": 100},
         "skip_summary_reports": True, "skip_detailed_reports": True,
@@ -154,6 +217,7 @@ def test_a_profile_on_the_real_triton_measures_server_side_times(tmp_path: Path,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Top configurations for add_sub" in proc.stdout
+    assert "triton_server_flags.http-port=1 is ignored" in proc.stderr
     conn = sqlite3.connect(export / "results.db")
     try:
         starts, loads = conn.execute("select server_starts, model_loads from runs").fetchone()
@@ -174,7 +238,17 @@ def test_a_profile_on_the_real_triton_measures_server_side_times(tmp_path: Path,
         assert values["cpu_used_ram"] > 0  # the server's process tree, read by the cpu collector
         # Triton's own view of its host, from its /metrics (the triton_cpu collector)
         assert 0 < values["host_cpu_utilization"] <= 100 and values["host_used_ram"] > values["cpu_used_ram"]
-    assert "Started GRPCInferenceService" in (export / "tritonserver.log").read_text()
+    log_text = (export / "tritonserver.log").read_text()
+    assert "Started GRPCInferenceService" in log_text
+    [started] = [ln for ln in log_text.splitlines() if ln.startswith("===== modelyzer: starting")]
+    argv = started.split()[3:-1]
+    assert argv[1:3] == [f"--model-repository={repo.resolve()}", "--model-control-mode=explicit"]
+    assert [a.split("=")[0] for a in argv[3:6]] == ["--http-port", "--grpc-port", "--metrics-port"]
+    assert argv[6:] == ["--metrics-interval-ms=1000", "--log-verbose=1"]
+    with (export / "results" / "metrics-model-inference.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(results) and {r["Instance Group"] for r in rows} == {"1:CPU"}
+    assert all(float(r["Throughput (infer/sec)"]) > 0 for r in rows)
     assert not (export / "tritonserver.pid").exists()
 
 
@@ -196,20 +270,34 @@ def test_a_real_server_on_the_port_is_named_and_never_reused(tmp_path: Path, rep
 
 
 def test_a_server_left_by_a_killed_profile_is_stopped_at_the_next_start(tmp_path: Path, repo: Path) -> None:
-    """A profile killed with SIGKILL leaves its tritonserver (and the Python backend's stubs) running; the next
-    start with the same export path finds it by its pidfile, checks its command line, and stops it."""
+    """`modelyzer profile` killed with SIGKILL leaves its tritonserver (and the Python backend's stub) running; the
+    next start with the same export path finds it by its pidfile, checks its command line, and stops it."""
     export = tmp_path / "export"
-    left = launcher(tmp_path, repo)
-    left.start()
-    base = PbtxtCodec().read(repo / "add_sub" / "config.pbtxt")
-    loaded = run_config("add_sub", base, "add_sub_config_default")
-    left.ensure(loaded.variant, tmp_path, loaded)  # a loaded Python model: the server has stub children
-    assert left.proc is not None
-    orphan = psutil.Process(left.proc.pid)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({
+        "model_repository": str(repo), "profile_models": "add_sub", "triton_launch_mode": "local",
+        "export_path": str(export), "run_config_search_max_concurrency": 1,
+        "perf_analyzer_flags": {"measurement-request-count": 50, "stability-percentage": 100},
+    }))
+    proc = subprocess.Popen([*modelyzer_cmd(), "profile", "-f", str(path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    log = export / "tritonserver.log"
+    try:
+        deadline = time.monotonic() + 120
+        while not log.exists() or "successfully loaded 'add_sub'" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        clients = [p for p in psutil.Process(proc.pid).children(recursive=True) if "perf_analyzer" in p.name()]
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    for client in clients:  # perf_analyzer is not what this test is about
+        client.kill()
+    orphan = psutil.Process(json.loads((export / "tritonserver.pid").read_text())["pid"])
     stubs = orphan.children(recursive=True)
-    assert stubs, "no Python backend stub under the server"
-    left.proc = None  # what SIGKILL of the profile leaves behind: nobody owns the server any more
-    nxt = ll.LocalLauncher(left.config, RunContext(export_path=export, output_model_repository=tmp_path))
+    assert orphan.is_running() and stubs  # a real leftover: the server and its Python backend stub
+    nxt = ll.LocalLauncher(profile_config(model_repository=repo, client_max_retries=60),
+                           RunContext(export_path=export, output_model_repository=tmp_path))  # fmt: skip
     try:
         nxt.start()
         gone, alive = psutil.wait_procs([orphan, *stubs], timeout=30)
