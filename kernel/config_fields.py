@@ -182,7 +182,8 @@ FIELDS_LIST: tuple[Field, ...] = (
     F("model_type", "choice", "`LLM` profiles with a load generator that serves LLMs (genai-perf or AIPerf, "
       "installed as a plugin) and adds LLM metrics.", default="generic", choices=("generic", "LLM")),
     F("monitoring_interval", "float", "Seconds between metric samples.", short="-i", default=1.0, minimum=0),
-    F("duration_seconds", "int", "Seconds of the server-only metrics window.", short="-d", default=3, minimum=1),
+    F("duration_seconds", "int", "Seconds of the server-only metrics window (the server with no model loaded: its "
+      "GPUs; with collect_cpu_metrics also its RAM and host CPU).", short="-d", default=3, minimum=1),
     F("collect_cpu_metrics", "bool", "Collect CPU RAM metrics of the server.", default=False),
     F("gpus", "str_list", "GPUs to use: UUIDs or CUDA indices, `all`, or an empty list for none.",
       default=["all"]),

@@ -157,23 +157,26 @@ class Engine:
             strategy.observe([results[rc.key] for rc in named if rc.key in results])
 
     def _server_only(self, run_id: int) -> None:
-        """Measure (or, on resume with the same GPUs, reuse) the server-only GPU metrics of this run."""
+        """Measure (or, on resume with the same GPUs, reuse) the server-only metrics of this run: per GPU, and of
+        the server's host (its RAM, its own CPU gauges) when the executor can sample them (`collect_cpu_metrics`)."""
         uuids = sorted(set(self.executor.server_only_gpus()))
-        if not uuids:
+        host = self.executor.server_only_host()
+        if not uuids and not host:
             return
-        previous = self.store.previous_server_only(uuids, exclude_run=run_id)
+        previous = None if host else self.store.previous_server_only(uuids, exclude_run=run_id)
         if previous is not None:
             log.info("server-only metrics: reusing run %d's (same GPUs)", previous)
             self.store.copy_server_only(previous, run_id)
             return
         duration = float(self.config.duration_seconds)
-        log.info("server-only metrics: sampling %d GPU(s) for %g s with no model loaded", len(uuids), duration)
+        what = " and ".join(([f"{len(uuids)} GPU(s)"] if uuids else []) + (["the server's host"] if host else []))
+        log.info("server-only metrics: sampling %s for %g s with no model loaded", what, duration)
         try:
             sampled = self.executor.server_only_metrics(duration)
         except Exception as err:  # noqa: BLE001 - a missing baseline must not stop the profile
             log.warning("server-only metrics are missing: %s", err)
             return
-        self.store.record_server_only(run_id, [m for m in sampled if m.gpu_uuid in uuids])
+        self.store.record_server_only(run_id, [m for m in sampled if m.gpu_uuid in uuids or (host and not m.gpu_uuid)])
 
     @staticmethod
     def _legal(rc: RunConfig) -> bool:

@@ -45,6 +45,11 @@ class Executor(abc.ABC):
         """UUIDs of GPUs whose server can be sampled with no model loaded (after `start()`; [] when it cannot)."""
         return []
 
+    def server_only_host(self) -> bool:
+        """Whether the server's host metrics (RAM, CPU; no `gpu_uuid`) can be sampled with no model loaded."""
+        return False
+
     def server_only_metrics(self, duration: float) -> list[Metric]:
-        """Per-GPU metrics (`gpu_uuid` set) of the server with no model loaded, sampled for `duration` seconds."""
+        """Metrics of the server with no model loaded, sampled for `duration` seconds: per GPU (`gpu_uuid` set)
+        and, when `server_only_host()`, of its host (no `gpu_uuid`)."""
         return []

@@ -90,6 +90,11 @@ class Launcher(abc.ABC):
         """The GPUs this launcher's server uses when it knows them itself (recorded ones); None: discover them."""
         return None
 
+    def server_endpoints(self) -> Endpoints | None:
+        """Where the started server answers before any model is loaded: the server-only window samples its host
+        metrics (RAM, Triton's CPU gauges) there. None: no running server of its own to sample."""
+        return None
+
     @abc.abstractmethod
     def start(self) -> None:
         """Start (or connect to) the server; raise LaunchError with the reason if it cannot answer."""

@@ -25,9 +25,9 @@ class HardwareMixin(StoreBase):
 
     # --- server-only metrics ------------------------------------------------------------------------------------
     def record_server_only(self, run_id: int, metrics: Sequence[Metric], *, once: bool = False) -> None:
-        """Store the per-GPU server-only metrics of one run (values without a GPU UUID are dropped) in one
+        """Store the server-only metrics of one run (per GPU; the host's have no GPU UUID: stored as "") in one
         transaction; `once`: not when the run already has some (an interrupted import finishing)."""
-        rows = [{"run_id": run_id, "tag": m.tag, "value": m.value, "gpu_uuid": m.gpu_uuid} for m in metrics if m.gpu_uuid]
+        rows = [{"run_id": run_id, "tag": m.tag, "value": m.value, "gpu_uuid": m.gpu_uuid or ""} for m in metrics]
         if not rows:
             return
         table = self.db.table("server_only_metrics")
@@ -39,14 +39,14 @@ class HardwareMixin(StoreBase):
     def server_only(self, run_id: int) -> list[Metric]:
         """The run's server-only metrics, in the order they were stored."""
         return [
-            Metric(r["tag"], r["value"], r["gpu_uuid"])
+            Metric(r["tag"], r["value"], r["gpu_uuid"] or None)
             for r in self.db.table("server_only_metrics").rows_where("run_id = ?", [run_id], order_by="rowid")
         ]
 
     def previous_server_only(self, uuids: Sequence[str], exclude_run: int | None = None) -> int | None:
         """The latest run whose server-only metrics cover exactly these GPUs (None if none did)."""
         per_run: dict[int, set[str]] = {}
-        for row in self.db.execute("select run_id, gpu_uuid from server_only_metrics").fetchall():
+        for row in self.db.execute("select run_id, gpu_uuid from server_only_metrics where gpu_uuid != ''").fetchall():
             per_run.setdefault(int(row[0]), set()).add(str(row[1]))
         matching = [run for run, seen in per_run.items() if seen == set(uuids) and run != exclude_run]
         return max(matching) if matching else None

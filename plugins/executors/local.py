@@ -160,19 +160,26 @@ class InProcessExecutor(Executor):
     def server_only_gpus(self) -> list[str]:
         return self.context.gpu_uuids if self.launcher.server_only_window else []
 
+    def server_only_host(self) -> bool:
+        """With `collect_cpu_metrics`, the idle server's own RAM and its host's CPU gauges are sampled too."""
+        return bool(self.config.collect_cpu_metrics and self.launcher.server_only_window
+                    and self.launcher.server_endpoints() is not None)
+
     def server_only_metrics(self, duration: float) -> list[Metric]:
-        """Sample the selected GPUs for `duration` s with the server up and no model loaded."""
+        """Sample the selected GPUs (and the server's host) for `duration` s with the server up and no model loaded."""
         wanted = set(self.server_only_gpus())
-        gpu_collectors = [c for c in self.collectors if any(_gpu_tag(t) for t in c.tags)]
+        host = self.server_only_host()
+        endpoints = (self.launcher.server_endpoints() if host else None) or Endpoints()
+        chosen = [c for c in self.collectors if host or any(_gpu_tag(t) for t in c.tags)]
         running: list[MetricCollector] = []
         try:
-            for collector in gpu_collectors:
-                collector.start(Endpoints())
+            for collector in chosen:
+                collector.start(endpoints)
                 running.append(collector)
             self.sleep(duration)
         finally:
             out = self._stop_collectors(running)
-        return [m for m in out if m.gpu_uuid in wanted]
+        return [m for m in out if m.gpu_uuid in wanted or (host and not m.gpu_uuid)]
 
 
 def _gpu_tag(tag: str) -> bool:

@@ -145,6 +145,9 @@ class TritonServerLauncher(ManagedServerLauncher):
         self.ports = self.ports_for(ENDPOINT_KEYS, self.user_endpoints())
         return self.ports
 
+    def server_endpoints(self) -> Endpoints | None:
+        return self.endpoints("") if self.running else None
+
     def endpoints(self, model: str) -> Endpoints:
         own = {"http": f"{self.host}:{self.ports['http']}", "grpc": f"{self.host}:{self.ports['grpc']}",
                "metrics": f"http://{self.host}:{self.ports['metrics']}/metrics"}  # fmt: skip

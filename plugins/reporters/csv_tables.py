@@ -44,13 +44,29 @@ HEADERS = {
 }
 
 
-def server_only_values(store: Store, run_id: int) -> dict[str, dict[str, float]]:
-    """`{gpu_uuid: {tag: value}}` of the run's server-only metrics, GPUs in the order they were stored."""
+def server_only_values(store: Store, run_id: int, host: bool = False) -> dict[str, dict[str, float]]:
+    """`{gpu_uuid: {tag: value}}` of the run's server-only metrics, GPUs in the order they were stored; with
+    `host`, the server's host metrics too, under "" (no GPU)."""
     per_gpu: dict[str, dict[str, float]] = {}
     for metric in store.server_only(run_id):
-        if metric.gpu_uuid:
-            per_gpu.setdefault(metric.gpu_uuid, {})[metric.tag] = metric.value
+        if metric.gpu_uuid or host:
+            per_gpu.setdefault(metric.gpu_uuid or "", {})[metric.tag] = metric.value
     return per_gpu
+
+
+def server_only_fields(configured: list[str], user_set: bool, values: dict[str, dict[str, float]]) -> list[str]:
+    """The server-only CSV's columns: the configured ones; by default, with host rows (a CPU server's idle RAM
+    and CPU), their metrics are added and the GPU columns kept only when a GPU was sampled."""
+    if user_set or "" not in values:
+        return configured
+    gpus = any(uuid for uuid in values)
+    fields = [f for f in configured if gpus or not _gpu_metric(f)]
+    return fields + [t for t in dict.fromkeys(t for v in values.values() for t in v) if t not in fields]
+
+
+def _gpu_metric(tag: str) -> bool:
+    info = metrics.get(tag)
+    return bool(info and info.gpu)
 
 
 def _is_imported_ma_run(store: Store, run_id: int) -> bool:
@@ -172,7 +188,9 @@ class CsvReporter(Reporter):
         inf_fields = self._fields("inference_output_fields", config.inference_output_fields, INFERENCE_FIELDS,
                                   request_rate, llm)
         gpu_fields = self._fields("gpu_output_fields", config.gpu_output_fields, GPU_FIELDS, request_rate)
-        srv_fields = list(config.server_output_fields or SERVER_FIELDS)
+        srv_values = server_only_values(store, run_id, host=True)
+        srv_fields = server_only_fields(list(config.server_output_fields or SERVER_FIELDS),
+                                        "server_output_fields" in config.user_set, srv_values)
         collected = {m.tag for _, r, _ in ordered for m in r.measurement.metrics}
         known_non_metric = set(HEADERS)
         for f in inf_fields + gpu_fields:
@@ -188,7 +206,7 @@ class CsvReporter(Reporter):
                     gpu_rows.append([self._gpu_cell(f, uuid, gvals, spec, r, ok, values) for f in gpu_fields])
         srv_rows = [
             [SERVER_MODEL if f == "model_name" else uuid if f == "gpu_uuid" else gvals.get(f) for f in srv_fields]
-            for uuid, gvals in server_only_values(store, run_id).items()
+            for uuid, gvals in srv_values.items()
         ]
         written = [
             self._write(results_dir / config.filename_server_only, srv_fields, srv_rows),

@@ -88,7 +88,8 @@ def setup(tmp_path: Path) -> SimpleNamespace:
     (repo / "m" / "config.pbtxt").write_text(CONFIG)
     (repo / "m" / "1" / "model.onnx").write_bytes(b"onnx")
     spec = ModelSpec("m", model_path=str(repo / "m"))
-    config = SimpleNamespace(models=(spec,), model_repository=str(repo), to_dict=lambda: {"t": 1})
+    config = SimpleNamespace(models=(spec,), model_repository=str(repo), to_dict=lambda: {"t": 1},
+                             collect_cpu_metrics=False)
     context = RunContext(export_path=tmp_path, output_model_repository=tmp_path / "out")
     return SimpleNamespace(config=config, context=context, db=tmp_path / "r.db", tmp=tmp_path)
 

@@ -207,6 +207,11 @@ def test_a_profile_on_the_real_triton_measures_server_side_times(tmp_path: Path,
         "run_config_search_max_instance_count": 1, "run_config_search_max_model_batch_size": 1,
         "run_config_search_max_concurrency": 1, "collect_cpu_metrics": True,
         "triton_server_flags": {"log_verbose": 1, "http_port": 1},  # the launcher owns the ports
+        "duration_seconds": 1,  # the server-only window: the idle server's RAM and Triton's CPU gauges
+        "inference_output_fields": ["model_config_path", "concurrency", "perf_throughput", "perf_latency_avg",
+                                    "perf_server_queue", "perf_server_compute_input", "perf_server_compute_infer",
+                                    "perf_server_compute_output", "cpu_used_ram", "host_cpu_utilization",
+                                    "host_used_ram"],
         # the machine's 2 cores are shared: short windows and a loose stability bound keep the test quick
         "perf_analyzer_flags": {"measurement-request-count": 50, "stability-percentage": 100},
         "skip_summary_reports": True, "skip_detailed_reports": True,
@@ -247,8 +252,17 @@ def test_a_profile_on_the_real_triton_measures_server_side_times(tmp_path: Path,
     assert argv[6:] == ["--metrics-interval-ms=1000", "--log-verbose=1"]
     with (export / "results" / "metrics-model-inference.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == len(results) and {r["Instance Group"] for r in rows} == {"1:CPU"}
-    assert all(float(r["Throughput (infer/sec)"]) > 0 for r in rows)
+    assert len(rows) == len(results)
+    for row in rows:  # Triton's server-side columns and its own host gauges, in the CSV the user asked for
+        server = [float(row[f"Server {part} (ms)"]) for part in ("Queue", "Compute Input", "Compute Infer",
+                                                                 "Compute Output")]
+        assert min(server) >= 0 and server[2] > 0 and sum(server) < float(row["Avg Latency (ms)"])
+        assert float(row["Host CPU Utilization (%)"]) > 0 and float(row["Host RAM Usage (MB)"]) > 0
+    with (export / "results" / "metrics-server-only.csv").open() as fh:
+        [idle] = list(csv.DictReader(fh))  # the server before any model: no Python stub yet
+    assert idle["Model"] == "triton-server" and 0 < float(idle["RAM Usage (MB)"]) < min(
+        float(r["RAM Usage (MB)"]) for r in rows)
+    assert 0 <= float(idle["Host CPU Utilization (%)"]) <= 100 and float(idle["Host RAM Usage (MB)"]) > 0
     assert not (export / "tritonserver.pid").exists()
 
 

@@ -82,17 +82,29 @@ def test_server_only_rows_per_gpu_as_stored(tmp_path: Path) -> None:
     store = store_with_runs()
     fill(store, "m", 1, gpu("GPU-b", 1.0, 1.0, 1.0), 1.0)
     store.record_server_only(1, [*gpu("GPU-b", 812.34, 0.0, 55.55), *gpu("GPU-a", 700.0, None, 40.0),
-                                 Metric("perf_throughput", 1.0)])  # non-GPU values are not server-only rows
+                                 Metric("cpu_used_ram", 310.0)])  # the server's host: its own row
     store.record_server_only(2, gpu("GPU-z", 1.0, 1.0, 1.0))  # another run: not in this report
     rows = write(tmp_path, store, {"m": {}})["metrics-server-only.csv"]
     assert [list(r.items()) for r in rows] == [
         [("Model", "triton-server"), ("GPU UUID", "GPU-b"), ("GPU Memory Usage (MB)", "812.3"),
-         ("GPU Utilization (%)", "0.0"), ("GPU Power Usage (W)", "55.5")],
+         ("GPU Utilization (%)", "0.0"), ("GPU Power Usage (W)", "55.5"), ("RAM Usage (MB)", "")],
         [("Model", "triton-server"), ("GPU UUID", "GPU-a"), ("GPU Memory Usage (MB)", "700.0"),
-         ("GPU Utilization (%)", ""), ("GPU Power Usage (W)", "40.0")],
+         ("GPU Utilization (%)", ""), ("GPU Power Usage (W)", "40.0"), ("RAM Usage (MB)", "")],
+        [("Model", "triton-server"), ("GPU UUID", ""), ("GPU Memory Usage (MB)", ""),
+         ("GPU Utilization (%)", ""), ("GPU Power Usage (W)", ""), ("RAM Usage (MB)", "310.0")],
     ]
     custom = write(tmp_path, store, {"m": {}}, server_output_fields=["gpu_uuid", "gpu_free_memory"])
-    assert [r["GPU UUID"] for r in custom["metrics-server-only.csv"]] == ["GPU-b", "GPU-a"]
+    assert [r["GPU UUID"] for r in custom["metrics-server-only.csv"]] == ["GPU-b", "GPU-a", ""]
+
+
+def test_a_cpu_servers_idle_row_has_its_host_metrics_and_no_gpu_columns(tmp_path: Path) -> None:
+    store = store_with_runs()
+    fill(store, "m", 1, [], 1.0)
+    store.record_server_only(1, [Metric("cpu_used_ram", 310.0), Metric("host_cpu_utilization", 3.5)])
+    rows = write(tmp_path, store, {"m": {}})["metrics-server-only.csv"]
+    assert list(rows[0]) == ["Model", "GPU UUID", "RAM Usage (MB)", "Host CPU Utilization (%)"]
+    assert rows == [{"Model": "triton-server", "GPU UUID": "", "RAM Usage (MB)": "310.0",
+                     "Host CPU Utilization (%)": "3.5"}]
 
 
 def test_instance_group_of_a_config_without_groups_follows_cpu_only() -> None:
