@@ -46,6 +46,7 @@ EXPLANATION = (
     "Rising queue time with flat throughput means the config is saturated: more load only adds latency. The table "
     "lists every measurement of the config, slowest first; p99 is the latency 99% of requests stay under."
 )
+HOST_COLUMNS = ("host_cpu_utilization",)
 LLM_COLUMNS = ("time_to_first_token_p99", "inter_token_latency_p99", "output_token_throughput")
 
 
@@ -86,6 +87,7 @@ def table(results: Sequence[Result], data: ModelData) -> tuple[list[str], list[l
                                         "perf_server_compute_output", "perf_throughput")]
     if data.cpu_metrics:
         columns.append(("cpu_used_ram", "Max CPU Memory Usage (MB)"))
+    columns += [(t, label(t)) for t in HOST_COLUMNS if t in tags]  # the server's own view of its host (Triton)
     if data.gpu_metrics:
         columns += [("gpu_used_memory", "Max GPU Memory Usage (MB)"), ("gpu_utilization", "Average GPU Utilization (%)")]
     columns += [(t, label(t)) for t in LLM_COLUMNS if t in tags]
