@@ -32,7 +32,14 @@ from modelyzer.kernel.config_values import (
     show,
 )
 from modelyzer.kernel.errors import ConfigError
-from modelyzer.kernel.models import DEFAULT_OBJECTIVES, Constraint, ModelSpec, Objective, converter
+from modelyzer.kernel.models import (
+    DEFAULT_OBJECTIVES,
+    LLM_OBJECTIVES,
+    Constraint,
+    ModelSpec,
+    Objective,
+    converter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -309,7 +316,7 @@ class _Loader:
         if v["results_db"] is None:
             v["results_db"] = v["export_path"] / "results.db"
         if v["objectives"] is None:
-            v["objectives"] = DEFAULT_OBJECTIVES
+            v["objectives"] = LLM_OBJECTIVES if str(v["model_type"]).lower() == "llm" else DEFAULT_OBJECTIVES
         v["constraints"] = shorthands(v["constraints"] or (), v["latency_budget"], v["min_throughput"])
         self.warnings += rules.check_globals(v, self.user_set, self.w)
         if v["run_config_search_disable"] and not v["concurrency"] and not v["request_rate"]:

@@ -218,7 +218,7 @@ FIELDS_LIST: tuple[Field, ...] = (
     F("min_throughput", "float", "Shorthand for the constraint perf_throughput min, for every model.",
       minimum=0, section="Ranking"),
     F("objectives", "objectives", "Ranking objectives: `{tag: weight}` or a list of tags (weight 10 each).",
-      yaml_only=True, section="Ranking", default_doc="perf_throughput: 10"),
+      yaml_only=True, section="Ranking", default_doc="perf_throughput: 10 (output_token_throughput: 10 with model_type LLM)"),
     F("constraints", "constraints", "Constraints for every model: `{tag: {min|max: value}}`.", yaml_only=True,
       section="Ranking", default_doc="{}"),
     F("weighting", "float", "Per-model weight in multi-model ranking (set it under profile_models.<name>).",

@@ -49,6 +49,8 @@ class Constraint:
 
 #: Model Analyzer's default objective: maximize throughput
 DEFAULT_OBJECTIVES: tuple[Objective, ...] = (Objective("perf_throughput", 10.0),)
+#: the default for `model_type: LLM`: output tokens per second (what an LLM deployment is sized by)
+LLM_OBJECTIVES: tuple[Objective, ...] = (Objective("output_token_throughput", 10.0),)
 
 @attrs.frozen
 class ModelSpec:

@@ -71,14 +71,23 @@ class LiveProgress(Progress):
             self._bar = None
 
 
+#: token columns (header, tag, digits), shown when a load generator measured them (LLMs)
+TOKEN_COLUMNS = (("tokens/s", "output_token_throughput", 1), ("TTFT p99 ms", "time_to_first_token_p99", 1),
+                 ("ITL p99 ms", "inter_token_latency_p99", 2))
+
+
 def results_table(ranking: dict[str, list[RankedConfig]]) -> list[Table]:
-    """One table per model: rank, config, its knobs, the load of its best measurement, throughput, p99, passing."""
+    """One table per model: rank, config, its knobs, the load of its best measurement, throughput, p99 (and
+    tokens/s, TTFT p99, ITL p99 when measured), passing."""
     tables = []
     for model, ranked in ranking.items():
         table = Table(title=f"Top configurations for {model}:", title_justify="left", box=None, pad_edge=False)
+        measured = {m.tag for rc in ranked for m in rc.best.measurement.metrics}
+        tokens = [c for c in TOKEN_COLUMNS if c[1] in measured]
+        latency = "request p99 ms" if tokens else "p99 ms"
         for header, justify in (("rank", "left"), ("config", "left"), ("instances", "left"), ("max batch", "left"),
-                                ("dyn.batch", "left"), ("load", "left"), ("infer/s", "right"), ("p99 ms", "right"),
-                                ("ok", "left")):
+                                ("dyn.batch", "left"), ("load", "left"), ("infer/s", "right"), (latency, "right"),
+                                *((c[0], "right") for c in tokens), ("ok", "left")):
             table.add_column(header, justify=justify, no_wrap=True)  # type: ignore[arg-type]
         for i, rc in enumerate(ranked, 1):
             v = rc.best.run_config.variant
@@ -86,6 +95,7 @@ def results_table(ranking: dict[str, list[RankedConfig]]) -> list[Table]:
             table.add_row(str(i), v.name, v.instance_group_str(), str(v.max_batch_size),
                           "yes" if v.dynamic_batching else "no", rc.best.run_config.load.describe(),
                           f"{vals.get('perf_throughput', 0.0):.1f}", f"{vals.get('perf_latency_p99', 0.0):.2f}",
+                          *(f"{vals[tag]:.{digits}f}" if tag in vals else "–" for _, tag, digits in tokens),
                           "yes" if rc.passing else "NO")
         tables.append(table)
     return tables

@@ -63,7 +63,9 @@ def headline(data: ModelData) -> str:
     elif rounded is None:
         verdict = "was chosen; no measurement of the default configuration meets the constraints"
     elif rounded > 0 and not best.best.run_config.variant.is_default:
-        goal = ("maximizing throughput" if [o.tag for o in data.spec.objectives] == ["perf_throughput"]
+        tags = [o.tag for o in data.spec.objectives]
+        goal = ("maximizing throughput" if tags == ["perf_throughput"]
+                else "maximizing output token throughput" if tags == ["output_token_throughput"]
                 else "meeting the objectives")
         verdict = f"is {rounded}% better than the default configuration at {goal}"
     else:
@@ -82,9 +84,23 @@ def config_bullet(rc: RankedConfig, data: ModelData) -> str:
         text += f"; best at {load_text(rc.best)}: {fmt(tput)} infer/sec"
         if p99 is not None:
             text += f", p99 latency {fmt(p99)} ms"
+    tokens, ttft = value(rc.best, "output_token_throughput"), value(rc.best, "time_to_first_token_p99")
+    if tokens is not None:
+        text += f", {fmt(tokens)} output tokens/sec"
+        if ttft is not None:
+            text += f", p99 time to first token {fmt(ttft)} ms"
     if not rc.passing:
         text += " (no measurement meets the constraints)"
     return text
+
+
+#: the token metrics the summary table shows when measured (LLMs)
+TOKEN_TAGS = ("output_token_throughput", "time_to_first_token_p99", "inter_token_latency_p99")
+
+
+def token_tags(data: ModelData) -> list[str]:
+    measured = {m.tag for rc in data.top for m in rc.best.measurement.metrics}
+    return [t for t in TOKEN_TAGS if t in measured]
 
 
 def table(data: ModelData) -> tuple[list[str], list[list[Any]]]:
@@ -94,6 +110,8 @@ def table(data: ModelData) -> tuple[list[str], list[list[Any]]]:
     if multi_batch:
         headers.append("Client Batch Size")
     headers += [label(data.load_tag), "p99 Latency (ms)", "Throughput (infer/sec)"]
+    tokens = token_tags(data)
+    headers += [label(t) for t in tokens]
     if data.cpu_metrics:
         headers.append("Max CPU Memory Usage (MB)")
     if data.gpu_metrics:
@@ -107,6 +125,7 @@ def table(data: ModelData) -> tuple[list[str], list[list[Any]]]:
         if multi_batch:
             row.append(r.run_config.load.batch_size)
         row += [r.run_config.load.value, fmt(value(r, "perf_latency_p99")), fmt(value(r, "perf_throughput"))]
+        row += [fmt(value(r, t)) for t in tokens]
         if data.cpu_metrics:
             row.append(fmt(value(r, "cpu_used_ram")))
         if data.gpu_metrics:
