@@ -11,4 +11,5 @@ for d in kernel plugins frontends; do ln -sfn "$PWD/$d" ".tools/mypy/modelyzer/$
 echo "== mypy"
 MYPYPATH=.tools/mypy .venv/bin/mypy -p modelyzer.kernel -p modelyzer.plugins -p modelyzer.frontends
 MYPYPATH=.tools/mypy .venv/bin/mypy contrib/mlserver/modelyzer_mlserver
+MYPYPATH=.tools/mypy .venv/bin/mypy contrib/transformers_serve/modelyzer_transformers_serve
 echo "== pytest"; .venv/bin/python -m pytest -q -ra -p no:cacheprovider "$@"
