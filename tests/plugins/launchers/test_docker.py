@@ -1,9 +1,17 @@
-"""The docker launcher against a real private dockerd, running the stand-in ``tritonserver`` inside a container.
+"""The docker launcher against a real private dockerd: the real Triton 2.51 in a self-contained image, and the
+stand-in ``tritonserver`` in a near-empty one.
 
-The image is ``docker import``-ed from a ~10 KB rootfs and named with a registry on a closed loopback port, so any
-pull would fail: tests that start containers from it also show that a present image is never pulled. The host's
-Python, the project and its venvs are bind-mounted read-only (``tests/support/dockerd.host_mounts``). Pure
-keyword-merging rules are tested without docker.
+Both images are ``docker import``-ed and named with a registry on a closed loopback port, so any pull would fail:
+tests that start containers from them also show that a present image is never pulled.
+
+- ``TRITON_IMAGE`` (``tests/support/triton_image.py``) holds the setup's Triton 2.51 (CPU, Python backend), the
+  ldd closure of its files, python3.11 and numpy, and nothing else of the host; its containers get no host mounts
+  but the model repository and the output model repository the launcher mounts itself, and run the launcher's
+  default command ``tritonserver …``.
+- ``IMAGE`` is a ~10 KB rootfs; the host's Python, the project and its venvs are bind-mounted read-only
+  (``tests/support/dockerd.host_mounts``) so the stand-in runs inside.
+
+Pure keyword-merging rules are tested without docker.
 """
 
 from __future__ import annotations
@@ -33,15 +41,18 @@ from modelyzer.kernel.models import ConfigVariant, GpuDevice, LoadSpec, RunConfi
 from modelyzer.plugins.codecs.pbtxt import PbtxtCodec
 from modelyzer.plugins.launchers import docker as dl
 from modelyzer.plugins.launchers import docker_support as ds
-from modelyzer.plugins.setup_tools import setup_tool
 from tests.conftest import QUICK_START, ROOT, modelyzer_cmd, real_server_available
+from tests.support import triton_image
 from tests.support.configs import profile_config
 from tests.support.dockerd import PrivateDockerd, host_mounts, private_dockerd
 from tests.support.fake_tritonserver import make_executable
 
 IMAGE = "127.0.0.1:1/modelyzer/tritonserver:test"  # present locally; nothing listens on its registry's port
 ABSENT = "127.0.0.1:1/modelyzer/absent:1"
+# the self-contained real Triton (tests/support/triton_image.py), also present locally only
+TRITON_IMAGE = "127.0.0.1:1/modelyzer/triton-cpu:2.51"
 REPO = QUICK_START / "model_repository"
+TRITON_REPO = ROOT / "examples" / "triton-cpu" / "model_repository"
 SMALL = [
     "--run-config-search-max-instance-count", "1",
     "--run-config-search-max-model-batch-size", "2",
@@ -64,6 +75,23 @@ def engine() -> Iterator[PrivateDockerd]:
             ds._clients.clear()
             yield started
             ds._clients.clear()
+
+
+@pytest.fixture(scope="module")
+def triton(engine: PrivateDockerd) -> str:
+    """The self-contained real Triton image, imported into the private engine (built once, cached on disk)."""
+    started = time.monotonic()
+    try:
+        built = triton_image.build_rootfs()
+    except triton_image.ImageError as err:
+        pytest.skip(f"no real Triton image: {err}")
+    built_s = time.monotonic() - started
+    triton_image.import_image(engine.client(), TRITON_IMAGE, built)
+    log.warning(
+        "triton image %s: %.0f MB, %s in %.1f s, imported in %.1f s", built.tar.name, built.size / 1e6,
+        "cached" if built.cached else "built", built_s, time.monotonic() - started - built_s,
+    )  # fmt: skip
+    return TRITON_IMAGE
 
 
 @pytest.fixture
@@ -377,34 +405,59 @@ def test_ctrl_c_removes_the_container(engine: PrivateDockerd, shared: Path) -> N
     assert containers(engine, f"{ds.LABEL_RUN}={container.labels[ds.LABEL_RUN]}") == []
 
 
-@pytest.mark.integration
-@pytest.mark.skipif(setup_tool("tritonserver") is None, reason="tritonserver missing; run .ci/setup")
-def test_a_profile_on_the_real_triton_in_a_container(engine: PrivateDockerd, tmp_path: Path) -> None:
-    """The setup's real Triton 2.51 runs in a container of the imported image (the host's /usr, Python and project
-    mounted read-only at their own paths), started through the Docker SDK with host networking; every variant is
-    loaded into it with load-with-config; perf_analyzer measures it from outside."""
-    export = tmp_path / "out"
+def real_triton_config(tmp_path: Path, export: Path, **overrides: Any) -> Path:
+    """A profile of ``add_sub`` (numpy, Python backend) on the self-contained image, nothing of the host mounted."""
     cfg = {
-        "triton_launch_mode": "docker", "triton_docker_image": IMAGE,
-        "model_repository": str(ROOT / "examples" / "triton-cpu" / "model_repository"), "profile_models": "add_sub",
-        "triton_server_path": setup_tool("tritonserver"), "triton_docker_mounts": host_mounts(),
+        "triton_launch_mode": "docker", "triton_docker_image": TRITON_IMAGE,
+        "model_repository": str(TRITON_REPO), "profile_models": "add_sub",
         "triton_docker_shm_size": "256m", "triton_docker_labels": {"modelyzer.test": "real-triton"},
         "export_path": str(export), "output_model_repository_path": str(export / "omr"),
         "run_config_search_max_instance_count": 1, "run_config_search_max_model_batch_size": 1,
         "run_config_search_max_concurrency": 1,
         "perf_analyzer_flags": {"measurement-request-count": 50, "stability-percentage": 100},
-        "skip_summary_reports": True, "skip_detailed_reports": True,
-    }
+        "skip_summary_reports": True, "skip_detailed_reports": True, **overrides,
+    }  # fmt: skip
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    proc = subprocess.run([*modelyzer_cmd(), "profile", "-f", str(path)], capture_output=True, text=True,
-                          timeout=300)
+    return path
+
+
+@pytest.mark.integration
+def test_a_profile_on_the_real_triton_in_a_self_contained_image(
+    triton: str, engine: PrivateDockerd, tmp_path: Path
+) -> None:
+    """The setup's real Triton 2.51 runs from the self-contained image (``tests/support/triton_image.py``: no host
+    mounts but the model repository and the output model repository the launcher mounts itself), started through
+    the Docker SDK with host networking and the default ``triton_server_path``; every variant is loaded into it with
+    load-with-config; perf_analyzer measures it from outside."""
+    export = tmp_path / "out"
+    path = real_triton_config(tmp_path, export)
+    proc = subprocess.run([*modelyzer_cmd(), "profile", "-f", str(path)], env=engine.env, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert query(export / "results.db", "select server_starts from runs") == [(1,)]
     assert query(export / "results.db", "select count(*) from measurements where status = 'ok'")[0][0] >= 2
     computed = query(export / "results.db", "select min(value) from metric_values where tag = "
-                                            "'perf_server_compute_infer'")[0][0]
+                                            "'perf_server_compute_infer'")[0][0]  # fmt: skip
     assert computed is not None and computed > 0  # Triton's own statistics, from inside the container
     log_text = (export / "tritonserver.log").read_text()  # the container's output, kept by the launcher
     assert "===== modelyzer: container modelyzer-" in log_text and "Started GRPCInferenceService" in log_text
+    assert "successfully loaded 'add_sub'" in log_text
     assert not containers(engine, "modelyzer.test=real-triton")  # removed at the end
+
+
+@pytest.mark.integration
+def test_the_triton_image_is_self_contained(triton: str, engine: PrivateDockerd) -> None:
+    """Nothing of the host is in the image: no project, no pyenv Python, a small /usr/lib; yet python3 has numpy."""
+    probe = (
+        "import os, sys, numpy; print(sys.prefix, numpy.__version__, os.path.exists('/work'), "
+        f"os.path.exists({str(ROOT)!r}), os.path.exists({sys.base_prefix!r}), os.path.exists('/bin/sh'), os.path.exists('/bin/bash'), "
+        "len(os.listdir('/usr/lib/x86_64-linux-gnu')))"
+    )
+    out = engine.client().containers.run(triton, ["python3", "-c", probe], network_mode="host", remove=True)
+    prefix, numpy_version, work, project, pyenv, sh, bash, system_libs = out.decode().split()
+    assert (prefix, work, project, pyenv, sh, bash) == ("/usr", "False", "False", "False", "False", "True")
+    assert numpy_version and int(system_libs) < 80  # the ldd closure only, not the host's thousands
+    assert engine.client().images.get(triton).attrs["Config"]["Env"] == [
+        f"{k}={v}" for k, v in triton_image.IMAGE_ENV.items()
+    ]
