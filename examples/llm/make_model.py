@@ -12,12 +12,14 @@ Runs in `.venv-llm` (torch + transformers 5 + tokenizers; `.ci/setup.d/llm-targe
   `transformers_serve` launcher honours: none set here, so the server's defaults apply).
 
 `tokenizer_config.json` gets `tokenizer_class: PreTrainedTokenizerFast`: transformers 5 writes a class name that
-transformers 4.x (genai-perf's and AIPerf's venvs) does not know. Same inputs and seed → same files.
+transformers 4.x (genai-perf's and AIPerf's venvs) does not know. Same inputs and seed → same files; `--digest`
+prints a digest of the inputs (this script and the corpus) so the set-up rebuilds only when one changes.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -33,10 +35,22 @@ CHAT_TEMPLATE = (
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def corpus_files(root: Path) -> list[Path]:
+    """The local text files the tokenizer learns from, in a fixed order."""
+    return [f for f in sorted((root / "docs").glob("*.md")) + [root / "README.md"] if f.is_file()]
+
+
+def digest(root: Path) -> str:
+    """What the made files depend on: this script and the corpus."""
+    h = hashlib.sha256(Path(__file__).read_bytes())
+    for f in corpus_files(root):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
 def corpus(root: Path) -> list[str]:
-    """The local text the tokenizer learns from, in a fixed order."""
-    files = sorted((root / "docs").glob("*.md")) + [root / "README.md"]
-    texts = [f.read_text(encoding="utf-8", errors="replace") for f in files if f.is_file()]
+    """The corpus files' text."""
+    texts = [f.read_text(encoding="utf-8", errors="replace") for f in corpus_files(root)]
     if not texts:
         sys.exit(f"make_model: no text to train the tokenizer on under {root} (docs/*.md, README.md)")
     return texts
@@ -94,7 +108,11 @@ def make_model(tokenizer):  # type: ignore[no-untyped-def]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "examples/llm/model_repository/tiny_llama")
+    parser.add_argument("--digest", action="store_true", help="print the inputs' digest and exit")
     args = parser.parse_args(argv)
+    if args.digest:
+        print(digest(ROOT))
+        return 0
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
 
