@@ -1,15 +1,22 @@
 """The docker launcher against a real private dockerd: the real Triton 2.51 in a self-contained image, and the
-stand-in ``tritonserver`` in a near-empty one.
+stand-in ``tritonserver`` in a near-empty one where only a stand-in can show the behaviour.
 
 Both images are ``docker import``-ed and named with a registry on a closed loopback port, so any pull would fail:
 tests that start containers from them also show that a present image is never pulled.
 
 - ``TRITON_IMAGE`` (``tests/support/triton_image.py``) holds the setup's Triton 2.51 (CPU, Python backend), the
-  ldd closure of its files, python3.11 and numpy, and nothing else of the host; its containers get no host mounts
-  but the model repository and the output model repository the launcher mounts itself, and run the launcher's
-  default command ``tritonserver …``.
+  ldd closure of its files, bash, python3.11 and numpy, and nothing else of the host; its containers get no host
+  mounts but the model repository and the output model repository the launcher mounts itself, and run the
+  launcher's default command ``tritonserver …``. It serves the whole profiles (plain, after a SIGKILLed profile
+  whose orphan container the next start removes, and Ctrl-C), the readiness timeout (a Python model whose
+  initialize() sleeps, loaded with ``--load-model`` before Triton opens its endpoints) and the server that exits
+  (``--load-model`` of a missing model).
 - ``IMAGE`` is a ~10 KB rootfs; the host's Python, the project and its venvs are bind-mounted read-only
-  (``tests/support/dockerd.host_mounts``) so the stand-in runs inside.
+  (``tests/support/dockerd.host_mounts``) so the stand-in (``tests/support/fake_tritonserver.py``) runs inside.
+  It stays for ``test_container_mounts_labels_args_loads_and_restarts`` only, because the stand-in records the
+  argv and environment it was started with (``FAKE_TRITON_RECORD``, in a read-write shared mount), which Triton
+  cannot. GPU device requests are checked as ``containers.run`` keywords only (no docker test): no GPU can be
+  passed into a container here, so neither server could show them.
 
 Pure keyword-merging rules are tested without docker.
 """
@@ -53,11 +60,6 @@ ABSENT = "127.0.0.1:1/modelyzer/absent:1"
 TRITON_IMAGE = "127.0.0.1:1/modelyzer/triton-cpu:2.51"
 REPO = QUICK_START / "model_repository"
 TRITON_REPO = ROOT / "examples" / "triton-cpu" / "model_repository"
-SMALL = [
-    "--run-config-search-max-instance-count", "1",
-    "--run-config-search-max-model-batch-size", "2",
-    "--run-config-search-max-concurrency", "2",
-]  # fmt: skip
 log = logging.getLogger("test.docker")
 
 
@@ -282,56 +284,59 @@ def test_absent_image_is_pulled_once_then_a_one_line_error(engine: PrivateDocker
     lau.stop()
 
 
+SLOW_MODEL = {
+    "config.pbtxt": 'backend: "python"\nmax_batch_size: 0\n'
+    'input [ { name: "IN", data_type: TYPE_FP32, dims: [ 1 ] } ]\n'
+    'output [ { name: "OUT", data_type: TYPE_FP32, dims: [ 1 ] } ]\n',
+    "1/model.py": "import time\n\n\nclass TritonPythonModel:\n    def initialize(self, args):\n"
+    "        print('slow model: initializing for 60 s', flush=True)\n        time.sleep(60)\n",
+}
+
+
+def real_config(shared: Path, repo: Path, **overrides: Any) -> ProfileConfig:
+    """The real Triton of the self-contained image, with the default ``triton_server_path`` and no host mounts."""
+    return config(
+        shared, model_repository=repo, triton_docker_image=TRITON_IMAGE, triton_server_path="tritonserver",
+        triton_docker_mounts=[], triton_server_environment={}, **overrides,
+    )  # fmt: skip
+
+
 @pytest.mark.integration
-def test_readiness_timeout_reports_the_last_log_lines(engine: PrivateDockerd, shared: Path) -> None:
-    env = {"FAKE_TRITON_HANG": "1"}
-    lau = launcher(shared, config(shared, client_max_retries=2, triton_server_environment=env))
+def test_readiness_timeout_reports_the_last_log_lines(
+    triton: str, engine: PrivateDockerd, shared: Path
+) -> None:
+    """Triton loads ``--load-model`` models before it opens its endpoints: a model whose initialize() takes a minute
+    keeps it from getting ready; stopping it (SIGTERM through tini) is immediate."""
+    repo = shared / "slow_repo"
+    for name, text in SLOW_MODEL.items():
+        (repo / "slow" / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / "slow" / name).write_text(text)
+    cfg = real_config(shared, repo, client_max_retries=3, triton_server_flags={"load_model": "slow"})
+    lau = launcher(shared, cfg)
     with pytest.raises(LaunchError) as err:
         lau.start()
     message = str(err.value)
-    assert "did not become ready within 2 s" in message and "hanging before readiness" in message
+    assert "did not become ready within 3 s" in message and '"loading: slow:1"' in message
     assert containers(engine, f"{ds.LABEL_RUN}={lau.run_id}") == []
 
 
 @pytest.mark.integration
-def test_server_that_exits_is_a_launch_error_with_its_log(engine: PrivateDockerd, shared: Path) -> None:
-    broken = shared / "bin" / "broken-server"
-    broken.write_text("#!/bin/sh\necho 'E0101 cannot start: no backends'\nexit 3\n")
-    broken.chmod(0o755)
-    lau = launcher(shared, config(shared, triton_server_path=str(broken)))
+def test_server_that_exits_is_a_launch_error_with_its_log(
+    triton: str, engine: PrivateDockerd, shared: Path
+) -> None:
+    """Triton exits (code 1) when a ``--load-model`` model does not exist; the error carries its own last words."""
+    lau = launcher(shared, real_config(shared, TRITON_REPO, triton_server_flags={"load_model": "missing"}))
     with pytest.raises(LaunchError) as err:
         lau.start()
-    assert "exited (exit code 3)" in str(err.value) and "cannot start: no backends" in str(err.value)
+    message = str(err.value)
+    assert (
+        "exited (exit code 1)" in message
+        and "error: creating server: Internal - failed to load all models" in message
+    )
     assert containers(engine, f"{ds.LABEL_RUN}={lau.run_id}") == []
 
 
-# --- full profiles -------------------------------------------------------------------------------------------
-def profile_cmd(shared: Path, export: Path) -> list[str]:
-    cfg = yaml.safe_load((QUICK_START / "config.yaml").read_text())
-    cfg.update(
-        triton_launch_mode="docker",
-        model_repository=str(REPO),
-        triton_docker_image=IMAGE,
-        triton_server_path=str(shared / "bin" / "tritonserver"),
-        triton_docker_mounts=[*host_mounts(), f"{shared}:{shared}:rw"],
-        triton_docker_labels={"modelyzer.test": "e2e"},
-        # the numbers do not matter here, the shape does: short windows, and no PDF reports
-        perf_analyzer_flags={
-            "measurement-mode": "time_windows",
-            "measurement-interval": 1000,
-            "stability-percentage": 50,
-        },
-        skip_summary_reports=True,
-        skip_detailed_reports=True,
-    )
-    path = shared / "docker.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return [
-        *modelyzer_cmd(), "profile", "-f", str(path), "--export-path", str(export),
-        "--output-model-repository-path", str(export / "output_model_repository"), *SMALL,
-    ]  # fmt: skip
-
-
+# --- full profiles (the real Triton, through the CLI) ----------------------------------------------------------
 def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(db, timeout=10)
     try:
@@ -356,53 +361,71 @@ def wait_for_container(engine: PrivateDockerd, proc: subprocess.Popen[str], time
 
 
 @pytest.mark.integration
-def test_profile_after_a_sigkilled_profile_removes_the_orphan(engine: PrivateDockerd, shared: Path) -> None:
-    export = shared / "out"
-    cmd = profile_cmd(shared, export)
+def test_profile_after_a_sigkilled_profile_removes_the_orphan(
+    triton: str, engine: PrivateDockerd, tmp_path: Path
+) -> None:
+    export = tmp_path / "out"
+    cmd = [
+        *modelyzer_cmd(),
+        "profile",
+        "-f",
+        str(real_triton_config(tmp_path, export, collect_cpu_metrics=True)),
+    ]
     killed = subprocess.Popen(cmd, env=engine.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     orphan = wait_for_container(engine, killed)
+    # the profile's container sees only what the launcher mounts, and nothing of the host's installation
+    assert {m["Destination"] for m in orphan.attrs["Mounts"]} == {
+        str(TRITON_REPO.resolve()),
+        str(export.resolve() / "omr"),
+    }
+    code, out = orphan.exec_run(["python3", "-c", f"import os; print(os.listdir({str(ROOT.resolve())!r}))"])
+    assert (code, out.decode().strip()) == (0, "['examples']")  # only the mount point of the model repository
     killed.kill()
     killed.communicate()
     orphan.reload()
     assert orphan.status == "running"  # left behind by the SIGKILL
 
-    proc = subprocess.run(cmd, env=engine.env, capture_output=True, text=True, timeout=400)
+    proc = subprocess.run(cmd, env=engine.env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"removed orphan server container {orphan.name}" in proc.stderr
     # the orphan is gone, and this run removed its own container at the end
     assert [c.id for c in containers(engine, ds.LABEL_OWNER)] == []
     assert "Top configurations for add_sub" in proc.stdout
     db = export / "results.db"
-    assert query(db, "select count(*) from variants") == [(3,)]
-    assert query(db, "select count(*) from measurements where status = 'ok'") == [(6,)]
-    assert query(db, "select server_starts, model_loads from runs order by id desc limit 1") == [(1, 3)]
+    variants = query(db, "select count(*) from variants order by 1")[0][0]
+    assert variants >= 2 and query(db, "select count(*) from measurements where status = 'ok'") == [
+        (variants,)
+    ]
+    assert query(db, "select server_starts, model_loads from runs order by id desc limit 1") == [
+        (1, variants)
+    ]
     ram = query(db, "select count(*) from metric_values where tag = 'cpu_used_ram' and value > 10")
-    assert ram[0][0] >= 6  # the container's memory, through the docker stats API
+    assert (
+        ram[0][0] >= variants
+    )  # the container's memory (Triton + the Python stub), through the docker stats API
     with (export / "results" / "metrics-model-inference.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 6 and all(r["Instance Group"] == "1:CPU" for r in rows)
-    assert {r["Model Config Path"] for r in rows} == {
-        "add_sub_config_default",
-        "add_sub_config_0",
-        "add_sub_config_1",
-    }
+    assert len(rows) == variants and all(r["Instance Group"] == "1:CPU" for r in rows)
+    assert {"add_sub_config_default", "add_sub_config_0"} <= {r["Model Config Path"] for r in rows}
     assert all(float(r["Throughput (infer/sec)"]) > 0 for r in rows)
 
 
 @pytest.mark.integration
-def test_ctrl_c_removes_the_container(engine: PrivateDockerd, shared: Path) -> None:
-    cmd = profile_cmd(shared, shared / "out")
+def test_ctrl_c_removes_the_container(triton: str, engine: PrivateDockerd, tmp_path: Path) -> None:
+    export = tmp_path / "out"
+    cmd = [*modelyzer_cmd(), "profile", "-f", str(real_triton_config(tmp_path, export))]
     proc = subprocess.Popen(cmd, env=engine.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     container = wait_for_container(engine, proc)
-    db, deadline = shared / "out" / "results.db", time.monotonic() + 120
+    db, deadline = export / "results.db", time.monotonic() + 120
     while not (db.exists() and query(db, "select count(*) from measurements")[0][0] >= 1):  # mid-profile
         assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.3)
+        time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-3000:]
     assert "interrupted" in err and "Traceback" not in err
     assert containers(engine, f"{ds.LABEL_RUN}={container.labels[ds.LABEL_RUN]}") == []
+    assert "Started GRPCInferenceService" in (export / "tritonserver.log").read_text()  # its log was kept
 
 
 def real_triton_config(tmp_path: Path, export: Path, **overrides: Any) -> Path:
