@@ -111,8 +111,12 @@ def test_tokens_stream_one_by_one(launcher: Any, export: Path) -> None:
     endpoints = ensure(launcher, variant(f"{MODEL}_config_default"), export)
     times, texts, finish = stream_chat(endpoints, max_tokens=64)
     assert finish == "length"
-    assert len(texts) >= 16, texts  # several tokens per chunk only where bytes make no text yet
-    assert all(b > a for a, b in zip(times, times[1:], strict=False)), times
+    # one chunk per generated token, except where a token's bytes make no text yet or the client fell behind
+    assert len(texts) >= 8, texts
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert all(gap > 0 for gap in gaps), times
+    # a forward pass per token: most chunks come apart in time (a buffered answer would arrive in microseconds)
+    assert sum(gap > 0.0005 for gap in gaps) >= len(gaps) / 2, gaps
     rate = 64 / (times[-1] - times[0])
     print(f"\n{len(texts)} chunks; first after {times[0] * 1000:.0f} ms; {rate:.0f} tokens/s after it")
 
