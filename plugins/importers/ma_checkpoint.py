@@ -9,6 +9,8 @@ A checkpoint becomes one run with status `imported`:
 - each measurement becomes a RunConfig (model, variant, the LoadSpec of `_model_specific_pa_params`, the
   perf_analyzer flags the user added — the PA config minus what Model Analyzer/modelyzer generate itself — and
   `_triton_env` as server environment) with its metrics: non-GPU records, and GPU records per UUID;
+- LLM checkpoints (genai-perf) have the same shape; their token latencies, which Model Analyzer stores as
+  genai-perf's nanoseconds ÷ 1000 labelled ms (so µs), are divided by 1000 into real ms;
 - server-only records go to `server_only_metrics`, `MetricsManager.gpus` to `gpus`, and the default config of
   each model to `models.base_config`.
 
@@ -135,6 +137,15 @@ def _records(records: Any, what: str) -> Iterator[tuple[str, float]]:
         yield str(tag), float(_as_dict(record, f"{what} record {tag!r}")["_value"])
 
 
+#: Model Analyzer's token latencies: genai-perf's nanoseconds divided by 1000 and labelled ms (facts §4: they are µs)
+MA_MICROSECOND_TAGS = ("time_to_first_token_", "inter_token_latency_")
+
+
+def ma_token_value(tag: str, value: float) -> float:
+    """A non-GPU record's value in modelyzer's unit: Model Analyzer's token latencies (µs labelled ms) become ms."""
+    return value / 1000.0 if tag.startswith(MA_MICROSECOND_TAGS) else value
+
+
 def load_spec(params: dict[str, Any]) -> LoadSpec:
     """The LoadSpec of `_model_specific_pa_params` (batch-size and one of the three load kinds)."""
     batch = int(params.get("batch-size") or 1)
@@ -247,7 +258,8 @@ class _Parser:
             raise _Bad(f"{variant.name}: a measurement of {len(mcms)} models cannot be imported yet")
         mcm = _as_dict(mcms[0], "model config measurement")
         load = load_spec(_as_dict(mcm.get("_model_specific_pa_params") or {}, "_model_specific_pa_params"))
-        metrics = [Metric(tag, value) for tag, value in _records(mcm.get("_non_gpu_data") or [], "_non_gpu_data")]
+        metrics = [Metric(tag, ma_token_value(tag, value))
+                   for tag, value in _records(mcm.get("_non_gpu_data") or [], "_non_gpu_data")]
         for uuid, records in _as_dict(rcm.get("_gpu_data") or {}, "_gpu_data").items():
             metrics += [Metric(tag, value, str(uuid)) for tag, value in _records(records, f"_gpu_data of {uuid}")]
         rc = RunConfig(model=model, variant=variant, load=load, perf_analyzer_flags=flags, server_env=env)

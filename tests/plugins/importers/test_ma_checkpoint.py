@@ -276,3 +276,19 @@ def test_a_conflicting_variant_name_is_refused_before_writing(tmp_path: Path) ->
     with pytest.raises(ConfigError, match="m_config_7 has a different model config"):
         import_checkpoint(write_ckpt(tmp_path / "1.ckpt", other), store)
     assert store.counts() == before
+
+
+def test_an_llm_checkpoints_token_latencies_become_real_milliseconds(tmp_path: Path) -> None:
+    """Model Analyzer stores genai-perf's nanoseconds ÷ 1000 labelled ms (µs); the import stores real ms."""
+    state = synthetic()
+    default = state["ResultManager.results"]["_results"]["m"]["m_config_default"][1]["k1"]
+    default["_model_config_measurements"][0]["_non_gpu_data"] += [
+        ["time_to_first_token_p99", {"_value": 152_000.0, "_timestamp": 0}],  # 152 ms as Model Analyzer stores it
+        ["inter_token_latency_avg", {"_value": 3_100.0, "_timestamp": 0}],
+        ["output_token_throughput", {"_value": 310.0, "_timestamp": 0}],  # a rate: unchanged
+    ]
+    store = Store(tmp_path / "r.db")
+    import_checkpoint(write_ckpt(tmp_path / "1.ckpt", state), store)
+    values = store.results("m")[0].measurement.values()
+    assert values["time_to_first_token_p99"] == 152.0 and values["inter_token_latency_avg"] == 3.1
+    assert values["output_token_throughput"] == 310.0 and values["perf_throughput"] == 10.0
