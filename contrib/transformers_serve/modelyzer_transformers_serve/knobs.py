@@ -6,7 +6,7 @@ A variant's model config sets them in `parameters` (Triton's ModelConfig map, so
 
 | parameter | flag | values |
 |---|---|---|
-| `continuous_batching` | `--[no-]continuous-batching` | true / false (paged attention; starts in ~1 min on 2 cores) |
+| `continuous_batching` | `--[no-]continuous-batching` | true / false (paged attention; starts in ~45 s on 2 cores) |
 | `attn_implementation` | `--attn-implementation` | `eager`, `sdpa`, ... |
 | `dtype` | `--dtype` | `auto`, `float32`, `bfloat16`, `float16` |
 | `compile` | `--[no-]compile` | true / false (torch.compile) |
