@@ -5,6 +5,10 @@ A plugin registers an attrs class (`register_settings`): each attribute is one c
 list[str], list[int], optionally `| None`), its default the one default, `metadata={"help": …}` the help text.
 Users set the keys in the YAML file or as `--kebab-case` flags; the loader parses them with the same parsers and
 one-line errors as every other key, and the plugin reads a typed view: `config.settings(MySettings)`.
+
+A `dict[str, Any]` attribute is a mapping of extra command-line flags of the plugin's tool (like
+`perf_analyzer_flags`): set only in the YAML file, its keys checked against `metadata={"flags": frozenset(...)}`
+(any key when absent); `metadata={"tool": "aiperf"}` names the tool in the error.
 """
 
 from __future__ import annotations
@@ -18,11 +22,24 @@ import attrs
 
 from modelyzer.kernel import registry
 from modelyzer.kernel.config_fields import FIELDS, Field
+from modelyzer.kernel.config_values import Where, parse_flag_dict
 from modelyzer.kernel.errors import PluginError
 
 #: annotation → field kind (the parser of `config_fields.Field.parse`)
 KINDS: dict[Any, str] = {str: "str", int: "int", float: "float", bool: "bool", Path: "path",
-                         list[str]: "str_list", list[int]: "int_list"}
+                         list[str]: "str_list", list[int]: "int_list", dict[str, Any]: "dict"}
+
+
+@attrs.frozen
+class FlagsField(Field):
+    """A plugin's flag mapping (a `dict[str, Any]` setting): YAML only, keys checked against its whitelist."""
+
+    allowed: frozenset[str] | None = None
+    tool: str = ""
+
+    def parse(self, value: Any, where: Where) -> Any:
+        hint = f" of {self.tool} (kebab-case)" if self.tool else ""
+        return parse_flag_dict(value, where, self.allowed, hint=hint)
 
 
 def _kind(cls: type, attribute: attrs.Attribute[Any], hints: dict[str, Any]) -> str:
@@ -33,7 +50,7 @@ def _kind(cls: type, attribute: attrs.Attribute[Any], hints: dict[str, Any]) -> 
     kind = KINDS.get(hint)
     if kind is None:
         raise PluginError(f"settings {cls.__name__}.{attribute.name}: type {hint!r} is not a config type; use one "
-                          "of str, int, float, bool, Path, list[str], list[int]")
+                          "of str, int, float, bool, Path, list[str], list[int], dict[str, Any]")
     return kind
 
 
@@ -49,9 +66,17 @@ def settings_fields(name: str, cls: type) -> list[Field]:
     if not attrs.has(cls):
         raise PluginError(f"settings {name!r}: {cls!r} is not an attrs class; declare it with @attrs.frozen")
     hints = typing.get_type_hints(cls)
-    return [Field(a.name, _kind(cls, a, hints), str(a.metadata.get("help", "")), default=_default(a),
-                  section=f"Plugin {name}", commands=("profile", "report"))
-            for a in attrs.fields(cls)]
+    out: list[Field] = []
+    for a in attrs.fields(cls):
+        kind, help_text = _kind(cls, a, hints), str(a.metadata.get("help", ""))
+        common: dict[str, Any] = {"default": _default(a), "section": f"Plugin {name}", "commands": ("profile", "report")}
+        if kind == "dict":
+            flags = a.metadata.get("flags")
+            out.append(FlagsField(a.name, kind, help_text, yaml_only=True, tool=str(a.metadata.get("tool", "")),
+                                  allowed=frozenset(flags) if flags is not None else None, **common))
+        else:
+            out.append(Field(a.name, kind, help_text, **common))
+    return out
 
 
 def plugin_fields() -> dict[str, Field]:
