@@ -34,9 +34,14 @@ PERF_ANALYZER_FLAGS = frozenset(
 )
 PERF_ANALYZER_LOAD_FLAGS = ("concurrency-range", "request-rate-range", "request-intervals")
 
+# Model Analyzer's names (the genai_perf plugin translates the ones genai-perf 0.0.16 renamed) and 0.0.16's own;
+# not --warmup-request-count: perf_analyzer 2.51 never ends such a run at concurrency > 1
 GENAI_PERF_FLAGS = frozenset(
     """backend endpoint service-kind url expected-output-tokens input-dataset input-tokens-mean
-    input-tokens-stddev input-type num-of-output-prompts random-seed streaming tokenizer""".split()
+    input-tokens-stddev input-type num-of-output-prompts random-seed streaming tokenizer endpoint-type
+    extra-inputs header output-tokens-mean output-tokens-stddev output-tokens-mean-deterministic
+    synthetic-input-tokens-mean synthetic-input-tokens-stddev num-dataset-entries input-file request-count
+    measurement-interval stability-percentage goodput""".split()
 )
 
 DOCKER_ARGS = frozenset(

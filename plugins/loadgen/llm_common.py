@@ -201,19 +201,33 @@ def token_metrics(export: Mapping[str, Any], tool: str) -> list[Metric]:
     return [Metric(tag, value) for tag, value in values.items()]
 
 
-_BOX = re.compile(r"[│╭╮╰╯─━┃┏┓┗┛┡┩└┘┌┐]+")
-_ERROR = re.compile(r"(error|exception|failed|refused|unable)", re.IGNORECASE)
+_BOX = re.compile(r"[│╭╮╰╯─━┃┏┓┗┛┡┩└┘┌┐•]+")
+#: a logged error: `[date time] ERROR    text   file.py:55` (genai-perf) or `hh:mm:ss.mmm ERROR    text (file.py:55)`
+_LOGGED = re.compile(r"^(?:\[[^\]]*\]\s*|\d\d:\d\d:\d\d(?:\.\d+)?\s+)?(?:ERROR|CRITICAL)\s+(.*?)"
+                     r"(?:\s+\(?[\w./-]+\.py:\d+\)?)?$")
+_RAISED = re.compile(r"^[\w.]+(?:Error|Exception): ")
 
 
 def tool_error_line(output: str) -> str:
-    """The tool's own error line: the last line naming an error (a traceback's last line included), else the
-    last line. Rich's box drawing is stripped."""
+    """The tool's own error line (rich's box drawing stripped), most specific first: perf_analyzer's thread error
+    (genai-perf hides its output but not its errors), else the tool's last logged ERROR (with its first one when
+    they differ: AIPerf logs each failed request, then a summary), else an ``Error: …`` line or an exception's
+    message, else the last line.
+    """
     lines = [" ".join(_BOX.sub(" ", line).split()) for line in output.splitlines()]
     lines = [line for line in lines if line]
-    for line in reversed(lines):
-        if _ERROR.search(line) and not line.startswith(("Traceback", "File ")):
-            return line[:400]
-    return lines[-1][:400] if lines else "(no output)"
+    pa_thread = [line for line in lines if "had error:" in line]
+    if pa_thread:
+        return pa_thread[-1][:300]
+    logged = [m.group(1) for line in lines if (m := _LOGGED.match(line))
+              and m.group(1) and not m.group(1).startswith("Command '")]
+    if logged:
+        first, last = logged[0][:200], logged[-1][:200]
+        return last if first == last else f"{last} (first error: {first})"
+    plain = [line for line in lines if line.lower().startswith("error:") or _RAISED.match(line)]
+    if plain:
+        return plain[-1][:300]
+    return lines[-1][:300] if lines else "(no output)"
 
 
 # ---- the shared load generator ------------------------------------------------------------------------
