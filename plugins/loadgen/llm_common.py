@@ -222,7 +222,7 @@ def tool_error_line(output: str) -> str:
     logged = [m.group(1) for line in lines if (m := _LOGGED.match(line))
               and m.group(1) and not m.group(1).startswith("Command '")]
     if logged:
-        first, last = logged[0][:200], logged[-1][:200]
+        first, last = logged[0][:320], logged[-1][:200]
         return last if first == last else f"{last} (first error: {first})"
     plain = [line for line in lines if line.lower().startswith("error:") or _RAISED.match(line)]
     if plain:
