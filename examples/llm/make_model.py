@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         f'# The tiny Llama served by `transformers serve` (made by examples/llm/make_model.py).\n'
         f'# `parameters` may set the transformers_serve launcher\'s server knobs (see contrib/transformers_serve).\n'
         f'name: "{out.name}"\nbackend: "transformers"\nmax_batch_size: 0\n'
+        f'instance_group [ {{ count: 1, kind: KIND_CPU }} ]  # one server process on this host\'s CPU\n'
     )
     params = sum(p.numel() for p in model.parameters())
     print(f"make_model: {out} ({params:,} parameters, vocabulary {len(tokenizer)})")

@@ -23,6 +23,7 @@ from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.interfaces import RankedConfig, Reporter, RunContext
 from modelyzer.kernel.models import ConfigVariant, ModelSpec, Result
 from modelyzer.kernel.store import Store
+from modelyzer.plugins.reporters.data import instance_group_text
 
 log = logging.getLogger("modelyzer")
 
@@ -77,9 +78,7 @@ def _is_imported_ma_run(store: Store, run_id: int) -> bool:
 
 def instance_group_cell(variant: ConfigVariant, spec: ModelSpec) -> str:
     """`<count>:<KIND>` groups; a config without instance groups runs one instance, on CPU for CPU-only models."""
-    if not variant.config.get("instance_group") and spec.cpu_only:
-        return "1:CPU"
-    return str(variant.instance_group_str())
+    return instance_group_text(variant, spec.cpu_only)
 
 
 def fmt(value: Any) -> str:

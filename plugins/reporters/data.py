@@ -337,12 +337,19 @@ def knobs(variant: ConfigVariant, cpu_only: bool) -> dict[str, Any]:
     return {
         "instance_count": variant.instance_count,
         "instance_kind": f"KIND_{instance_kind_word(variant, cpu_only).upper()}",
-        "instance_group": variant.instance_group_str(),
+        "instance_group": instance_group_text(variant, cpu_only),
         "max_batch_size": variant.max_batch_size,
         "dynamic_batching": variant.dynamic_batching,
         "platform": platform(variant),
         "params": dict(variant.params),
     }
+
+
+def instance_group_text(variant: ConfigVariant, cpu_only: bool) -> str:
+    """`<count>:<KIND>` groups; a config without instance groups runs one instance, on CPU for CPU-only models."""
+    if not variant.config.get("instance_group") and cpu_only:
+        return "1:CPU"
+    return variant.instance_group_str()
 
 
 def instances_phrase(variant: ConfigVariant, cpu_only: bool) -> str:
