@@ -71,6 +71,16 @@ def launcher(config: ProfileConfig, context: RunContext) -> Launcher:
     return built
 
 
+def with_tuned_fields(config: ProfileConfig) -> ProfileConfig:
+    """The config with each model's `tuned_fields` set from the chosen launcher's capability (class attribute:
+    nothing is built)."""
+    factory = _chosen("launchers", config.triton_launch_mode).factory
+    fields = factory.tuned_fields if isinstance(factory, type) and issubclass(factory, Launcher) else None
+    if fields is None:
+        return config
+    return attrs.evolve(config, models=tuple(attrs.evolve(m, tuned_fields=tuple(fields)) for m in config.models))
+
+
 def serves(entry: registry.Entry, model_type: str) -> bool:
     """Whether a registered load generator declares that it serves `model_type`."""
     factory = entry.factory

@@ -54,7 +54,7 @@ def resolve_model(v: dict[str, Any], user_set: frozenset[str], name: str, settin
     objectives = parse_objectives(own["objectives"], at("objectives")) if "objectives" in own else v["objectives"]
     constraints = (parse_constraints(own["constraints"], at("constraints")) if "constraints" in own
                    else v["constraints"])
-    flags = {key: parse_dict_field(key, own[key], at(key)) if key in own else v[key] for key in FLAG_DICTS}
+    flags: dict[str, Any] = {key: parse_dict_field(key, own[key], at(key)) if key in own else v[key] for key in FLAG_DICTS}
     cpu_only = parse_bool(own["cpu_only"], at("cpu_only")) if "cpu_only" in own else False
     cpu_only = cpu_only or name in v["cpu_only_composing_models"] or (
         v["gpus"] == [] and v["triton_launch_mode"] != "remote")

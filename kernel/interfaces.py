@@ -77,6 +77,10 @@ class Launcher(abc.ABC):
     starts_server: ClassVar[bool] = True
     #: the server runs inside the load generator's process (no server process to watch or sample)
     in_process: ClassVar[bool] = False
+    #: the model-config fields the automatic search may vary for this server (`instance_group`, `max_batch_size`,
+    #: `dynamic_batching`); None: all of them (Triton). A server that ignores them (one process serving an LLM)
+    #: declares () and is searched only over `model_config_parameters` and the load.
+    tuned_fields: ClassVar[tuple[str, ...] | None] = None
 
     server_starts: int = 0
     model_loads: int = 0

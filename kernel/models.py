@@ -71,6 +71,12 @@ class ModelSpec:
     triton_server_flags: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
     triton_server_environment: dict[str, str] = attrs.field(factory=dict, converter=_frozen_dict)
     triton_docker_args: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
+    #: the model-config fields the automatic search may vary (the launcher's `tuned_fields`); None: all
+    tuned_fields: tuple[str, ...] | None = None
+
+    def tunes(self, field: str) -> bool:
+        """Whether the automatic search may vary `field` (e.g. "instance_group", "max_batch_size")."""
+        return self.tuned_fields is None or field in self.tuned_fields
 
 
 @attrs.frozen

@@ -75,7 +75,7 @@ class Profile:
         except BaseException:
             executor.stop()
             raise
-        self.config = resolve_cpu_only(self.config, self.context)
+        self.config = assembly.with_tuned_fields(resolve_cpu_only(self.config, self.context))
         self.executor = executor
         return executor
 

@@ -116,8 +116,13 @@ class BruteSearch(SearchStrategy):
         walks = []
         first = self.config.run_config_search_min_instance_count
         last = self.config.run_config_search_max_instance_count
-        for count in range(max(first, 1), last + 1):
-            groups = {"instance_group": [{"count": count, "kind": kind}]}
+        if not self.spec.tunes("instance_group"):
+            first = last = 0  # the server has no instance groups: the batch-size walk (if any) on its own
+        batching = batching and self.spec.tunes("max_batch_size")
+        for count in range(max(first, 1) if last else 0, last + 1):
+            groups = {"instance_group": [{"count": count, "kind": kind}]} if count else {}
+            if not groups and not batching:
+                break  # nothing the server acts on to vary: the default config only
             if not batching:
                 walks.append(_Walk(f"instances={count}", [self._variant(groups)], plateau=True))
                 continue

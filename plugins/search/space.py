@@ -96,7 +96,7 @@ def config_space(spec: ModelSpec, base_config: dict[str, Any], config: ProfileCo
     count (min..max), and every `model_config_parameters` leaf that lists choices (a listed
     `max_batch_size` or `instance_group` replaces the automatic dimension). Single choices are fixed."""
     params = copy.deepcopy(dict(spec.model_config_parameters))
-    batching = int(base_config.get("max_batch_size", 0) or 0) > 0
+    batching = int(base_config.get("max_batch_size", 0) or 0) > 0 and spec.tunes("max_batch_size")
     fixed: dict[str, Any] = {}
     if batching and "sequence_batching" not in base_config:
         fixed["dynamic_batching"] = {}
@@ -106,7 +106,7 @@ def config_space(spec: ModelSpec, base_config: dict[str, Any], config: ProfileCo
                              config.run_config_search_max_model_batch_size)
         dims.append(Dimension("max_batch_size", tuple(sizes), tuple({"max_batch_size": v} for v in sizes),
                               load_increasing=True))
-    if "instance_group" not in params:
+    if "instance_group" not in params and spec.tunes("instance_group"):
         low = config.run_config_search_min_instance_count
         high = max(config.run_config_search_max_instance_count, low)
         counts = list(range(max(low, 1), high + 1))

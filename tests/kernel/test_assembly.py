@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
-from modelyzer.kernel import assembly
+from modelyzer.kernel import assembly, plugins
 from modelyzer.kernel.errors import ConfigError, PluginError
 from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.models import Endpoints, Metric, RunConfig
@@ -18,6 +19,7 @@ __all__ = ["fakes"]  # a fixture
 
 class LlmLoad(FakeLoad):
     model_types: ClassVar[frozenset[str]] = frozenset({"llm"})
+    preference: ClassVar[int] = 1000  # above the built-in genai_perf / aiperf
 
     def measure(self, run_config: RunConfig, endpoints: Endpoints) -> list[Metric]:
         return [Metric("time_to_first_token_avg", 1.0)]
@@ -61,6 +63,19 @@ def test_the_generic_model_type_gets_the_generic_load_generator(tmp_path: Path) 
     assert assembly.load_generator_entry(profile_config(tmp_path)).name == "perf_analyzer"
 
 
+@pytest.fixture
+def without_llm_load_generators() -> Iterator[None]:
+    """An installation whose only load generator is perf_analyzer (the built-in LLM ones unregistered)."""
+    plugins.load_plugins()
+    names = [n for n in ("modelyzer.plugins.loadgen.genai_perf", "modelyzer.plugins.loadgen.aiperf")
+             if plugins.pm.get_plugin(n) is not None]
+    removed = [(n, plugins.pm.unregister(name=n)) for n in names]
+    yield
+    for name, module in removed:
+        plugins.pm.register(module, name=name)
+
+
+@pytest.mark.usefixtures("without_llm_load_generators")
 def test_llm_without_an_llm_load_generator_is_one_line_naming_what_to_install(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         assembly.load_generator_entry(profile_config(tmp_path, model_type="LLM"))

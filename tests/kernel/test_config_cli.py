@@ -17,6 +17,7 @@ from modelyzer.frontends.cli.options import (
 )
 from modelyzer.kernel.config_fields import FIELDS
 from modelyzer.kernel.config_reference import render_config_reference
+from modelyzer.kernel.config_settings import plugin_fields
 from modelyzer.kernel.config_whitelists import PERF_ANALYZER_FLAGS
 from tests.kernel.config_support import ROOT, write
 
@@ -37,9 +38,10 @@ def _report(**kwargs: Any) -> None:
 
 def test_profile_options_cover_every_cli_field() -> None:
     params = {p.name: p for p in _profile.params}
-    expected = {f.name for f in FIELDS.values() if f.cli and "profile" in f.commands}
+    fields = {**FIELDS, **plugin_fields()}  # the kernel's keys and the installed plugins' settings
+    expected = {f.name for f in fields.values() if f.cli and "profile" in f.commands}
     assert set(params) == expected
-    assert not {f.name for f in FIELDS.values() if f.yaml_only} & set(params)
+    assert not {f.name for f in fields.values() if f.yaml_only} & set(params)
     for name in params:
         assert params[name].help, name
 

@@ -54,6 +54,8 @@ class TransformersServeLauncher(ManagedServerLauncher):
     server_only_window: ClassVar[bool] = False
     on_this_host: ClassVar[bool] = True
     starts_server: ClassVar[bool] = True
+    #: one server process per model, no instance groups or Triton batching: only `parameters` knobs are searched
+    tuned_fields: ClassVar[tuple[str, ...] | None] = ()
 
     server_label: ClassVar[str] = "transformers serve"
     start_failure: ClassVar[str] = "cannot start transformers serve"

@@ -224,3 +224,15 @@ def test_variant_equal_to_the_default_is_not_measured_twice() -> None:
     assert [rc.variant.max_batch_size for rc in run_configs if not rc.variant.is_default][0] == 2
 
 
+
+
+def test_a_server_without_instance_groups_or_batching_is_searched_over_load_only() -> None:
+    """A launcher declaring `tuned_fields = ()` (one server process, e.g. an LLM server): the automatic search
+    has no model-config field to vary, so only the default config's load sweep runs."""
+    strategy = search(ModelSpec("m", tuned_fields=()), run_config_search_max_concurrency=4)
+    run_configs = flat(run(strategy, rising))
+    assert run_configs and all(rc.variant.is_default for rc in run_configs)
+    batching_only = search(ModelSpec("m", tuned_fields=("max_batch_size",)))
+    variants = [w.variants for w in batching_only._walks[1:]]
+    assert len(variants) == 1 and all("instance_group" not in v.params for v in variants[0])
+    assert [v.max_batch_size for v in variants[0]][:2] == [1, 2]

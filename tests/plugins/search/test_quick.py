@@ -201,3 +201,12 @@ def test_results_come_back_in_any_order(monkeypatch: pytest.MonkeyPatch) -> None
 
 def run_config_of(results: list[Result]) -> list[RunConfig]:
     return [r.run_config for r in results]
+
+
+def test_the_space_has_only_the_fields_the_launcher_tunes() -> None:
+    base = {"name": "m", "max_batch_size": 8}
+    assert [d.name for d in config_space(ModelSpec("m"), base, make_config()).dimensions] == ["max_batch_size",
+                                                                                      "instance_count"]
+    assert config_space(ModelSpec("m", tuned_fields=()), base, make_config()).dimensions == ()
+    listed = ModelSpec("m", tuned_fields=(), model_config_parameters={"parameters": {"k": {"string_value": ["a", "b"]}}})
+    assert [d.name for d in config_space(listed, base, make_config()).dimensions] == ["parameters.k.string_value"]
