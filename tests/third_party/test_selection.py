@@ -91,11 +91,15 @@ def chat_repository(tmp_path: Path) -> Path:
     return tmp_path
 
 
+#: the built-in LLM load generators (genai-perf, AIPerf), blocked where a test needs the third party's alone
+BUILT_IN_LLM = "modelyzer.plugins.loadgen.genai_perf,modelyzer.plugins.loadgen.aiperf"
+
+
 def test_llm_model_type_picks_the_load_generator_serving_llm(cli: Cli, chat_repository: Path) -> None:
-    """No `load_generator` key: the one declaring `model_types = {"llm"}` is used. The model's config.json is read
+    """No `load_generator` key: the one declaring `model_types = {"llm"}` is used (the built-in LLM ones blocked). The model's config.json is read
     and written by the json codec (chosen by the file the model directory holds); the ladder strategy doubles the
     concurrency until throughput stops growing."""
-    proc = cli("profile", "-f", "llm.yaml", cwd=chat_repository)
+    proc = cli("profile", "-f", "llm.yaml", cwd=chat_repository, MODELYZER_DISABLE_PLUGINS=BUILT_IN_LLM)
     assert proc.returncode == 0, proc.stderr
     store = Store.open_existing(chat_repository / "out" / "results.db")
     try:
@@ -113,7 +117,7 @@ def test_llm_model_type_picks_the_load_generator_serving_llm(cli: Cli, chat_repo
 
 
 def test_llm_with_no_load_generator_serving_it_is_a_one_line_error(cli: Cli, chat_repository: Path) -> None:
-    proc = cli("profile", "-f", "llm.yaml", cwd=chat_repository, MODELYZER_DISABLE_PLUGINS="demo_llm")
+    proc = cli("profile", "-f", "llm.yaml", cwd=chat_repository, MODELYZER_DISABLE_PLUGINS=f"demo_llm,{BUILT_IN_LLM}")
     assert proc.returncode == 2, proc.stderr
     [line] = error_lines(proc.stderr)
     assert line.startswith("error: model_type: no installed load generator serves 'LLM' models")
