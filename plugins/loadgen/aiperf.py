@@ -4,8 +4,8 @@ One ``aiperf profile`` run per RunConfig, with synthetic prompts of ``llm_input_
 ``max_tokens`` = ``llm_output_tokens``, counted with the local ``tokenizer``:
 
 - ``Endpoints.api == "openai"``: ``--endpoint-type chat --streaming -u http://<http>``;
-- ``"kserve"`` (Triton): ``--endpoint-type template --custom-endpoint v2/models/<model>/generate_stream
-  --streaming`` with a payload template file (``text_input``, ``max_tokens``) and ``response_field:text_output``.
+- ``"kserve"`` (Triton): ``--endpoint-type template --custom-endpoint /v2/models/<model>/generate_stream
+  --streaming`` with a payload template file (``text_input``, ``max_tokens``, ``stream``) and ``response_field:text_output``.
 
 The load is ``--concurrency N`` or ``--request-rate R``; the window ``--request-count`` (``llm_request_count``) or
 ``--benchmark-duration`` (``llm_measurement_seconds``). ``aiperf_flags`` (whitelisted below) come last and win.
@@ -32,8 +32,10 @@ from modelyzer.plugins.loadgen.llm_common import TO_MS, LlmLoadGenerator, base_u
 DEFAULT_BINARY = "aiperf"
 EXPORT_NAME = "profile_export_aiperf.json"
 TEMPLATE_NAME = "payload_template.json"
-#: Triton's generate_stream request: the prompt as `text_input`, the output budget as `max_tokens`
-KSERVE_TEMPLATE = '{"text_input": {{ text|tojson }}, "max_tokens": {{ max_tokens|tojson }}}'
+#: Triton's generate_stream request as genai-perf sends it: the prompt as `text_input`, the output budget as
+#: `max_tokens`, and `stream` (Triton's LLM backends, like vLLM's, stream only when it is true)
+KSERVE_TEMPLATE = ('{"text_input": {{ text|tojson }}, "max_tokens": {{ max_tokens|tojson }}, '
+                   '"stream": {{ stream|tojson }}}')
 AIPERF_FLAGS = frozenset(
     """request-timeout-seconds extra-inputs header random-seed prompt-input-tokens-stddev
     prompt-output-tokens-stddev num-dataset-entries conversation-num warmup-request-count warmup-duration
@@ -82,7 +84,7 @@ class AiperfLoadGenerator(LlmLoadGenerator):
         if endpoints.api == "openai":
             flags["endpoint-type"] = "chat"
         else:
-            flags |= {"endpoint-type": "template", "custom-endpoint": f"v2/models/{model}/generate_stream"}
+            flags |= {"endpoint-type": "template", "custom-endpoint": f"/v2/models/{model}/generate_stream"}
             extra += [f"payload_template:{artifact_dir.parent / TEMPLATE_NAME}", "response_field:text_output"]
         flags |= {"streaming": True, "url": base_url(endpoints), "tokenizer": str(self.tokenizer(run_config.model))}
         window: dict[str, Any] = ({"request-count": s.llm_request_count} if s.llm_request_count

@@ -206,13 +206,16 @@ _BOX = re.compile(r"[│╭╮╰╯─━┃┏┓┗┛┡┩└┘┌┐•]+
 _LOGGED = re.compile(r"^(?:\[[^\]]*\]\s*|\d\d:\d\d:\d\d(?:\.\d+)?\s+)?(?:ERROR|CRITICAL)\s+(.*?)"
                      r"(?:\s+\(?[\w./-]+\.py:\d+\)?)?$")
 _RAISED = re.compile(r"^[\w.]+(?:Error|Exception): ")
+#: pydantic's reason for a refused setting (AIPerf's config), under the line naming the field
+_INVALID = re.compile(r"^\w+ error, ")
 
 
 def tool_error_line(output: str) -> str:
     """The tool's own error line (rich's box drawing stripped), most specific first: perf_analyzer's thread error
     (genai-perf hides its output but not its errors), else the tool's last logged ERROR (with its first one when
-    they differ: AIPerf logs each failed request, then a summary), else an ``Error: …`` line or an exception's
-    message, else the last line.
+    they differ: AIPerf logs each failed request, then a summary), else pydantic's reason for a refused setting
+    with the field it names (AIPerf's config), else an ``Error: …`` line or an exception's message, else the last
+    line.
     """
     lines = [" ".join(_BOX.sub(" ", line).split()) for line in output.splitlines()]
     lines = [line for line in lines if line]
@@ -224,6 +227,9 @@ def tool_error_line(output: str) -> str:
     if logged:
         first, last = logged[0][:320], logged[-1][:200]
         return last if first == last else f"{last} (first error: {first})"
+    invalid = [f"{field}: {line}" for field, line in zip(["", *lines], lines) if _INVALID.match(line)]
+    if invalid:
+        return invalid[-1][:300]
     plain = [line for line in lines if line.lower().startswith("error:") or _RAISED.match(line)]
     if plain:
         return plain[-1][:300]

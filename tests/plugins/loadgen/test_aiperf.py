@@ -61,7 +61,7 @@ def test_triton_template_rate_and_duration(tmp_path: Path, fake_binary: str) -> 
     artifacts = tmp_path / "run" / "artifacts"
     argv = lg.arguments(run_config(request_rate=8), triton_endpoints(), artifacts)
     joined = " ".join(argv)
-    assert "--endpoint-type template --custom-endpoint v2/models/tiny_llama/generate_stream --streaming" in joined
+    assert "--endpoint-type template --custom-endpoint /v2/models/tiny_llama/generate_stream --streaming" in joined
     assert f"--extra-inputs payload_template:{artifacts.parent / TEMPLATE_NAME}" in joined
     assert "--extra-inputs response_field:text_output" in joined
     assert "--benchmark-duration 6.0" in joined and "--request-count" not in joined
@@ -123,6 +123,11 @@ def test_an_endpoint_that_does_not_stream_is_one_line() -> None:
     export = json.loads((EXPORTS / "no_streaming_profile_export_aiperf.json").read_text())
     with pytest.raises(LoadGeneratorError, match=r"^the endpoint does not stream tokens: aiperf measured no"):
         token_metrics(export, "aiperf")
+
+
+def test_a_refused_setting_is_pydantics_reason_with_its_field() -> None:
+    line = tool_error_line((EXPORTS / "config_error_output.txt").read_text())  # a custom endpoint with no slash
+    assert line == "benchmark.endpoint: Value error, endpoint.path must start with a leading slash"
 
 
 def test_error_line_is_aiperfs_own() -> None:
