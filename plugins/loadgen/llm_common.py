@@ -227,7 +227,7 @@ def tool_error_line(output: str) -> str:
     if logged:
         first, last = logged[0][:320], logged[-1][:200]
         return last if first == last else f"{last} (first error: {first})"
-    invalid = [f"{field}: {line}" for field, line in zip(["", *lines], lines) if _INVALID.match(line)]
+    invalid = [f"{field}: {line}" for field, line in zip(["", *lines], lines, strict=False) if _INVALID.match(line)]
     if invalid:
         return invalid[-1][:300]
     plain = [line for line in lines if line.lower().startswith("error:") or _RAISED.match(line)]
