@@ -71,6 +71,17 @@ def launcher(config: ProfileConfig, context: RunContext) -> Launcher:
     return built
 
 
+def workloads(config: ProfileConfig) -> list[dict[str, Any]]:
+    """The workloads of the load generator the model type gets (`LoadGenerator.workloads`); [{}] for none."""
+    try:
+        factory = load_generator_entry(config).factory
+    except ConfigError:
+        return [{}]  # (said when the executor is built)
+    if isinstance(factory, type) and issubclass(factory, LoadGenerator):
+        return factory.workloads(config) or [{}]
+    return [{}]
+
+
 def with_tuned_fields(config: ProfileConfig) -> ProfileConfig:
     """The config with each model's `tuned_fields` set from the chosen launcher's capability (class attribute:
     nothing is built)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,9 @@ class Engine:
         codec: ModelConfigCodec,
         strategy_factory: StrategyFactory,
         progress: Progress | None = None,
+        workloads: Sequence[dict[str, Any]] = ({},),
     ) -> None:
+        self.workloads = [dict(w) for w in workloads] or [{}]
         self.config = config
         self.store = store
         self.executor = executor
@@ -120,9 +122,11 @@ class Engine:
             if not batch:
                 break
             named = [attrs.evolve(rc, variant=self.store.name_variant(rc.variant)) for rc in batch]
+            # every RunConfig under each workload of the load generator; the strategy sees the first (reference)
+            under = [self._under(rc, w) for rc in named for w in self.workloads]
             results: dict[str, Result] = {}
             to_run: list[RunConfig] = []
-            for rc in named:
+            for rc in under:
                 if not self._legal(rc):
                     results[rc.key] = Result(
                         rc, Measurement(rc.key, status=STATUS_SKIPPED, error="client batch size > max_batch_size")
@@ -154,7 +158,8 @@ class Engine:
                     )
             counters = self.executor.counters()
             self.store.update_run(run_id, measured=summary.measured, skipped=summary.skipped, failed=summary.failed, **counters)
-            strategy.observe([results[rc.key] for rc in named if rc.key in results])
+            reference = [(rc, self._under(rc, self.workloads[0]).key) for rc in named]
+            strategy.observe([Result(rc, results[key].measurement) for rc, key in reference if key in results])
 
     def _server_only(self, run_id: int) -> None:
         """Measure (or, on resume with the same GPUs, reuse) the server-only metrics of this run: per GPU, and of
@@ -177,6 +182,10 @@ class Engine:
             log.warning("server-only metrics are missing: %s", err)
             return
         self.store.record_server_only(run_id, [m for m in sampled if m.gpu_uuid in uuids or (host and not m.gpu_uuid)])
+
+    @staticmethod
+    def _under(rc: RunConfig, workload: dict[str, Any]) -> RunConfig:
+        return rc if dict(rc.load.workload) == workload else attrs.evolve(rc, load=attrs.evolve(rc.load, workload=workload))
 
     @staticmethod
     def _legal(rc: RunConfig) -> bool:

@@ -161,6 +161,13 @@ class LoadGenerator(abc.ABC):
     #: seconds of measurement windows the last `measure()` kept (None: the executor times the whole call)
     last_window_seconds: float | None = None
 
+    @classmethod
+    def workloads(cls, config: ProfileConfig) -> list[dict[str, Any]]:
+        """The workloads every RunConfig is measured under (e.g. LLM input/output lengths), from its settings; the
+        first is the reference the search and the ranking use, the others are measured and reported beside it
+        (never optimised away). [{}]: no workload dimension."""
+        return [{}]
+
     @abc.abstractmethod
     def measure(self, run_config: RunConfig, endpoints: Endpoints) -> list[Metric]:
         """Run one measurement; return client/server metrics; raise LoadGeneratorError on failure."""

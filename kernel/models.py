@@ -139,6 +139,9 @@ class LoadSpec:
     concurrency: int | None = None
     request_rate: int | None = None
     request_intervals: str | None = None
+    #: the load generator's workload of this measurement (e.g. LLM input/output tokens; see
+    #: `LoadGenerator.workloads`): each combination is measured and reported on its own; {} for none
+    workload: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
 
     @property
     def mode(self) -> str:
@@ -159,7 +162,8 @@ class LoadSpec:
     def describe(self) -> str:
         name = {"concurrency": "concurrency", "request_rate": "rate", "request_intervals": "intervals"}[self.mode]
         text = f"{name} {self.value}"
-        return text if self.batch_size == 1 else f"batch {self.batch_size}, {text}"
+        text = text if self.batch_size == 1 else f"batch {self.batch_size}, {text}"
+        return text + "".join(f", {k} {v}" for k, v in self.workload.items())
 
 
 @attrs.frozen
@@ -180,12 +184,19 @@ class RunConfig:
             {
                 "model": self.model,
                 "config": self.variant.config,
-                "load": converter.unstructure(self.load),
+                "load": self.load_key(),
                 "pa": self.perf_analyzer_flags,
                 "flags": self.server_flags,
                 "env": self.server_env,
             }
         )
+
+    def load_key(self) -> dict[str, Any]:
+        """The load's part of the key (without an empty workload: keys of workload-less loads never change)."""
+        load: dict[str, Any] = converter.unstructure(self.load)
+        if not load.get("workload"):
+            load.pop("workload", None)
+        return load
 
     def describe(self) -> str:
         return f"{self.variant.name or self.model} @ {self.load.describe()}"

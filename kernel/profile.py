@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from modelyzer.kernel import assembly, registry
+from modelyzer.kernel import assembly, ranking, registry
 from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.engine import Engine, ProfileSummary
 from modelyzer.kernel.executor import Executor
@@ -82,7 +82,7 @@ class Profile:
     def engine(self) -> Engine:
         executor = self.prepare()  # first: it settles the config (CPU-only rule)
         return Engine(self.config, self.store, executor, assembly.codec(self.config),
-                      assembly.strategy_factory(self.config), self.progress)
+                      assembly.strategy_factory(self.config), self.progress, assembly.workloads(self.config))
 
     def run(self) -> ProfileSummary:
         """Search, measure and store every model (the executor is stopped at the end, also on Ctrl-C)."""
@@ -92,7 +92,9 @@ class Profile:
         """Each model's configs ordered by the configured ranker, at most `top_n` (num_configs_per_model)."""
         ranker = assembly.ranker(self.config)
         n = self.config.num_configs_per_model if top_n is None else top_n
-        return {spec.name: ranker.rank(spec, self.store.results(spec.name), n) for spec in self.config.models}
+        reference = assembly.workloads(self.config)[0]  # the other workloads are reported, not ranked
+        return {spec.name: ranker.rank(spec, ranking.at_workload(self.store.results(spec.name), reference), n)
+                for spec in self.config.models}
 
     def write_reports(self, run_id: int, ranking: dict[str, list[RankedConfig]], command: str = "profile",
                       names: Iterable[str] | None = None) -> list[Path]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from modelyzer.kernel import metrics
 from modelyzer.kernel.interfaces import RankedConfig
@@ -18,6 +19,11 @@ from modelyzer.kernel.models import Constraint, Measurement, Objective, Result
 
 # tags that name another tag's value: Model Analyzer's deprecated `perf_latency`, and `cpu_free_ram`
 ALIASES = {"perf_latency": "perf_latency_p99", "cpu_free_ram": "cpu_available_ram"}
+
+
+def at_workload(results: Iterable[Result], workload: dict[str, Any]) -> list[Result]:
+    """The results measured under `workload` (the reference one ranks; the others are reported beside it)."""
+    return [r for r in results if dict(r.run_config.load.workload) == dict(workload)]
 
 
 def measurement_values(measurement: Measurement) -> dict[str, float]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from modelyzer.kernel import metrics, ranking
+from modelyzer.kernel import assembly, metrics, ranking
 from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.interfaces import RankedConfig
 from modelyzer.kernel.models import ConfigVariant, Constraint, ModelSpec, Objective, Result
@@ -227,7 +227,8 @@ class ModelData:
 
 def model_data(store: Store, config: ProfileConfig, spec: ModelSpec, top: Sequence[RankedConfig] | None = None) -> ModelData:
     """Collect one model's report data; `top` is the ranker's top-N (computed here when not given)."""
-    results = tuple(store.results(spec.name))
+    # the reference workload's results (the CSV has every workload's)
+    results = tuple(ranking.at_workload(store.results(spec.name), assembly.workloads(config)[0]))
     ranked = tuple(ranking.rank(results, spec.objectives, spec.constraints))
     if top is None:
         top = ranking.rank(results, spec.objectives, spec.constraints,

@@ -94,7 +94,8 @@ def setup(tmp_path: Path) -> SimpleNamespace:
     return SimpleNamespace(config=config, context=context, db=tmp_path / "r.db", tmp=tmp_path)
 
 
-def run(setup: SimpleNamespace, load: FakeLoad, launcher: FakeLauncher | None = None) -> tuple[Any, FakeLauncher, list[ListStrategy]]:
+def run(setup: SimpleNamespace, load: FakeLoad, launcher: FakeLauncher | None = None,
+        workloads: list[dict[str, Any]] | None = None) -> tuple[Any, FakeLauncher, list[ListStrategy]]:
     launcher = launcher or FakeLauncher()
     executor = InProcessExecutor(setup.config, setup.context, launcher, load, [], make_codec())
     strategies: list[ListStrategy] = []
@@ -103,7 +104,8 @@ def run(setup: SimpleNamespace, load: FakeLoad, launcher: FakeLauncher | None = 
         strategies.append(ListStrategy(spec, base, config))
         return strategies[-1]
 
-    engine = Engine(setup.config, Store(setup.db), executor, make_codec(), factory, Progress(quiet=True))
+    engine = Engine(setup.config, Store(setup.db), executor, make_codec(), factory, Progress(quiet=True),
+                    workloads or [{}])
     return engine.run(), launcher, strategies
 
 
@@ -204,3 +206,39 @@ def test_load_generator_gpu_values_win_over_collectors() -> None:
              Metric("gpu_used_memory", 99.0, "GPU-0"), Metric("gpu_used_memory", 5.0, "GPU-1"), Metric("cpu_used_ram", 3.0)]
     kept = prefer_load_generator(mixed, 2)
     assert kept == [mixed[0], mixed[1], mixed[3], mixed[4]]
+
+
+class WorkloadLoad(FakeLoad):
+    """Throughput falls with the workload's input length, as an LLM's does."""
+
+    def measure(self, run_config: RunConfig, endpoints: Endpoints) -> list[Metric]:
+        tokens = int(run_config.load.workload.get("input_tokens", 1))
+        return [Metric(m.tag, m.value / tokens if m.tag == "perf_throughput" else m.value)
+                for m in super().measure(run_config, endpoints)]
+
+
+def test_each_proposal_is_measured_under_every_workload_and_the_strategy_sees_the_reference(
+        setup: SimpleNamespace) -> None:
+    workloads = [{"input_tokens": 1}, {"input_tokens": 4}]
+    load = WorkloadLoad()
+    summary, _, [strategy] = run(setup, load, workloads=workloads)
+    assert summary.measured == 12 and load.calls == 12  # 6 proposals × 2 workloads
+    results = Store(setup.db).results("m")
+    assert sorted(dict(r.run_config.load.workload)["input_tokens"] for r in results) == [1] * 6 + [4] * 6
+    assert len({r.run_config.key for r in results}) == 12
+    # the strategy's own RunConfigs, with the reference workload's measurements
+    assert len(strategy.observed) == 6 and all(not r.run_config.load.workload for r in strategy.observed)
+    assert {r.measurement.values()["perf_throughput"] for r in strategy.observed} == {
+        r.measurement.values()["perf_throughput"] for r in results if r.run_config.load.workload["input_tokens"] == 1}
+    assert "input_tokens 4" in results[-1].run_config.load.describe()
+    again = WorkloadLoad()
+    summary, _, _ = run(setup, again, workloads=workloads)
+    assert again.calls == 0 and summary.skipped == 12  # resumed under both workloads
+    longer = WorkloadLoad()
+    run(setup, longer, workloads=[{"input_tokens": 8}])
+    assert longer.calls == 6  # a new workload is new measurements, never a stale resume
+
+
+def test_a_load_without_workload_keeps_its_key() -> None:
+    rc = RunConfig("m", ConfigVariant("m", {"name": "m"}), LoadSpec(concurrency=2))
+    assert rc.load_key() == {"batch_size": 1, "concurrency": 2, "request_rate": None, "request_intervals": None}
