@@ -290,7 +290,8 @@ def test_a_server_left_by_a_killed_profile_is_stopped_at_the_next_start(tmp_path
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump({
         "model_repository": str(repo), "profile_models": "add_sub", "triton_launch_mode": "local",
-        "export_path": str(export), "run_config_search_max_concurrency": 1,
+        "export_path": str(export), "output_model_repository_path": str(tmp_path / "omr"),
+        "run_config_search_max_concurrency": 1,
         "perf_analyzer_flags": {"measurement-request-count": 50, "stability-percentage": 100},
     }))
     proc = subprocess.Popen([*modelyzer_cmd(), "profile", "-f", str(path)],
