@@ -3,13 +3,15 @@ one response per generated token through the request's response sender, then the
 
 Inputs as Triton's generate endpoint maps them from the JSON body: ``text_input`` (the prompt), optional
 ``max_tokens`` and ``stream``. As in Triton's vLLM backend, only ``"stream": true`` streams (genai-perf sends it,
-modelyzer's AIPerf payload template too); without it the whole text is one response, as ``/generate`` needs. Output: ``text_output``, the text each token adds (decoded from all tokens so far, so multi-byte
-characters are sent whole).
+modelyzer's AIPerf payload template too); without it the whole text is one response, as ``/generate`` needs.
+Output: ``text_output``, the text each token adds (decoded from all tokens so far, so multi-byte characters are
+sent whole).
 
 torch and transformers are not installed in Triton's own venv: the ``site_packages`` parameter names a directory
 that has them (default: the repository's ``.venv-llm``), appended to ``sys.path`` so Triton's numpy stays first.
 ``model_dir`` names the weights and tokenizer (default: the tiny Llama ``examples/llm/make_model.py`` saves).
-Relative paths are taken from the repository root, found from this file.
+A relative path is looked up from this file's directory upwards (the first directory that has it), so the model
+works from the repository and from a copy deployed next to it; anywhere else set absolute paths.
 """
 
 import json
@@ -19,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-ROOT = Path(__file__).resolve().parents[5]  # <root>/examples/llm/triton_model_repository/<model>/1/model.py
 DEFAULTS = {
     "site_packages": ".venv-llm/lib/python3.11/site-packages",
     "model_dir": "examples/llm/model_repository/tiny_llama",
@@ -28,9 +29,17 @@ DEFAULTS = {
 }
 
 
-def _path(value):
+def _path(key, value, wanted):
+    """The parameter's path: absolute, or the first ``<dir>/<value>`` from this file's directory upwards."""
     path = Path(value).expanduser()
-    return path if path.is_absolute() else ROOT / path
+    here = Path(__file__).resolve().parent
+    found = path if path.is_absolute() else next((d / path for d in (here, *here.parents) if (d / path).exists()), None)
+    if found is None or not (found / wanted).exists():
+        where = str(found) if found is not None else f"{value!r} (looked up from {here} upwards)"
+        raise pb_utils.TritonModelException(
+            f"{key}: no {wanted} in {where}; run `bash .ci/setup.d/llm-target.sh` or set the {key} parameter "
+            "of config.pbtxt to an absolute path")
+    return found
 
 
 class TritonPythonModel:
@@ -38,22 +47,14 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         params = {key: (config.get("parameters", {}).get(key) or {}).get("string_value") or default
                   for key, default in DEFAULTS.items()}
-        site = _path(params["site_packages"])
-        if not site.is_dir():
-            raise pb_utils.TritonModelException(
-                f"site_packages: {site} is not a directory (it must hold torch and transformers); "
-                "run `bash .ci/setup.d/llm-target.sh` or set the site_packages parameter")
+        site = _path("site_packages", params["site_packages"], "transformers")
         if str(site) not in sys.path:
             sys.path.append(str(site))
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        model_dir = _path(params["model_dir"])
-        if not (model_dir / "config.json").is_file():
-            raise pb_utils.TritonModelException(
-                f"model_dir: {model_dir} holds no config.json; run `bash .ci/setup.d/llm-target.sh` "
-                "or set the model_dir parameter")
-        torch.set_num_threads(1)
+        model_dir = _path("model_dir", params["model_dir"], "config.json")
+        torch.set_num_threads(1)  # a tiny model: one thread decodes fastest, and leaves the other cores alone
         self.torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         self.model = AutoModelForCausalLM.from_pretrained(str(model_dir)).eval()
