@@ -164,7 +164,9 @@ INFERENCE_FIELDS = ["model_name", "batch_size", "concurrency", "model_config_pat
 GPU_FIELDS = ["model_name", "gpu_uuid", "batch_size", "concurrency", "model_config_path", "instance_group",
               "satisfies_constraints", "gpu_used_memory", "gpu_utilization", "gpu_power_usage"]
 SERVER_FIELDS = ["model_name", "gpu_uuid", "gpu_used_memory", "gpu_utilization", "gpu_power_usage"]
-LLM_FIELDS = ["inter_token_latency_p99", "time_to_first_token_p99", "output_token_throughput"]
+# Model Analyzer's three, then the measured workload (input/output lengths: one row per workload)
+LLM_FIELDS = ["inter_token_latency_p99", "time_to_first_token_p99", "output_token_throughput",
+              "input_sequence_length_avg", "output_sequence_length_avg"]
 BOTH = ("profile", "report")
 #: what to install when no installed load generator serves a `model_type` (named in that one-line error)
 INSTALL_HINTS = {"llm": "a load-generator plugin for LLMs, e.g. one driving genai-perf or AIPerf"}

@@ -78,9 +78,10 @@ class AiperfLoadGenerator(LlmLoadGenerator):
 
     def arguments(self, run_config: RunConfig, endpoints: Endpoints, artifact_dir: Path) -> list[str]:
         s = self.settings
+        input_tokens, output_tokens = self.lengths(run_config)
         model = endpoints.model_name or run_config.model
         flags: dict[str, Any] = {"model": model}
-        extra = [f"max_tokens:{s.llm_output_tokens}"]
+        extra = [f"max_tokens:{output_tokens}"]
         if endpoints.api == "openai":
             flags["endpoint-type"] = "chat"
         else:
@@ -90,9 +91,9 @@ class AiperfLoadGenerator(LlmLoadGenerator):
         window: dict[str, Any] = ({"request-count": s.llm_request_count} if s.llm_request_count
                                   else {"benchmark-duration": s.llm_measurement_seconds})
         flags |= window | {
-            "prompt-input-tokens-mean": s.llm_input_tokens,
+            "prompt-input-tokens-mean": input_tokens,
             "prompt-input-tokens-stddev": 0,
-            "prompt-output-tokens-mean": s.llm_output_tokens,
+            "prompt-output-tokens-mean": output_tokens,
             "random-seed": 0,
             "ui-type": "none",
             "no-server-metrics": True,

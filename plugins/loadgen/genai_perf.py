@@ -85,6 +85,7 @@ class GenaiPerfLoadGenerator(LlmLoadGenerator):
 
     def arguments(self, run_config: RunConfig, endpoints: Endpoints, artifact_dir: Path) -> list[str]:
         s = self.settings
+        input_tokens, output_tokens = self.lengths(run_config)
         model = endpoints.model_name or run_config.model
         flags: dict[str, Any] = {"model": model}
         if endpoints.api == "openai":
@@ -96,9 +97,9 @@ class GenaiPerfLoadGenerator(LlmLoadGenerator):
             {"request-count": s.llm_request_count} if s.llm_request_count
             else {"measurement-interval": max(1, round(s.llm_measurement_seconds * 1000 / 3))})
         flags |= window | {
-            "synthetic-input-tokens-mean": s.llm_input_tokens,
+            "synthetic-input-tokens-mean": input_tokens,
             "synthetic-input-tokens-stddev": 0,
-            "output-tokens-mean": s.llm_output_tokens,
+            "output-tokens-mean": output_tokens,
             "random-seed": 0,
             "artifact-dir": str(artifact_dir),
             "profile-export-file": PA_EXPORT_NAME,
@@ -107,7 +108,7 @@ class GenaiPerfLoadGenerator(LlmLoadGenerator):
         if {"request-count", "measurement-interval"} & user.keys():
             for key in window:
                 flags.pop(key, None)
-        extra = [f"max_tokens:{s.llm_output_tokens}"]
+        extra = [f"max_tokens:{output_tokens}"]
         given = user.pop("extra-inputs", [])
         extra += given if isinstance(given, list) else [given]
         flags |= user

@@ -63,10 +63,12 @@ class LlmSettings:
     tokenizer: Path | None = attrs.field(default=None, metadata={
         "help": "Local tokenizer directory the LLM load generator counts tokens with (no hub downloads); default: "
                 "the served model's directory <model_repository>/<model> when it holds tokenizer files."})
-    llm_input_tokens: int = attrs.field(default=128, metadata={
-        "help": "Mean input sequence length (tokens) of the synthetic prompts."})
-    llm_output_tokens: int = attrs.field(default=64, metadata={
-        "help": "Maximum output tokens per request (max_tokens)."})
+    llm_input_tokens: list[int] = attrs.field(factory=lambda: [128], metadata={
+        "help": "Mean input sequence length (tokens) of the synthetic prompts; a list is a workload dimension: every "
+                "config is measured at each length and reported, the first one is searched and ranked."})
+    llm_output_tokens: list[int] = attrs.field(factory=lambda: [64], metadata={
+        "help": "Maximum output tokens per request (max_tokens); a list is a workload dimension like "
+                "llm_input_tokens (every input × output combination is measured)."})
     llm_request_count: int = attrs.field(default=0, metadata={
         "help": "Requests per LLM measurement; 0: measure for llm_measurement_seconds instead."})
     llm_measurement_seconds: float = attrs.field(default=10.0, metadata={
@@ -77,9 +79,10 @@ class LlmSettings:
 
 def check_settings(settings: LlmSettings) -> None:
     """One-line ConfigErrors for workload values the tools would reject later."""
-    for key in ("llm_input_tokens", "llm_output_tokens", "llm_timeout"):
-        if getattr(settings, key) < 1:
-            raise ConfigError(f"{key}: must be at least 1, got {getattr(settings, key)}")
+    for key, values in (("llm_input_tokens", settings.llm_input_tokens),
+                        ("llm_output_tokens", settings.llm_output_tokens), ("llm_timeout", [settings.llm_timeout])):
+        if not values or min(values) < 1:
+            raise ConfigError(f"{key}: must be at least 1, got {values if values else 'an empty list'}")
     if settings.llm_request_count < 0:
         raise ConfigError(f"llm_request_count: must be 0 or more, got {settings.llm_request_count}")
     if settings.llm_request_count == 0 and settings.llm_measurement_seconds <= 0:
@@ -263,6 +266,17 @@ class LlmLoadGenerator(LoadGenerator):
     @abc.abstractmethod
     def configured_path(self) -> str:
         """The value of this tool's ``<tool>_path`` key."""
+
+    @classmethod
+    def workloads(cls, config: ProfileConfig) -> list[dict[str, Any]]:
+        """Every `llm_input_tokens` × `llm_output_tokens` combination, in the order given (the first is ranked)."""
+        s = config.settings(LlmSettings)
+        return [{"llm_input_tokens": i, "llm_output_tokens": o} for i in s.llm_input_tokens for o in s.llm_output_tokens]
+
+    def lengths(self, run_config: RunConfig) -> tuple[int, int]:
+        """(input tokens, max output tokens) of this measurement's workload (the settings' first when it has none)."""
+        w, s = run_config.load.workload, self.settings
+        return int(w.get("llm_input_tokens", s.llm_input_tokens[0])), int(w.get("llm_output_tokens", s.llm_output_tokens[0]))
 
     @abc.abstractmethod
     def arguments(self, run_config: RunConfig, endpoints: Endpoints, artifact_dir: Path) -> list[str]:

@@ -21,7 +21,7 @@ from tests.plugins.loadgen.llm_support import AIPERF, GENAI_PERF, MODEL, REAL_WO
 pytestmark = [pytest.mark.integration]
 
 
-def profile(tmp_path: Path, load_generator: str, concurrency: list[int]) -> Path:
+def profile(tmp_path: Path, load_generator: str, concurrency: list[int], **keys: Any) -> Path:
     """Run the profile through the CLI; returns its export directory."""
     missing = target_missing()
     if missing:
@@ -37,7 +37,7 @@ def profile(tmp_path: Path, load_generator: str, concurrency: list[int]) -> Path
         "output_model_repository_path": str(export / "omr"),
         "profile_models": {MODEL: {"parameters": {"concurrency": concurrency}}},
         "constraints": {"time_to_first_token_p99": {"max": 60000}},
-        "skip_detailed_reports": True, **REAL_WORKLOAD,
+        "skip_detailed_reports": True, **REAL_WORKLOAD, **keys,
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -90,7 +90,21 @@ def test_a_genai_perf_profile_ranks_by_tokens_and_reports_them(tmp_path: Path) -
     assert "output tokens/sec" in summary  # the best config's bullet
 
 
-def test_an_aiperf_profile_measures_the_same_stream(tmp_path: Path) -> None:
-    export = profile(tmp_path, "aiperf", [2])
-    values = token_values(export)
-    assert list(values) == [2] and values[2]["input_sequence_length_avg"] > 0
+def test_an_aiperf_profile_measures_each_workload_and_ranks_the_first(tmp_path: Path) -> None:
+    """Two prompt lengths: both are measured and in the CSV; the search and the ranking use the first."""
+    export = profile(tmp_path, "aiperf", [2], llm_input_tokens=[24, 96])
+    store = Store.open_existing(export / "results.db")
+    try:
+        results = store.results(MODEL)
+    finally:
+        store.close()
+    assert sorted(r.run_config.load.workload["llm_input_tokens"] for r in results) == [24, 96]
+    lengths = {r.run_config.load.workload["llm_input_tokens"]: r.measurement.values()["input_sequence_length_avg"]
+               for r in results}
+    assert lengths[24] < lengths[96]  # the tool's own count of the prompts it sent
+    token_values(export)  # both are real token streams
+    with (export / "results" / "metrics-model-inference.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert sorted(float(r["Input Sequence Length (avg) (tokens)"]) for r in rows) == sorted(lengths.values())
+    best = json.loads((export / "best_configs" / MODEL / "best_config.json").read_text())
+    assert best["metrics"]["input_sequence_length_avg"] == lengths[24]  # ranked at the first workload

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import attrs
 import pytest
 
 from modelyzer.kernel import assembly
@@ -163,3 +164,18 @@ def test_real_failure_carries_the_tools_error(tmp_path: Path, llm_target: Endpoi
     with pytest.raises(LoadGeneratorError, match=r"genai-perf failed \(exit 1\): Thread \[0\] had error"):
         lg.measure(run_config(1), closed)
     assert "genai-perf profile" in (tmp_path / "export" / "llm_loadgen_error.log").read_text()
+
+
+def test_token_length_lists_are_workloads_and_each_measurement_uses_its_own(tmp_path: Path, fake_binary: str) -> None:
+    config = llm_config(genai_perf_path=fake_binary, llm_input_tokens=[32, 256], llm_output_tokens=16)
+    workloads = GenaiPerfLoadGenerator.workloads(config)
+    assert workloads == [{"llm_input_tokens": 32, "llm_output_tokens": 16},
+                         {"llm_input_tokens": 256, "llm_output_tokens": 16}]
+    assert assembly.workloads(config) == workloads  # what the kernel measures every RunConfig under
+    lg = GenaiPerfLoadGenerator(config, context(tmp_path))
+    rc = run_config(2)
+    argv = lg.command(attrs.evolve(rc, load=attrs.evolve(rc.load, workload=workloads[1])), openai_endpoints())
+    assert argv[argv.index("--synthetic-input-tokens-mean") + 1] == "256"
+    assert argv[argv.index("--output-tokens-mean") + 1] == "16" and "max_tokens:16" in argv
+    with pytest.raises(ConfigError, match="llm_input_tokens: must be at least 1"):
+        GenaiPerfLoadGenerator(llm_config(genai_perf_path=fake_binary, llm_input_tokens=[8, 0]), context(tmp_path))
