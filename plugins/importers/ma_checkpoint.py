@@ -3,8 +3,10 @@
 A checkpoint becomes one run with status `imported`:
 
 - each variant (`<model>_config_default`, `<model>_config_<N>`) keeps Model Analyzer's name and gets the model
-  config its RunConfig served (`_model_config_variant.model_config`, camelCase, int64 as strings), normalized
-  by the pbtxt codec; `cpu_only` is kept as the private `_cpu_only` annotation (instance-group display);
+  config its RunConfig served (`_model_config_variant.model_config`, camelCase, int64 as strings; or, in the
+  older format of Model Analyzer's experiment data, `_model_config` with `cpu_only` inside and no variant name:
+  see `ma_config_shapes`, a file may mix both), normalized by the pbtxt codec; `cpu_only` is kept as the
+  private `_cpu_only` annotation (instance-group display);
   `params` are the top-level fields that differ from the default config;
 - each measurement becomes a RunConfig (model, variant, the LoadSpec of `_model_specific_pa_params`, the
   perf_analyzer flags the user added — the PA config minus what Model Analyzer/modelyzer generate itself — and
@@ -37,6 +39,7 @@ from modelyzer.kernel.errors import ConfigError
 from modelyzer.kernel.models import ConfigVariant, LoadSpec, Measurement, Metric, RunConfig
 from modelyzer.kernel.store import Run, Store
 from modelyzer.plugins.codecs.pbtxt import normalize
+from modelyzer.plugins.importers.ma_config_shapes import ShapeError, model_config_source, mrc_path
 
 RESULTS_KEY = "ResultManager.results"
 STATUS_IMPORTED = "imported"
@@ -238,15 +241,15 @@ class _Parser:
         return mrc
 
     def _variant(self, model: str, name: str, mrc: dict[str, Any]) -> ConfigVariant:
-        holder = mrc.get("_model_config_variant") or {}
-        config = holder.get("model_config") or self.name_manager_configs.get(name)
-        if not isinstance(config, dict):
-            raise _Bad(f"{name}: no model config in the checkpoint")
         try:
-            normal = normalize(config)
+            source = model_config_source(mrc, model, name, mrc_path(model, name), self.name_manager_configs)
+        except ShapeError as err:
+            raise _Bad(str(err)) from None
+        try:
+            normal = normalize(source.config)
         except ConfigError as err:
             raise _Bad(f"{name}: {err}") from None
-        if holder.get("cpu_only"):
+        if source.cpu_only:
             normal["_cpu_only"] = True
         return ConfigVariant(model=model, config=normal, is_default=name.endswith("_config_default"), name=name)
 
