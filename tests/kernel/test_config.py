@@ -243,8 +243,9 @@ def test_output_fields_switch_with_request_rate_and_llm() -> None:
     assert "request_rate" in rate.gpu_output_fields
     llm = load({**BASE, "model_type": "llm"})
     assert llm.model_type == "LLM"
-    assert llm.inference_output_fields[-3:] == ["inter_token_latency_p99", "time_to_first_token_p99",
-                                                "output_token_throughput"]
+    assert llm.inference_output_fields[-5:] == ["inter_token_latency_p99", "time_to_first_token_p99",
+                                                "output_token_throughput",  # Model Analyzer's, then the workload
+                                                "input_sequence_length_avg", "output_sequence_length_avg"]
     custom = load({**BASE, "request_rate": [4], "inference_output_fields": "model_name,perf_throughput"})
     assert custom.inference_output_fields == ["model_name", "perf_throughput"]
 
