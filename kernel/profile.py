@@ -20,6 +20,7 @@ from pathlib import Path
 from modelyzer.kernel import assembly, ranking, registry
 from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.engine import Engine, ProfileSummary
+from modelyzer.kernel.errors import ConfigError
 from modelyzer.kernel.executor import Executor
 from modelyzer.kernel.gpus import discover_gpus, resolve_cpu_only, use_gpus
 from modelyzer.kernel.interfaces import RankedConfig, RunContext
@@ -35,6 +36,22 @@ def make_context(config: ProfileConfig) -> RunContext:
     export = Path(config.export_path).resolve()
     export.mkdir(parents=True, exist_ok=True)
     return RunContext(export_path=export, output_model_repository=Path(config.output_model_repository_path).resolve())
+
+
+def check_supported(config: ProfileConfig) -> None:
+    """One line, before anything starts, for what the config asks and the engine cannot do (yet) — instead of
+    silently profiling something else: models profiled concurrently, composing models of ensembles and BLS."""
+    if config.run_config_profile_models_concurrently_enable:
+        if len(config.models) < 2:
+            raise ConfigError("run_config_profile_models_concurrently_enable: needs at least two profile_models "
+                              f"(got {len(config.models)}); remove the key to profile one model")
+        raise ConfigError("run_config_profile_models_concurrently_enable: profiling models concurrently is not "
+                          "supported yet; remove the key to profile them one after another (server reused)")
+    for key, composing in (("bls_composing_models", config.bls_composing_models),
+                           ("ensemble_composing_models", config.ensemble_composing_models)):
+        if composing:
+            raise ConfigError(f"{key}: variants of composing models are not supported yet; remove the key to "
+                              "profile the top-level model with its composing models as they are in the repository")
 
 
 class Profile:
@@ -64,6 +81,7 @@ class Profile:
         """
         if self.executor is not None:
             return self.executor
+        check_supported(self.config)
         executor: Executor = registry.get("executors", self.config.executor).factory(self.config, self.context)
         try:
             offered = executor.offered_gpus()

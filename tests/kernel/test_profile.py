@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from modelyzer.kernel import assembly
+from modelyzer.kernel.errors import ConfigError
 from modelyzer.kernel.gpus import NO_GPU_MESSAGE
 from modelyzer.kernel.profile import Profile
 from modelyzer.kernel.progress import Progress
@@ -103,3 +104,23 @@ def test_reports_of_the_report_command_are_the_reporters_that_declare_it(tmp_pat
     profiled = {type(r).__name__ for r in assembly.reporters(run.config, run.context, "profile")}
     reported = {type(r).__name__ for r in assembly.reporters(run.config, run.context, "report")}
     assert "CsvReporter" in profiled and "CsvReporter" not in reported and "DetailedReporter" in reported
+
+
+@pytest.mark.parametrize(("values", "needle"), [
+    ({"run_config_profile_models_concurrently_enable": True},
+     "run_config_profile_models_concurrently_enable: needs at least two profile_models (got 1)"),
+    ({"run_config_profile_models_concurrently_enable": True, "profile_models": "m,m2"},
+     "run_config_profile_models_concurrently_enable: profiling models concurrently is not supported yet"),
+    ({"ensemble_composing_models": "m2"}, "ensemble_composing_models: variants of composing models are not supported"),
+])
+def test_what_the_engine_cannot_do_is_one_line_before_anything_starts(tmp_path: Path, fakes: None,
+                                                                       values: dict[str, Any], needle: str) -> None:
+    repo = tmp_path / "repo"
+    (repo / "m2" / "1").mkdir(parents=True)
+    (repo / "m2" / "config.pbtxt").write_text('name: "m2"\nplatform: "onnxruntime_onnx"\nmax_batch_size: 8\n')
+    config = profile_config(tmp_path, **values)
+    profile = Profile(config, Progress(quiet=True))
+    with pytest.raises(ConfigError) as err:
+        profile.prepare()
+    assert str(err.value).startswith(needle) and "\n" not in str(err.value)
+    assert profile.executor is None and not (tmp_path / "out" / "results.db").exists()  # nothing started or written
