@@ -17,7 +17,7 @@ from typing import Any
 
 from modelyzer.kernel import assembly, metrics
 from modelyzer.kernel.config import ProfileConfig
-from modelyzer.kernel.errors import LaunchError, LoadGeneratorError, ModelLoadError
+from modelyzer.kernel.errors import ConfigError, LaunchError, LoadGeneratorError, ModelLoadError
 from modelyzer.kernel.executor import Executor
 from modelyzer.kernel.gpus import discover_gpus
 from modelyzer.kernel.hookspecs import hookimpl
@@ -118,7 +118,11 @@ class InProcessExecutor(Executor):
         started = time.time()
         base: dict[str, Any] = {"run_config_key": rc.key, "started_at": started, "host": self.host}
         try:
-            endpoints = self.launcher.ensure(rc.variant, self.variant_dir(rc), rc)
+            variant_dir = self.variant_dir(rc)
+        except ConfigError as err:  # a variant its codec cannot write is that variant's failure, not the profile's
+            return Measurement(status=STATUS_FAILED, error=f"variant not written: {err}", finished_at=time.time(), **base)
+        try:
+            endpoints = self.launcher.ensure(rc.variant, variant_dir, rc)
         except ModelLoadError as err:
             return Measurement(status=STATUS_FAILED, error=f"model load failed: {err}", finished_at=time.time(), **base)
         except LaunchError:

@@ -37,11 +37,13 @@ from modelyzer.kernel.models import (
 )
 from modelyzer.kernel.ranking import passes
 from modelyzer.plugins.search.common import (
+    batching_overlay,
     boundary,
     deep_merge,
     doubled_list,
     gain_valid,
     generate_combinations,
+    is_ensemble,
     load_plan,
     make_run_config,
     throughput,
@@ -116,7 +118,7 @@ class BruteSearch(SearchStrategy):
         walks = []
         first = self.config.run_config_search_min_instance_count
         last = self.config.run_config_search_max_instance_count
-        if not self.spec.tunes("instance_group"):
+        if not self.spec.tunes("instance_group") or is_ensemble(self.base_config):
             first = last = 0  # the server has no instance groups: the batch-size walk (if any) on its own
         batching = batching and self.spec.tunes("max_batch_size")
         for count in range(max(first, 1) if last else 0, last + 1):
@@ -126,9 +128,7 @@ class BruteSearch(SearchStrategy):
             if not batching:
                 walks.append(_Walk(f"instances={count}", [self._variant(groups)], plateau=True))
                 continue
-            extra: dict[str, Any] = (
-                {} if "sequence_batching" in self.base_config else {"dynamic_batching": {}}
-            )
+            extra = batching_overlay(self.base_config)
             variants = [
                 self._variant({**groups, "max_batch_size": mbs, **extra}) for mbs in doubled_list(low, high)
             ]

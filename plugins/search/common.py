@@ -230,6 +230,20 @@ def formula_load(variant: ConfigVariant, plan: LoadPlan) -> int | str:
     return min(values, key=lambda v: (abs(math.log2(v) - math.log2(wanted)), v))
 
 
+#: the model config's scheduling choices (one of them only); a config with another than dynamic batching keeps it
+OTHER_SCHEDULERS = ("sequence_batching", "ensemble_scheduling")
+
+
+def is_ensemble(base_config: dict[str, Any]) -> bool:
+    """An ensemble runs no instances of its own: its variants are its composing models' (not its instance groups)."""
+    return base_config.get("platform") == "ensemble" or "ensemble_scheduling" in base_config
+
+
+def batching_overlay(base_config: dict[str, Any]) -> dict[str, Any]:
+    """What a batching variant adds: dynamic batching, unless the config already schedules otherwise."""
+    return {} if any(k in base_config for k in OTHER_SCHEDULERS) else {"dynamic_batching": {}}
+
+
 def kind_of(spec: ModelSpec) -> str:
     return "KIND_CPU" if spec.cpu_only else "KIND_GPU"
 

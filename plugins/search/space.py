@@ -18,7 +18,14 @@ import attrs
 
 from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.models import ConfigVariant, ModelSpec
-from modelyzer.plugins.search.common import deep_merge, doubled_list, generate_combinations, kind_of
+from modelyzer.plugins.search.common import (
+    batching_overlay,
+    deep_merge,
+    doubled_list,
+    generate_combinations,
+    is_ensemble,
+    kind_of,
+)
 
 
 @attrs.frozen
@@ -98,15 +105,15 @@ def config_space(spec: ModelSpec, base_config: dict[str, Any], config: ProfileCo
     params = copy.deepcopy(dict(spec.model_config_parameters))
     batching = int(base_config.get("max_batch_size", 0) or 0) > 0 and spec.tunes("max_batch_size")
     fixed: dict[str, Any] = {}
-    if batching and "sequence_batching" not in base_config:
-        fixed["dynamic_batching"] = {}
+    if batching:
+        fixed.update(batching_overlay(base_config))
     dims: list[Dimension] = []
     if batching and "max_batch_size" not in params:
         sizes = doubled_list(config.run_config_search_min_model_batch_size,
                              config.run_config_search_max_model_batch_size)
         dims.append(Dimension("max_batch_size", tuple(sizes), tuple({"max_batch_size": v} for v in sizes),
                               load_increasing=True))
-    if "instance_group" not in params and spec.tunes("instance_group"):
+    if "instance_group" not in params and spec.tunes("instance_group") and not is_ensemble(base_config):
         low = config.run_config_search_min_instance_count
         high = max(config.run_config_search_max_instance_count, low)
         counts = list(range(max(low, 1), high + 1))

@@ -242,3 +242,21 @@ def test_each_proposal_is_measured_under_every_workload_and_the_strategy_sees_th
 def test_a_load_without_workload_keeps_its_key() -> None:
     rc = RunConfig("m", ConfigVariant("m", {"name": "m"}), LoadSpec(concurrency=2))
     assert rc.load_key() == {"batch_size": 1, "concurrency": 2, "request_rate": None, "request_intervals": None}
+
+
+class TwoSchedulers(ListStrategy):
+    """Proposes a variant no codec can write (two scheduling choices), then a valid one."""
+
+    def __init__(self, spec: ModelSpec, base: dict[str, Any], config: Any) -> None:
+        super().__init__(spec, base, config)
+        bad = dict(base, dynamic_batching={}, sequence_batching={})
+        self.todo = [RunConfig(spec.name, ConfigVariant(spec.name, bad), LoadSpec(concurrency=1)), self.todo[0]]
+
+
+def test_a_variant_that_cannot_be_written_fails_alone(setup: SimpleNamespace) -> None:
+    executor = InProcessExecutor(setup.config, setup.context, FakeLauncher(), FakeLoad(), [], make_codec())
+    engine = Engine(setup.config, Store(setup.db), executor, make_codec(), TwoSchedulers, Progress(quiet=True))
+    summary = engine.run()
+    assert (summary.measured, summary.failed, summary.status) == (2, 1, "finished")
+    [failed] = [r for r in Store(setup.db).results("m") if not r.measurement.ok]
+    assert failed.measurement.error.startswith("variant not written: invalid model config for model 'm'")

@@ -320,3 +320,34 @@ def test_a_server_left_by_a_killed_profile_is_stopped_at_the_next_start(tmp_path
         assert nxt.proc is not None and nxt.proc.pid != orphan.pid and nxt.server_starts == 1
     finally:
         nxt.stop()
+
+
+@pytest.mark.skipif(not PERF_ANALYZER.exists(), reason="perf_analyzer missing; run .ci/setup")
+def test_an_ensemble_of_python_models_is_profiled_on_the_real_triton(tmp_path: Path) -> None:
+    """examples/triton-cpu/pipelines: loading the ensemble loads its composing models (scale, add_sub); its variants
+    vary the ensemble's own max_batch_size only (no instance groups, no second scheduling choice)."""
+    export = tmp_path / "out"
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({
+        "model_repository": str(ROOT / "examples" / "triton-cpu" / "pipelines"),
+        "profile_models": "ensemble_scale_add_sub", "triton_launch_mode": "local",
+        "export_path": str(export), "output_model_repository_path": str(export / "omr"),
+        "run_config_search_max_model_batch_size": 2, "run_config_search_max_concurrency": 1,
+        "perf_analyzer_flags": {"measurement-request-count": 50, "stability-percentage": 100},
+        "skip_summary_reports": True, "skip_detailed_reports": True,
+    }))
+    proc = subprocess.run([*modelyzer_cmd(), "profile", "-f", str(path)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    store = Store.open_existing(export / "results.db")
+    try:
+        results = store.results("ensemble_scale_add_sub")
+    finally:
+        store.close()
+    assert len(results) == 3 and all(r.measurement.ok for r in results)  # the default, max batch size 1 and 2
+    assert sorted(r.run_config.variant.max_batch_size for r in results) == [1, 2, 8]
+    for r in results:
+        assert "instance_group" not in r.run_config.variant.config and "dynamic_batching" not in r.run_config.variant.config
+        assert r.measurement.values()["perf_throughput"] > 0
+    log_text = (export / "tritonserver.log").read_text()
+    assert "successfully loaded 'scale'" in log_text and "successfully loaded 'add_sub'" in log_text

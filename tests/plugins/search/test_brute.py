@@ -236,3 +236,18 @@ def test_a_server_without_instance_groups_or_batching_is_searched_over_load_only
     variants = [w.variants for w in batching_only._walks[1:]]
     assert len(variants) == 1 and all("instance_group" not in v.params for v in variants[0])
     assert [v.max_batch_size for v in variants[0]][:2] == [1, 2]
+
+
+ENSEMBLE = {"name": "e", "platform": "ensemble", "max_batch_size": 8,
+            "ensemble_scheduling": {"step": [{"model_name": "a", "model_version": -1}]}}
+
+
+def test_an_ensemble_varies_its_batch_size_only_and_keeps_its_scheduling() -> None:
+    """An ensemble has no instances of its own and one scheduling choice (ensemble_scheduling): no instance
+    groups, no dynamic batching added (Triton refuses two scheduling choices)."""
+    strategy = search(base=ENSEMBLE)
+    variants = [v for w in strategy._walks[1:] for v in w.variants]
+    assert variants and [v.max_batch_size for v in variants][:2] == [1, 2]
+    for v in variants:
+        assert "instance_group" not in v.config and "dynamic_batching" not in v.config
+        assert v.config["ensemble_scheduling"] == ENSEMBLE["ensemble_scheduling"]

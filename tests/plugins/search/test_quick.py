@@ -210,3 +210,9 @@ def test_the_space_has_only_the_fields_the_launcher_tunes() -> None:
     assert config_space(ModelSpec("m", tuned_fields=()), base, make_config()).dimensions == ()
     listed = ModelSpec("m", tuned_fields=(), model_config_parameters={"parameters": {"k": {"string_value": ["a", "b"]}}})
     assert [d.name for d in config_space(listed, base, make_config()).dimensions] == ["parameters.k.string_value"]
+
+
+def test_an_ensembles_space_is_its_batch_size() -> None:
+    base = {"name": "e", "platform": "ensemble", "max_batch_size": 8, "ensemble_scheduling": {"step": []}}
+    space = config_space(ModelSpec("e"), base, make_config())
+    assert [d.name for d in space.dimensions] == ["max_batch_size"] and space.fixed == {}
