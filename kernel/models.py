@@ -119,11 +119,12 @@ class ConfigVariant:
     def dynamic_batching(self) -> bool:
         return "dynamic_batching" in self.config
 
-    def instance_group_str(self) -> str:
-        """Model Analyzer's CSV form: `<count>:<KIND>` joined by ` + `."""
+    def instance_group_str(self, cpu_only: bool = False) -> str:
+        """Model Analyzer's CSV form: `<count>:<KIND>` joined by ` + `; a config without groups runs one instance,
+        on the CPU for a CPU-only model."""
         groups = self.config.get("instance_group") or []
         if not groups:
-            return "1:" + ("CPU" if self.config.get("_cpu_only") else "GPU")
+            return "1:" + ("CPU" if cpu_only or self.config.get("_cpu_only") else "GPU")
         parts = []
         for g in groups:
             kind = str(g.get("kind", "KIND_GPU")).replace("KIND_", "")

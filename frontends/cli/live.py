@@ -9,6 +9,7 @@ otherwise would show nothing for minutes. `results_table` renders each model's r
 from __future__ import annotations
 
 import sys
+from collections.abc import Collection
 from typing import TextIO
 
 from rich.console import Console
@@ -76,7 +77,7 @@ TOKEN_COLUMNS = (("tokens/s", "output_token_throughput", 1), ("TTFT p99 ms", "ti
                  ("ITL p99 ms", "inter_token_latency_p99", 2))
 
 
-def results_table(ranking: dict[str, list[RankedConfig]]) -> list[Table]:
+def results_table(ranking: dict[str, list[RankedConfig]], cpu_only: Collection[str] = ()) -> list[Table]:
     """One table per model: rank, config, its knobs, the load of its best measurement, throughput, p99 (and
     tokens/s, TTFT p99, ITL p99 when measured), passing."""
     tables = []
@@ -92,7 +93,7 @@ def results_table(ranking: dict[str, list[RankedConfig]]) -> list[Table]:
         for i, rc in enumerate(ranked, 1):
             v = rc.best.run_config.variant
             vals = measurement_values(rc.best.measurement)
-            table.add_row(str(i), v.name, v.instance_group_str(), str(v.max_batch_size),
+            table.add_row(str(i), v.name, v.instance_group_str(model in cpu_only), str(v.max_batch_size),
                           "yes" if v.dynamic_batching else "no", rc.best.run_config.load.describe(),
                           f"{vals.get('perf_throughput', 0.0):.1f}", f"{vals.get('perf_latency_p99', 0.0):.2f}",
                           *(f"{vals[tag]:.{digits}f}" if tag in vals else "–" for _, tag, digits in tokens),
@@ -101,9 +102,11 @@ def results_table(ranking: dict[str, list[RankedConfig]]) -> list[Table]:
     return tables
 
 
-def print_results(ranking: dict[str, list[RankedConfig]], stream: TextIO | None = None) -> None:
+def print_results(ranking: dict[str, list[RankedConfig]], stream: TextIO | None = None,
+                  cpu_only: Collection[str] = ()) -> None:
+    """The ranked tables; `cpu_only`: the models profiled on the CPU (a config without instance groups runs there)."""
     console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True, width=200)
-    for i, table in enumerate(results_table(ranking)):
+    for i, table in enumerate(results_table(ranking, cpu_only)):
         if i:
             console.print()
         console.print(table)

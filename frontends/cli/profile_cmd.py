@@ -57,7 +57,7 @@ def profile(quiet: bool, **kwargs: Any) -> None:
     ranking = run.rank()
     paths = run.write_reports(summary.run_id, ranking)
     run.close()
-    print_results(ranking)
+    print_results(ranking, cpu_only={spec.name for spec in run.config.models if spec.cpu_only})
     duty = summary.window_seconds / summary.wall_seconds if summary.wall_seconds else 0.0
     click.echo(
         f"\n{summary.measured} measured, {summary.skipped} skipped, {summary.failed} failed in "

@@ -348,9 +348,7 @@ def knobs(variant: ConfigVariant, cpu_only: bool) -> dict[str, Any]:
 
 def instance_group_text(variant: ConfigVariant, cpu_only: bool) -> str:
     """`<count>:<KIND>` groups; a config without instance groups runs one instance, on CPU for CPU-only models."""
-    if not variant.config.get("instance_group") and cpu_only:
-        return "1:CPU"
-    return variant.instance_group_str()
+    return variant.instance_group_str(cpu_only)
 
 
 def instances_phrase(variant: ConfigVariant, cpu_only: bool) -> str:

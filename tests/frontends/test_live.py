@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 
+import attrs
+
 from modelyzer.frontends.cli.live import LiveProgress, print_results
 from modelyzer.kernel.interfaces import RankedConfig
 from modelyzer.kernel.models import ConfigVariant, LoadSpec, Measurement, Metric, Result, RunConfig
@@ -63,3 +65,20 @@ def test_results_table_lists_rank_config_knobs_load_and_metrics() -> None:
     assert header.split() == ["rank", "config", "instances", "max", "batch", "dyn.batch", "load", "infer/s", "p99",
                               "ms", "ok"]
     assert row.split()[:4] == ["1", "m_config_1", "2:CPU", "8"] and row.split()[-3:] == ["250.0", "3.50", "yes"]
+
+
+def test_a_config_without_instance_groups_runs_on_the_cpu_of_a_cpu_only_model_and_token_columns_show() -> None:
+    rc = run_config()
+    bare = attrs.evolve(rc, variant=ConfigVariant("m", {"name": "m", "max_batch_size": 0}, name="m_config_default"))
+    tokens = Measurement(bare.key, metrics=(Metric("perf_throughput", 5.0), Metric("perf_latency_p99", 90.0),
+                                            Metric("output_token_throughput", 310.0),
+                                            Metric("time_to_first_token_p99", 41.25), Metric("inter_token_latency_p99", 2.5)))
+    ranked = RankedConfig("m_config_default", Result(bare, tokens), True, (Result(bare, tokens),))
+    out = io.StringIO()
+    print_results({"m": [ranked]}, out, cpu_only={"m"})
+    header, row = out.getvalue().splitlines()[1:3]
+    assert "tokens/s" in header and "TTFT p99 ms" in header and "ITL p99 ms" in header and "request p99 ms" in header
+    assert row.split()[2] == "1:CPU" and row.split()[-4:] == ["310.0", "41.2", "2.50", "yes"]
+    plain = io.StringIO()
+    print_results({"m": [ranked]}, plain)
+    assert plain.getvalue().splitlines()[2].split()[2] == "1:GPU"  # (a GPU model's default)
