@@ -351,3 +351,38 @@ def test_an_ensemble_of_python_models_is_profiled_on_the_real_triton(tmp_path: P
         assert r.measurement.values()["perf_throughput"] > 0
     log_text = (export / "tritonserver.log").read_text()
     assert "successfully loaded 'scale'" in log_text and "successfully loaded 'add_sub'" in log_text
+
+
+@pytest.mark.skipif(not PERF_ANALYZER.exists(), reason="perf_analyzer missing; run .ci/setup")
+def test_two_models_one_after_the_other_share_the_server_and_keep_their_own_settings(tmp_path: Path) -> None:
+    """Sequential multi-model (several profile_models): each model searched and ranked with its own objectives
+    and constraints, one summary per model, and one server start for both."""
+    export = tmp_path / "out"
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({
+        "model_repository": str(ROOT / "examples" / "triton-cpu" / "pipelines"), "triton_launch_mode": "local",
+        "profile_models": {
+            "scale": {"objectives": {"perf_latency_p99": 10}, "parameters": {"concurrency": [1]}},
+            "add_sub": {"constraints": {"perf_latency_p99": {"max": 10000}}, "parameters": {"concurrency": [1, 2]}},
+        },
+        "run_config_search_disable": True, "export_path": str(export),
+        "output_model_repository_path": str(export / "omr"),
+        "perf_analyzer_flags": {"measurement-request-count": 50, "stability-percentage": 100},
+        "skip_detailed_reports": True,
+    }))
+    proc = subprocess.run([*modelyzer_cmd(), "profile", "-f", str(path)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Top configurations for scale" in proc.stdout and "Top configurations for add_sub" in proc.stdout
+    conn = sqlite3.connect(export / "results.db")
+    try:
+        assert conn.execute("select server_starts, model_loads from runs").fetchone() == (1, 2)
+    finally:
+        conn.close()
+    scale = json.loads((export / "best_configs" / "scale" / "best_config.json").read_text())
+    add_sub = json.loads((export / "best_configs" / "add_sub" / "best_config.json").read_text())
+    assert scale["objectives"] == [{"tag": "perf_latency_p99", "weight": 10.0}] and scale["constraints"] == []
+    assert add_sub["objectives"] == [{"tag": "perf_throughput", "weight": 10.0}]
+    assert add_sub["constraints"][0]["tag"] == "perf_latency_p99" and add_sub["measurements"] == 2
+    for model in ("scale", "add_sub"):
+        assert (export / "reports" / "summaries" / model / "result_summary.html").exists()
