@@ -5,6 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import sqlite_utils
+
+from modelyzer.kernel.migrations.core import migrations
 from modelyzer.kernel.store.extras import ExtrasMixin
 from modelyzer.kernel.store.hardware import HardwareMixin
 from modelyzer.kernel.store.measurements import MeasurementsMixin
@@ -23,4 +26,27 @@ class Store(RunsMixin, MeasurementsMixin, HardwareMixin, ExtrasMixin):
             store.counts()
         except sqlite3.DatabaseError as err:
             raise NotAResultsDB(str(err)) from None
+        return store
+
+    @classmethod
+    def open_readonly(cls, path: str | Path) -> Store:
+        """A recorded results DB for reading, the file left untouched: opened read-only and copied into memory
+        (migrated there when an older modelyzer wrote it). NotAResultsDB when the file is not SQLite or holds no
+        modelyzer tables; writes go to the copy only."""
+        uri = Path(path).resolve().as_uri() + "?mode=ro"
+        try:
+            source = sqlite3.connect(uri, uri=True)
+            try:
+                if not migrations.applied(sqlite_utils.Database(source)):
+                    raise NotAResultsDB("no modelyzer tables in it")
+                copy = sqlite3.connect(":memory:", check_same_thread=False)
+                source.backup(copy)
+            finally:
+                source.close()
+        except sqlite3.DatabaseError as err:
+            raise NotAResultsDB(str(err)) from None
+        store = cls.__new__(cls)
+        store.path = str(path)
+        store.db = sqlite_utils.Database(copy)
+        migrations.apply(store.db)
         return store

@@ -80,6 +80,7 @@ class BestConfigReporter(Reporter):
     skipped there; a profile writes it regardless.
     """
 
+    commands: ClassVar[frozenset[str]] = frozenset({"profile", "report", "export"})
     order: ClassVar[int] = 40
 
     def __init__(self, config: ProfileConfig, context: RunContext) -> None:

@@ -97,9 +97,9 @@ def header(field: str) -> str:
 
 
 class CsvReporter(Reporter):
-    """Writes Model Analyzer's CSV tables at the end of a profile (the `report` command writes none)."""
+    """Writes Model Analyzer's CSV tables at the end of a profile and for `export` (`report` writes none)."""
 
-    commands: ClassVar[frozenset[str]] = frozenset({"profile"})
+    commands: ClassVar[frozenset[str]] = frozenset({"profile", "export"})
     order: ClassVar[int] = 10  # the tables first
 
     def __init__(self, config: ProfileConfig, context: RunContext) -> None:

@@ -214,6 +214,7 @@ def build_page(data: ModelData, runs: list[RunInfo], plot_dir: Path) -> Page:
 class SummaryReporter(PageReporter):
     """Writes one summary report per profiled model (skipped with `skip_summary_reports`)."""
 
+    commands: ClassVar[frozenset[str]] = frozenset({"profile", "report", "export"})
     order: ClassVar[int] = 30
 
     def skipped(self) -> bool:
