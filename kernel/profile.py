@@ -47,11 +47,12 @@ def check_supported(config: ProfileConfig) -> None:
                               f"(got {len(config.models)}); remove the key to profile one model")
         raise ConfigError("run_config_profile_models_concurrently_enable: profiling models concurrently is not "
                           "supported yet; remove the key to profile them one after another (server reused)")
-    for key, composing in (("bls_composing_models", config.bls_composing_models),
-                           ("ensemble_composing_models", config.ensemble_composing_models)):
-        if composing:
-            raise ConfigError(f"{key}: variants of composing models are not supported yet; remove the key to "
-                              "profile the top-level model with its composing models as they are in the repository")
+    if config.ensemble_composing_models:
+        raise ConfigError("ensemble_composing_models: variants of composing models are not supported yet; remove "
+                          "the key to profile the ensemble with its composing models as they are in the repository")
+    if config.bls_composing_models:
+        log.info("bls_composing_models: %s served as they are in the model repository (their own variants are not "
+                 "searched yet)", ", ".join(spec.name for spec in config.bls_composing_models))
 
 
 class Profile:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from modelyzer.kernel.errors import ModelLoadError
@@ -126,9 +126,24 @@ class TritonRepository:
         self.loaded[model] = variant.config_hash
         self.log.info("loaded %s on %s", label, self.endpoint)
 
-    def unload_others(self, model: str) -> None:
-        """Unload the models this client loaded for earlier models of the profile (one at a time)."""
-        for other in [m for m in self.loaded if m != model]:
+    def load_as_is(self, model: str) -> None:
+        """Load ``model`` with the config it has in the server's repository (a composing model a BLS model calls)."""
+        try:
+            self.connect().load_model(model)
+        except Exception as exc:  # noqa: BLE001 - InferenceServerException or transport errors
+            raise ModelLoadError(f"{self.label} at {self.endpoint} refused to load composing model {model!r}: "
+                                 f"{one_line(exc)}") from exc
+        ready = self.retry(lambda: self.model_ready(model))
+        if not ready.ok:
+            raise ModelLoadError(f"composing model {model!r} was loaded on {self.endpoint} but never became ready: "
+                                 f"{ready.last}")
+        self.loaded[model] = "as-is"
+        self.log.info("loaded composing model %s on %s", model, self.endpoint)
+
+    def unload_others(self, model: str, keep: Iterable[str] = ()) -> None:
+        """Unload the models this client loaded for earlier models of the profile (one at a time), but `keep`."""
+        kept = {model, *keep}
+        for other in [m for m in self.loaded if m not in kept]:
             self.loaded.pop(other, None)
             try:
                 self.connect().unload_model(other)

@@ -184,7 +184,11 @@ class TritonServerLauncher(ManagedServerLauncher):
 
     def serve(self, variant: ConfigVariant, variant_dir: Path, run_config: RunConfig) -> Endpoints:
         model = variant.model or run_config.model
-        self.repository.unload_others(model)
+        composing = [spec.name for spec in self.config.bls_composing_models]
+        self.repository.unload_others(model, keep=composing)
+        for name in composing:  # what the BLS model calls, loaded once per server start, as in the repository
+            if name not in self.repository.loaded:
+                self.repository.load_as_is(name)
         if self.repository.loaded.get(model) != variant.config_hash:
             mark = self.log_mark()
             try:

@@ -194,6 +194,8 @@ def build_flags(
         flags["collect-metrics"] = True
         flags["metrics-url"] = endpoints.metrics_url
         flags["metrics-interval"] = int(config.monitoring_interval * 1000)
+    if config.bls_composing_models:  # perf_analyzer reports their server-side statistics too
+        flags["bls-composing-models"] = ",".join(spec.name for spec in config.bls_composing_models)
     if include_loadgen_flags:
         flags.update(endpoints.loadgen_flags)
     user = dict(run_config.perf_analyzer_flags)

@@ -386,3 +386,33 @@ def test_two_models_one_after_the_other_share_the_server_and_keep_their_own_sett
     assert add_sub["constraints"][0]["tag"] == "perf_latency_p99" and add_sub["measurements"] == 2
     for model in ("scale", "add_sub"):
         assert (export / "reports" / "summaries" / model / "result_summary.html").exists()
+
+
+@pytest.mark.skipif(not PERF_ANALYZER.exists(), reason="perf_analyzer missing; run .ci/setup")
+def test_a_bls_model_is_profiled_with_its_composing_models_loaded(tmp_path: Path) -> None:
+    """bls_composing_models: the launcher loads them (as in the repository) before the BLS model, keeps them loaded
+    across its variants, and perf_analyzer is told about them (--bls-composing-models)."""
+    export = tmp_path / "out"
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({
+        "model_repository": str(ROOT / "examples" / "triton-cpu" / "pipelines"), "triton_launch_mode": "local",
+        "profile_models": "bls_scale_add_sub", "bls_composing_models": "scale,add_sub",
+        "export_path": str(export), "output_model_repository_path": str(export / "omr"),
+        "run_config_search_max_instance_count": 1, "run_config_search_max_model_batch_size": 1,
+        "run_config_search_max_concurrency": 1,
+        "perf_analyzer_flags": {"measurement-request-count": 50, "stability-percentage": 100},
+        "skip_summary_reports": True, "skip_detailed_reports": True,
+    }))
+    proc = subprocess.run([*modelyzer_cmd(), "profile", "-f", str(path)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "bls_composing_models: scale, add_sub served as they are in the model repository" in proc.stderr
+    store = Store.open_existing(export / "results.db")
+    try:
+        results = store.results("bls_scale_add_sub")
+    finally:
+        store.close()
+    assert len(results) >= 2 and all(r.measurement.ok for r in results), [r.measurement.error for r in results]
+    log_text = (export / "tritonserver.log").read_text()
+    # loaded once and kept across the BLS model's variants (unloaded only when the server stops)
+    assert log_text.count("successfully loaded 'scale'") == 1 and log_text.count("successfully loaded 'add_sub'") == 1

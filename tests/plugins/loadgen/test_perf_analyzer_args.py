@@ -112,3 +112,9 @@ def test_stability_adjustment_follows_model_analyzer() -> None:
     assert adjust_for_stability(timed)["measurement-interval"] == 7000
 
 
+
+
+def test_a_bls_models_composing_models_are_named_to_perf_analyzer(tmp_path: Path) -> None:
+    argv = generator(tmp_path, bls_composing_models="scale,add_sub").command(run_config(), TRITON)
+    assert "--bls-composing-models=scale,add_sub" in argv
+    assert not any(a.startswith("--bls-composing-models") for a in generator(tmp_path).command(run_config(), TRITON))
