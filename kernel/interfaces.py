@@ -233,8 +233,8 @@ class Reporter(abc.ABC):
     """Writes files from the results store at the end of profile (or for `report`).
 
     Built as `factory(config, context)`. Every registered reporter whose `enabled()` is true runs at the end of
-    each command in its `commands` (`profile`; `report` regenerates reports from a results DB; `context.command`
-    says which), by `order` (lower first; a reporter that reads another's files runs after it), then name.
+    each command in its `commands` (`profile`; `report` regenerates reports from a results DB; `export` writes the
+    CSVs, summaries and best configs of any results DB; `context.command` says which), by `order` (lower first; a reporter that reads another's files runs after it), then name.
     """
 
     commands: ClassVar[frozenset[str]] = frozenset({"profile", "report"})
