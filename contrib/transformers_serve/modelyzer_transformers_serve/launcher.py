@@ -28,6 +28,8 @@ import subprocess
 from pathlib import Path
 from typing import ClassVar
 
+import psutil
+
 from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import LaunchError
 from modelyzer.kernel.interfaces import RunContext
@@ -157,6 +159,7 @@ class TransformersServeLauncher(ManagedServerLauncher):
         proc, self._proc = self._proc, None
         if proc is None:
             return
+        members = group_members(proc.pid)  # the generation worker too, which may outlive the leader
         signal_group(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=STOP_GRACE_S)
@@ -167,6 +170,8 @@ class TransformersServeLauncher(ManagedServerLauncher):
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
+        psutil.wait_procs(members, timeout=5)  # stop() returns when they are gone, not merely signalled
+
 
     def serve(self, variant: ConfigVariant, variant_dir: Path, run_config: RunConfig) -> Endpoints:
         assert self._proc is not None and self.settings is not None
@@ -204,3 +209,15 @@ class TransformersServeLauncher(ManagedServerLauncher):
         text = self._log.tail(50) if self._log is not None else ""
         lines = [" ".join(line.split()) for line in text.splitlines() if line.strip() and "=====" not in line]
         return " | ".join(lines[-TAIL_LINES:]) or "(empty log)"
+
+
+def group_members(pgid: int) -> list[psutil.Process]:
+    """The processes of process group `pgid` (the server and the workers it spawned)."""
+    out = []
+    for p in psutil.process_iter():
+        try:
+            if os.getpgid(p.pid) == pgid:
+                out.append(p)
+        except (OSError, psutil.Error):
+            continue
+    return out
