@@ -338,7 +338,8 @@ class _Loader:
             rules.check_quick([e for e in entries["profile_models"] if e[0] not in exempt], specs["profile_models"])
         rules.check_mixed_load(specs["profile_models"], self.w)
         if self.check_paths and self.command == "profile":
-            rules.check_paths(v, self.w, [s.name for s in specs["profile_models"] + specs["bls_composing_models"]])
+            rules.check_paths(v, self.w, [s.name for s in specs["profile_models"]],
+                              [s.name for s in specs["bls_composing_models"]])
         rules.default_output_fields(v, self.user_set, specs["profile_models"])
         v["profile_models"] = tuple(s.name for s in specs["profile_models"])
         v["bls_composing_models"] = specs["bls_composing_models"]

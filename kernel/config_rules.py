@@ -10,7 +10,7 @@ its source.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -121,8 +121,9 @@ def check_mixed_load(specs: tuple[ModelSpec, ...], w: WhereOf) -> None:
             f"cannot mix models profiled by request_rate ({by_rate[0]}) and by concurrency ({by_conc[0]})")
 
 
-def check_paths(v: Values, w: WhereOf, names: list[str]) -> None:
-    """The model repository and each model's directory exist (unless remote); output paths are usable."""
+def check_paths(v: Values, w: WhereOf, names: list[str], composing: Sequence[str] = ()) -> None:
+    """The model repository and each model's directory exist (unless remote), the profiled ones (`names`) and the
+    composing ones a BLS model calls (`composing`, named under bls_composing_models); output paths are usable."""
     launch = v["triton_launch_mode"]
     repo: Path | None = v["model_repository"]
     if launch != "remote":
@@ -131,13 +132,13 @@ def check_paths(v: Values, w: WhereOf, names: list[str]) -> None:
         if not repo.is_dir():
             w("model_repository").fail(f"directory {repo} does not exist; pass an existing model "
                                        "repository with -m/--model-repository")
-        for name in names:
-            model_dir = repo / name
-            if not model_dir.is_dir():
-                w("profile_models").fail(f"model {name!r} has no directory {model_dir}; check the name "
-                                         "or model_repository")
-            if launch in TRITON_LAUNCHERS_WITH_PBTXT and not (model_dir / "config.pbtxt").is_file():
-                w("profile_models").fail(f"model {name!r} has no config.pbtxt in {model_dir}; add one")
+        for key, models in (("profile_models", names), ("bls_composing_models", composing)):
+            for name in models:
+                model_dir = repo / name
+                if not model_dir.is_dir():
+                    w(key).fail(f"model {name!r} has no directory {model_dir}; check the name or model_repository")
+                if launch in TRITON_LAUNCHERS_WITH_PBTXT and not (model_dir / "config.pbtxt").is_file():
+                    w(key).fail(f"model {name!r} has no config.pbtxt in {model_dir}; add one")
     for key in ("export_path", "results_db"):
         if v[key].exists() and (v[key].is_dir() != (key == "export_path")):
             w(key).fail(f"{v[key]} is a {'file' if key == 'export_path' else 'directory'}")

@@ -55,6 +55,24 @@ def check_supported(config: ProfileConfig) -> None:
                  "searched yet)", ", ".join(spec.name for spec in config.bls_composing_models))
 
 
+def check_ensembles(config: ProfileConfig) -> None:
+    """Every step of a profiled ensemble (its `ensemble_scheduling`) names a model of the repository: one line
+    naming a missing composing model, before anything starts."""
+    if config.model_repository is None:
+        return
+    codec = assembly.codec(config)
+    repo = Path(config.model_repository)
+    for spec in config.models:
+        path = Path(spec.model_path) / codec.filename
+        if not path.is_file():
+            continue
+        for step in (codec.read(path).get("ensemble_scheduling") or {}).get("step") or []:
+            name = str(step.get("model_name") or "")
+            if name and not (repo / name / codec.filename).is_file():
+                raise ConfigError(f"profile_models: ensemble {spec.name!r} has a step calling {name!r}, which has no "
+                                  f"{codec.filename} in {repo}; add that composing model to the model repository")
+
+
 class Profile:
     """One profile of `config`; see the module docstring. `store` may be given (an open results DB)."""
 
@@ -83,6 +101,7 @@ class Profile:
         if self.executor is not None:
             return self.executor
         check_supported(self.config)
+        check_ensembles(self.config)
         executor: Executor = registry.get("executors", self.config.executor).factory(self.config, self.context)
         try:
             offered = executor.offered_gpus()

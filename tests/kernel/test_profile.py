@@ -124,3 +124,31 @@ def test_what_the_engine_cannot_do_is_one_line_before_anything_starts(tmp_path: 
         profile.prepare()
     assert str(err.value).startswith(needle) and "\n" not in str(err.value)
     assert profile.executor is None and not (tmp_path / "out" / "results.db").exists()  # nothing started or written
+
+
+ENSEMBLE = '''name: "e"
+platform: "ensemble"
+max_batch_size: 8
+ensemble_scheduling {
+  step [ { model_name: "m" model_version: -1 }, { model_name: "gone" model_version: -1 } ]
+}
+'''
+
+
+def test_an_ensemble_step_calling_a_missing_model_is_one_line_before_anything_starts(tmp_path: Path,
+                                                                                      fakes: None) -> None:
+    repo = tmp_path / "repo"
+    (repo / "e" / "1").mkdir(parents=True)
+    (repo / "e" / "config.pbtxt").write_text(ENSEMBLE)
+    profile = Profile(profile_config(tmp_path, profile_models="e"), Progress(quiet=True))
+    with pytest.raises(ConfigError) as err:
+        profile.prepare()
+    message = str(err.value)
+    assert message.startswith("profile_models: ensemble 'e' has a step calling 'gone', which has no config.pbtxt")
+    assert "\n" not in message and profile.executor is None
+
+
+def test_a_missing_bls_composing_model_is_named_under_its_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        profile_config(tmp_path, bls_composing_models="gone")
+    assert str(err.value).startswith("bls_composing_models: model 'gone' has no directory")
