@@ -128,9 +128,10 @@ class ServerLog:
 class PidFile:
     """Where the running server's identity is kept between profiles."""
 
-    def __init__(self, path: Path, log: logging.Logger) -> None:
+    def __init__(self, path: Path, log: logging.Logger, label: str = "tritonserver") -> None:
         self.path = path
         self.log = log
+        self.label = label
 
     def write(self, pid: int, argv: list[str]) -> None:
         try:
@@ -172,9 +173,7 @@ class PidFile:
         except psutil.Error:
             same = False
         if same:
-            self.log.warning(
-                "tritonserver: stopping pid %d left running by an earlier profile (%s)", pid, self.path
-            )
+            self.log.warning("%s: stopping pid %d left running by an earlier profile (%s)", self.label, pid, self.path)
             signal_group(pid, signal.SIGTERM)
             try:
                 proc.wait(timeout=grace)

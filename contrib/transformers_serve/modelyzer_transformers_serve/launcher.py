@@ -34,7 +34,7 @@ from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import LaunchError
 from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import ConfigVariant, Endpoints, RunConfig, canonical_json
-from modelyzer.plugins.launchers.local_server import ServerLog, http_status, signal_group
+from modelyzer.plugins.launchers.local_server import PidFile, ServerLog, http_status, signal_group
 from modelyzer.plugins.launchers.managed import ManagedServerLauncher, ServerSettings
 from modelyzer_transformers_serve.knobs import flags_of, knobs_of
 from modelyzer_transformers_serve.settings import SETUP_HINT, TransformersServeSettings, resolve_cli
@@ -71,6 +71,7 @@ class TransformersServeLauncher(ManagedServerLauncher):
         self.argv: list[str] = []
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: ServerLog | None = None
+        self._leftover_checked = False
 
     @property
     def ready_seconds(self) -> float:
@@ -118,6 +119,10 @@ class TransformersServeLauncher(ManagedServerLauncher):
         env.update(HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
         log_path = self.log_path()
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        pidfile = self.pidfile()
+        if not self._leftover_checked:  # a server a SIGKILLed profile left behind (same export path) goes first
+            self._leftover_checked = True
+            pidfile.stop_leftover(STOP_GRACE_S)
         self._log = ServerLog(log_path)
         with open(log_path, "ab") as log:
             log.write(f"\n===== modelyzer: {' '.join(self.argv)} (cwd {model_dir.parent}) =====\n".encode())
@@ -131,6 +136,7 @@ class TransformersServeLauncher(ManagedServerLauncher):
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: stop() ends its helpers too; Ctrl-C is ours to relay
             )
+        pidfile.write(self._proc.pid, self.argv)
         self.log.info("transformers serve: starting %s on port %d, log %s", name, self.port, log_path)
 
     @property
@@ -160,6 +166,7 @@ class TransformersServeLauncher(ManagedServerLauncher):
         if proc is None:
             return
         members = group_members(proc.pid)  # the generation worker too, which may outlive the leader
+        self.pidfile().remove(proc.pid)
         signal_group(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=STOP_GRACE_S)
@@ -197,6 +204,10 @@ class TransformersServeLauncher(ManagedServerLauncher):
                 f"(`{SETUP_HINT}` makes examples/llm/model_repository/tiny_llama)"
             )
         return path
+
+    def pidfile(self) -> PidFile:
+        """The running server's identity, kept so the next profile can stop it if this one is SIGKILLed."""
+        return PidFile(self.log_path().parent / "transformers_serve.pid", self.log, label="transformers serve")
 
     def log_path(self) -> Path:
         output = self.config.triton_output_path

@@ -158,6 +158,26 @@ def test_stop_leaves_no_process(launcher: Any, export: Path) -> None:
     assert (export / "transformers_serve" / "server.log").stat().st_size > 0
 
 
+def test_a_server_left_by_a_killed_profile_is_stopped_at_the_next_start(launcher: Any, export: Path) -> None:
+    """What SIGKILL of a profile leaves: a running server nobody owns. The next launcher with the same export path
+    finds it by its pidfile, checks its command line, and stops its whole group before starting its own."""
+    from modelyzer_transformers_serve.launcher import TransformersServeLauncher, group_members
+
+    pid = ensure(launcher, variant(f"{MODEL}_config_3"), export).server_pid
+    assert pid is not None and (export / "transformers_serve" / "transformers_serve.pid").exists()
+    left = group_members(pid)
+    launcher._proc = None  # forgotten, as by a SIGKILLed profile (the module fixture's stop() then has nothing)
+    nxt = TransformersServeLauncher(launcher.config, launcher.context)
+    try:
+        endpoints = ensure(nxt, variant(f"{MODEL}_config_3"), export)
+        gone, alive = psutil.wait_procs(left, timeout=20)
+        assert not alive, [p.pid for p in alive]
+        assert endpoints.server_pid not in (None, pid) and nxt.server_starts == 1
+    finally:
+        nxt.stop()
+    assert not (export / "transformers_serve" / "transformers_serve.pid").exists()
+
+
 def _pgid(proc: psutil.Process) -> int | None:
     import os
 
