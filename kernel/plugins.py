@@ -37,6 +37,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "modelyzer.plugins.collectors.nvml",
     "modelyzer.plugins.collectors.triton_metrics",
     "modelyzer.plugins.collectors.triton_cpu",
+    "modelyzer.plugins.collectors.triton_composing",
     "modelyzer.plugins.rankers.weighted",
     "modelyzer.plugins.reporters.csv_tables",
     "modelyzer.plugins.reporters.summary",

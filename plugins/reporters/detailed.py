@@ -47,6 +47,7 @@ EXPLANATION = (
     "lists every measurement of the config, slowest first; p99 is the latency 99% of requests stay under."
 )
 HOST_COLUMNS = ("host_cpu_utilization",)
+STEP_SHARE_PREFIX = "step_share/"
 LLM_COLUMNS = ("time_to_first_token_p99", "inter_token_latency_p99", "output_token_throughput")
 
 
@@ -88,6 +89,8 @@ def table(results: Sequence[Result], data: ModelData) -> tuple[list[str], list[l
     if data.cpu_metrics:
         columns.append(("cpu_used_ram", "Max CPU Memory Usage (MB)"))
     columns += [(t, label(t)) for t in HOST_COLUMNS if t in tags]  # the server's own view of its host (Triton)
+    # a pipeline's steps (ensemble / BLS composing models): each one's share of the server time — the bottleneck
+    columns += [(t, label(t)) for t in sorted(tags) if t.startswith(STEP_SHARE_PREFIX)]
     if data.gpu_metrics:
         columns += [("gpu_used_memory", "Max GPU Memory Usage (MB)"), ("gpu_utilization", "Average GPU Utilization (%)")]
     columns += [(t, label(t)) for t in LLM_COLUMNS if t in tags]

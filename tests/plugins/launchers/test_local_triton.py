@@ -351,6 +351,16 @@ def test_an_ensemble_of_python_models_is_profiled_on_the_real_triton(tmp_path: P
         assert r.measurement.values()["perf_throughput"] > 0
     log_text = (export / "tritonserver.log").read_text()
     assert "successfully loaded 'scale'" in log_text and "successfully loaded 'add_sub'" in log_text
+    check_steps(results)
+
+
+def check_steps(results: list[Any]) -> None:
+    """Each composing model's share of the pipeline's server time (Triton's statistics): both steps, 100% in all."""
+    for r in results:
+        values = r.measurement.values()
+        shares = [values["step_share/scale"], values["step_share/add_sub"]]
+        assert min(shares) > 0 and abs(sum(shares) - 100.0) < 1e-6
+        assert values["step_latency/scale"] > 0 and values["step_latency/add_sub"] > 0
 
 
 @pytest.mark.skipif(not PERF_ANALYZER.exists(), reason="perf_analyzer missing; run .ci/setup")
@@ -416,3 +426,4 @@ def test_a_bls_model_is_profiled_with_its_composing_models_loaded(tmp_path: Path
     log_text = (export / "tritonserver.log").read_text()
     # loaded once and kept across the BLS model's variants (unloaded only when the server stops)
     assert log_text.count("successfully loaded 'scale'") == 1 and log_text.count("successfully loaded 'add_sub'") == 1
+    check_steps(results)
