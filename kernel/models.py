@@ -79,6 +79,10 @@ class ModelSpec:
         return self.tuned_fields is None or field in self.tuned_fields
 
 
+#: the private config annotation holding a top-level variant's composing variants (see ConfigVariant.composing)
+COMPOSING_KEY = "_composing"
+
+
 @attrs.frozen
 class ConfigVariant:
     """A model config to serve: the full config dict (Triton ModelConfig fields, snake_case) and its name.
@@ -118,6 +122,15 @@ class ConfigVariant:
     @property
     def dynamic_batching(self) -> bool:
         return "dynamic_batching" in self.config
+
+    @property
+    def composing(self) -> tuple[ConfigVariant, ...]:
+        """The composing models' variants served with this one (an ensemble's or a BLS model's; private
+        `_composing` annotation: `[{name, model, config}]`, in step order); () for a plain model."""
+        return tuple(
+            ConfigVariant(model=str(c.get("model") or ""), config=dict(c.get("config") or {}), name=str(c.get("name") or ""))
+            for c in self.config.get(COMPOSING_KEY) or ()
+        )
 
     def instance_group_str(self, cpu_only: bool = False) -> str:
         """Model Analyzer's CSV form: `<count>:<KIND>` joined by ` + `; a config without groups runs one instance,

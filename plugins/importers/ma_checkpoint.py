@@ -19,8 +19,10 @@ A checkpoint becomes one run with status `imported`:
 Everything is parsed before anything is written, so a bad file leaves the DB untouched, and the run is found
 again by the file's SHA-256: importing the same checkpoint twice changes nothing. Measurements are stored in
 checkpoint order (variants in the order of `ResultManager.results`, measurements in each variant's order), the
-insertion order Model Analyzer's ranking starts from. Concurrent multi-model measurements and composing models
-(ensemble, BLS) have no place in the single-model RunConfig yet and are refused with a one-line error.
+insertion order Model Analyzer's ranking starts from. An ensemble's or BLS model's composing variants
+(`_composing_config_variants`) are kept on the top-level variant (the `_composing` annotation, see
+`ConfigVariant.composing`), so its CSVs read like Model Analyzer's (`<variant>: <composing>, …`). Concurrent
+multi-model measurements have no place in the single-model RunConfig yet and are refused with a one-line error.
 """
 
 from __future__ import annotations
@@ -36,12 +38,13 @@ from typing import Any
 import attrs
 
 from modelyzer.kernel.errors import ConfigError
-from modelyzer.kernel.models import ConfigVariant, LoadSpec, Measurement, Metric, RunConfig
+from modelyzer.kernel.models import COMPOSING_KEY, ConfigVariant, LoadSpec, Measurement, Metric, RunConfig
 from modelyzer.kernel.store import Run, Store
 from modelyzer.plugins.codecs.pbtxt import normalize
 from modelyzer.plugins.importers.ma_config_shapes import ShapeError, model_config_source, mrc_path
 
 RESULTS_KEY = "ResultManager.results"
+COMPOSING = COMPOSING_KEY  # a top-level variant's composing models' variants (ensemble/BLS), in order
 STATUS_IMPORTED = "imported"
 #: perf_analyzer arguments that modelyzer generates itself (the load, the CSV, the endpoint, metrics collection)
 GENERATED_PA_ARGS = frozenset(
@@ -235,10 +238,7 @@ class _Parser:
             raise _Bad(f"malformed Model Analyzer checkpoint: the RunConfig of {variant_name} has no model")
         if len(mrcs) > 1:
             raise _Bad(f"{variant_name}: a RunConfig of {len(mrcs)} models cannot be imported yet")
-        mrc = _as_dict(mrcs[0], f"model RunConfig of {variant_name}")
-        if mrc.get("_composing_config_variants"):
-            raise _Bad(f"{variant_name}: composing models (ensemble/BLS) cannot be imported yet")
-        return mrc
+        return _as_dict(mrcs[0], f"model RunConfig of {variant_name}")
 
     def _variant(self, model: str, name: str, mrc: dict[str, Any]) -> ConfigVariant:
         try:
@@ -251,7 +251,27 @@ class _Parser:
             raise _Bad(f"{name}: {err}") from None
         if source.cpu_only:
             normal["_cpu_only"] = True
+        composing = [self._composing(c, name, i) for i, c in enumerate(mrc.get("_composing_config_variants") or [])]
+        if composing:
+            normal[COMPOSING] = composing
         return ConfigVariant(model=model, config=normal, is_default=name.endswith("_config_default"), name=name)
+
+    @staticmethod
+    def _composing(holder: Any, name: str, index: int) -> dict[str, Any]:
+        """One composing model's variant of an ensemble/BLS RunConfig: its name, model and normalised config."""
+        where = f"{name}: _composing_config_variants[{index}]"
+        holder = _as_dict(holder, where)
+        config = holder.get("model_config")
+        if not isinstance(config, dict):
+            raise _Bad(f"{where} has no model_config")
+        try:
+            normal = normalize(config)
+        except ConfigError as err:
+            raise _Bad(f"{where}: {err}") from None
+        if holder.get("cpu_only"):
+            normal["_cpu_only"] = True
+        return {"name": str(holder.get("variant_name") or ""), "model": str(normal.get("name") or ""),
+                "config": normal}
 
     def _entry(
         self, model: str, variant: ConfigVariant, flags: dict[str, Any], env: dict[str, str], rcm: dict[str, Any]

@@ -77,8 +77,25 @@ def _is_imported_ma_run(store: Store, run_id: int) -> bool:
 
 
 def instance_group_cell(variant: ConfigVariant, spec: ModelSpec) -> str:
-    """`<count>:<KIND>` groups; a config without instance groups runs one instance, on CPU for CPU-only models."""
+    """`<count>:<KIND>` groups; a config without instance groups runs one instance, on CPU for CPU-only models.
+    An ensemble's or BLS model's are its composing models', comma-joined (Model Analyzer's form)."""
+    if variant.composing:
+        return ",".join(instance_group_text(c, spec.cpu_only) for c in variant.composing)
     return instance_group_text(variant, spec.cpu_only)
+
+
+def config_path_cell(variant: ConfigVariant) -> str:
+    """The variant's name; with composing models `<name>: <composing>, <composing>` (Model Analyzer's form)."""
+    if variant.composing:
+        return f"{variant.name}: {', '.join(c.name for c in variant.composing)}"
+    return variant.name
+
+
+def max_batch_size_cell(variant: ConfigVariant) -> str | int:
+    """The variant's max batch size; with composing models theirs, comma-joined (Model Analyzer's form)."""
+    if variant.composing:
+        return ",".join(str(c.max_batch_size) for c in variant.composing)
+    return variant.max_batch_size
 
 
 def fmt(value: Any) -> str:
@@ -139,9 +156,9 @@ class CsvReporter(Reporter):
             "batch_size": lambda: rc.load.batch_size,
             "concurrency": lambda: rc.load.concurrency,
             "request_rate": lambda: rc.load.request_rate,
-            "model_config_path": lambda: rc.variant.name,
+            "model_config_path": lambda: config_path_cell(rc.variant),
             "instance_group": lambda: instance_group_cell(rc.variant, spec),
-            "max_batch_size": lambda: rc.variant.max_batch_size,
+            "max_batch_size": lambda: max_batch_size_cell(rc.variant),
             "satisfies_constraints": lambda: "Yes" if ok else "No",
         }
         if field in getters:

@@ -51,7 +51,7 @@ def oracle(name: str) -> Path:
 
 
 def oracle_config(name: str, export: Path) -> ProfileConfig:
-    values = {"profile_models": "add_sub", "export_path": str(export), **ORACLE_SETTINGS[name]}
+    values = {"profile_models": "add_sub", "export_path": str(export), **ORACLE_SETTINGS.get(name, {})}
     return config_from_dict(values, check_paths=False)
 
 
@@ -60,8 +60,13 @@ def export_csvs(store: Store, run_id: int, config: ProfileConfig) -> list[Path]:
     return CsvReporter(config, make_context(config)).write(store, run_id, config, ranking)
 
 
+#: oracles whose CSVs the import reproduces byte for byte (the multi-model one: not yet)
+GOLDEN = (*sorted(ORACLE_SETTINGS), "ensemble-ckpt")
+ORACLE_SETTINGS["ensemble-ckpt"] = {"profile_models": "ensemble_add_sub"}  # (the Ensemble Quick Start's defaults)
+
+
 # --- the oracles ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", sorted(ORACLE_SETTINGS))
+@pytest.mark.parametrize("name", GOLDEN)
 def test_exported_csvs_equal_model_analyzers_golden_csvs(name: str, tmp_path: Path) -> None:
     store = Store(tmp_path / "results.db")
     summary = import_checkpoint(oracle(name), store)
@@ -72,7 +77,7 @@ def test_exported_csvs_equal_model_analyzers_golden_csvs(name: str, tmp_path: Pa
         assert path.read_bytes() == golden.read_bytes(), f"{path.name} differs from {golden}"
 
 
-@pytest.mark.parametrize("name", sorted(ORACLE_SETTINGS))
+@pytest.mark.parametrize("name", ["request-rate-ckpt", "single-model-ckpt"])
 def test_names_configs_keys_and_metrics_are_model_analyzers(name: str, tmp_path: Path) -> None:
     path = oracle(name)
     state = json.loads(path.read_text())
@@ -228,7 +233,7 @@ def _results(state: dict[str, Any]) -> dict[str, Any]:
             _model_specific_pa_params={"batch-size": 1})), "no concurrency-range"),
         (_broken(lambda s: _results(s).update({"a,b": {}})), "concurrent multi-model"),
         (_broken(lambda s: _results(s)["m"]["m_config_7"][0]["_model_run_configs"][0].update(
-            _composing_config_variants=[{"variant_name": "x"}])), "composing models"),
+            _composing_config_variants=[{"variant_name": "x"}])), "_composing_config_variants[0] has no model_config"),
         (_broken(lambda s: _results(s)["m"].update(m_config_1=[{}, {}])), "m_config_1"),
         (_broken(lambda s: _results(s)["m"].update(m_config_2=[5])), "malformed"),
     ],
@@ -292,3 +297,15 @@ def test_an_llm_checkpoints_token_latencies_become_real_milliseconds(tmp_path: P
     values = store.results("m")[0].measurement.values()
     assert values["time_to_first_token_p99"] == 152.0 and values["inter_token_latency_avg"] == 3.1
     assert values["output_token_throughput"] == 310.0 and values["perf_throughput"] == 10.0
+
+
+def test_an_ensembles_composing_variants_are_kept_with_each_combination(tmp_path: Path) -> None:
+    """Each ensemble variant carries the composing models' variants it was measured with (names, configs)."""
+    store = Store(tmp_path / "results.db")
+    import_checkpoint(oracle("ensemble-ckpt"), store)
+    variants = {v.name: v for v in store.variants("ensemble_add_sub")}
+    combo = variants["ensemble_add_sub_config_1"].composing
+    assert [(c.model, c.name, c.instance_group_str()) for c in combo] == [
+        ("add", "add_config_0", "1:GPU"), ("sub", "sub_config_1", "2:GPU")]
+    assert "_composing" not in variants["ensemble_add_sub_config_default"].params  # private: never a knob
+    assert len({r.run_config.key for r in store.results("ensemble_add_sub")}) == len(store.results("ensemble_add_sub"))
