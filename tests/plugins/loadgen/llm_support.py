@@ -81,3 +81,11 @@ def check_token_stream(metrics: list[Metric]) -> dict[str, float]:
 
 __all__ = ["AIPERF", "DATA", "GENAI_PERF", "MODEL", "REAL_WORKLOAD", "REPO", "SETUP", "check_token_stream",
            "context", "llm_config", "openai_endpoints", "run_config", "target_missing", "triton_endpoints"]
+
+
+def fake_tool(directory: Path, name: str) -> str:
+    """An executable named like a tool, standing in for it where only its command line is looked at."""
+    path = directory / name
+    path.write_text("#!/bin/sh\nexit 3\n")
+    path.chmod(0o755)
+    return str(path)

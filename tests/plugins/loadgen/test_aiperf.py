@@ -22,6 +22,7 @@ from tests.plugins.loadgen.llm_support import (
     SETUP,
     check_token_stream,
     context,
+    fake_tool,
     llm_config,
     openai_endpoints,
     run_config,
@@ -34,11 +35,7 @@ needs_tool = pytest.mark.skipif(not AIPERF.exists(), reason=f"aiperf missing; ru
 
 @pytest.fixture
 def fake_binary(tmp_path: Path) -> str:
-    """An executable standing in for aiperf where only its command line is looked at."""
-    path = tmp_path / "aiperf"
-    path.write_text("#!/bin/sh\nexit 3\n")
-    path.chmod(0o755)
-    return str(path)
+    return fake_tool(tmp_path, "aiperf")
 
 
 def generator(tmp_path: Path, binary: str, **values: object) -> AiperfLoadGenerator:

@@ -23,6 +23,7 @@ from tests.plugins.loadgen.llm_support import (
     SETUP,
     check_token_stream,
     context,
+    fake_tool,
     llm_config,
     openai_endpoints,
     run_config,
@@ -35,11 +36,7 @@ needs_tool = pytest.mark.skipif(not GENAI_PERF.exists(), reason=f"genai-perf mis
 
 @pytest.fixture
 def fake_binary(tmp_path: Path) -> str:
-    """An executable standing in for genai-perf where only its command line is looked at."""
-    path = tmp_path / "genai-perf"
-    path.write_text("#!/bin/sh\nexit 3\n")
-    path.chmod(0o755)
-    return str(path)
+    return fake_tool(tmp_path, "genai-perf")
 
 
 def generator(tmp_path: Path, binary: str, **values: object) -> GenaiPerfLoadGenerator:
