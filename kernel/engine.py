@@ -26,7 +26,7 @@ from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import ModelyzerError
 from modelyzer.kernel.executor import Executor
 from modelyzer.kernel.interfaces import ModelConfigCodec, SearchStrategy
-from modelyzer.kernel.models import STATUS_SKIPPED, Measurement, ModelSpec, Result, RunConfig
+from modelyzer.kernel.models import MEMBERS_KEY, STATUS_SKIPPED, Measurement, ModelSpec, Result, RunConfig
 from modelyzer.kernel.progress import Progress
 from modelyzer.kernel.store import Store
 
@@ -72,6 +72,9 @@ class Engine:
         self.progress = progress or Progress()
 
     def base_config(self, spec: ModelSpec) -> dict[str, Any]:
+        """The model's config in the repository; a concurrent group's: its models' (`_members`, in order)."""
+        if spec.members:
+            return {MEMBERS_KEY: [{"model": m.name, "config": self.base_config(m)} for m in spec.members]}
         path = Path(spec.model_path) / self.codec.filename
         return self.codec.read(path)
 
@@ -121,7 +124,7 @@ class Engine:
             batch = strategy.propose(self.executor.slots)
             if not batch:
                 break
-            named = [attrs.evolve(rc, variant=self.store.name_variant(rc.variant)) for rc in batch]
+            named = [self.store.name_run_config(rc) for rc in batch]
             # every RunConfig under each workload of the load generator; the strategy sees the first (reference)
             under = [self._under(rc, w) for rc in named for w in self.workloads]
             results: dict[str, Result] = {}
@@ -185,10 +188,15 @@ class Engine:
 
     @staticmethod
     def _under(rc: RunConfig, workload: dict[str, Any]) -> RunConfig:
-        return rc if dict(rc.load.workload) == workload else attrs.evolve(rc, load=attrs.evolve(rc.load, workload=workload))
+        if dict(rc.load.workload) == workload:
+            return rc
+        members = tuple(Engine._under(m, workload) for m in rc.members)
+        return attrs.evolve(rc, load=attrs.evolve(rc.load, workload=workload), members=members)
 
     @staticmethod
     def _legal(rc: RunConfig) -> bool:
+        if rc.members:
+            return all(Engine._legal(m) for m in rc.members)
         mbs = rc.variant.max_batch_size
         return not (mbs > 0 and rc.load.batch_size > mbs)
 

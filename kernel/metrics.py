@@ -35,8 +35,25 @@ def register_metric(info: MetricInfo) -> None:
     _REGISTRY[info.tag] = info
 
 
+#: joins a metric tag and a model name: the per-model value of a concurrent multi-model measurement
+#: (`perf_throughput@resnet`); the plain tag holds the value combined across the models
+MODEL_TAG_SEP = "@"
+
+
+def model_tag(tag: str, model: str) -> str:
+    """The tag of `model`'s own value of `tag` in a concurrent multi-model measurement."""
+    return f"{tag}{MODEL_TAG_SEP}{model}"
+
+
+def split_model_tag(tag: str) -> tuple[str, str | None]:
+    """(`tag`, model) of a per-model tag; (`tag`, None) for a plain one."""
+    base, sep, model = tag.partition(MODEL_TAG_SEP)
+    return (base, model) if sep else (tag, None)
+
+
 def get(tag: str) -> MetricInfo | None:
-    return _REGISTRY.get(tag)
+    """The metric of `tag` (a per-model tag `tag@model` is its tag's metric)."""
+    return _REGISTRY.get(tag) or _REGISTRY.get(split_model_tag(tag)[0])
 
 
 def all_metrics() -> dict[str, MetricInfo]:
@@ -61,18 +78,18 @@ def reduce(values: Iterable[float], how: str) -> float:
 
 
 def aggregate_samples(tag: str, values: Iterable[float]) -> float:
-    info = _REGISTRY.get(tag)
+    info = get(tag)
     return reduce(values, info.samples if info else "max")
 
 
 def combine(tag: str, values: Iterable[float]) -> float:
-    info = _REGISTRY.get(tag)
+    info = get(tag)
     return reduce(values, info.combine if info else "mean")
 
 
 def better(tag: str, a: float, b: float) -> bool:
     """True when `a` is strictly better than `b` for this tag."""
-    info = _REGISTRY.get(tag)
+    info = get(tag)
     direction = info.direction if info else HIGHER
     return (a - b) * direction > 0
 

@@ -73,6 +73,9 @@ class ModelSpec:
     triton_docker_args: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
     #: the model-config fields the automatic search may vary (the launcher's `tuned_fields`); None: all
     tuned_fields: tuple[str, ...] | None = None
+    #: a concurrent group's models, profiled at once (`run_config_profile_models_concurrently_enable`); its name
+    #: is theirs joined by "," and its objectives/constraints are theirs on per-model tags (`group_spec`)
+    members: tuple[ModelSpec, ...] = ()
 
     def tunes(self, field: str) -> bool:
         """Whether the automatic search may vary `field` (e.g. "instance_group", "max_batch_size")."""
@@ -81,6 +84,29 @@ class ModelSpec:
 
 #: the private config annotation holding a top-level variant's composing variants (see ConfigVariant.composing)
 COMPOSING_KEY = "_composing"
+#: the private config annotation of a concurrent group's variant: its models' variants (ConfigVariant.members)
+MEMBERS_KEY = "_members"
+#: joins the model (and variant) names of a concurrent group: "resnet,vgg", as Model Analyzer keys them
+GROUP_SEP = ","
+
+
+def _member_tag(tag: str, model: str) -> str:
+    return f"{tag}@{model}"  # kernel.metrics.model_tag (models.py stays free of the registry)
+
+
+def group_spec(members: tuple[ModelSpec, ...]) -> ModelSpec:
+    """The ModelSpec of models profiled concurrently: name "a,b"; each model's objectives and constraints on
+    its own per-model values (`tag@model`), objective weights normalised per model and scaled by the model's
+    normalised `weighting` — so the weighted score is Model Analyzer's Σ_m mw_m · S_m."""
+    total = sum(m.weighting for m in members) or 1.0
+    objectives: list[Objective] = []
+    constraints: list[Constraint] = []
+    for m in members:
+        own = sum(o.weight for o in m.objectives) or 1.0
+        objectives += [Objective(_member_tag(o.tag, m.name), o.weight / own * m.weighting / total) for o in m.objectives]
+        constraints += [attrs.evolve(c, tag=_member_tag(c.tag, m.name)) for c in m.constraints]
+    return ModelSpec(name=GROUP_SEP.join(m.name for m in members), cpu_only=all(m.cpu_only for m in members),
+                     objectives=tuple(objectives), constraints=tuple(constraints), members=members)
 
 
 @attrs.frozen
@@ -130,6 +156,28 @@ class ConfigVariant:
         return tuple(
             ConfigVariant(model=str(c.get("model") or ""), config=dict(c.get("config") or {}), name=str(c.get("name") or ""))
             for c in self.config.get(COMPOSING_KEY) or ()
+        )
+
+    @property
+    def members(self) -> tuple[ConfigVariant, ...]:
+        """A concurrent group's variants, one per model in the group's order (private `_members` annotation:
+        `[{name, model, config}]`); () for one model's variant."""
+        return tuple(
+            ConfigVariant(model=str(c.get("model") or ""), config=dict(c.get("config") or {}), name=str(c.get("name") or ""),
+                          is_default=bool(c.get("is_default")))
+            for c in self.config.get(MEMBERS_KEY) or ()
+        )
+
+    @classmethod
+    def group(cls, members: tuple[ConfigVariant, ...]) -> ConfigVariant:
+        """The variant of a concurrent group: its models' variants together; named "a_config_1,b_config_default"
+        once they all are named."""
+        entries = [{"model": v.model, "name": v.name, "config": v.config, "is_default": v.is_default} for v in members]
+        return cls(
+            model=GROUP_SEP.join(v.model for v in members),
+            config={MEMBERS_KEY: entries},
+            is_default=all(v.is_default for v in members),
+            name=GROUP_SEP.join(v.name for v in members) if all(v.name for v in members) else "",
         )
 
     def instance_group_str(self, cpu_only: bool = False) -> str:
@@ -190,10 +238,29 @@ class RunConfig:
     perf_analyzer_flags: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
     server_flags: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
     server_env: dict[str, str] = attrs.field(factory=dict, converter=_frozen_dict)
+    #: a concurrent group's RunConfigs, one per model, measured at once (their load generators together);
+    #: `variant` is then `ConfigVariant.group` of theirs and `load` carries only the shared workload
+    members: tuple[RunConfig, ...] = ()
+
+    @classmethod
+    def group(cls, members: tuple[RunConfig, ...]) -> RunConfig:
+        """One experiment of models profiled concurrently (server flags/env are the first model's: one server)."""
+        first = members[0]
+        return cls(
+            model=GROUP_SEP.join(m.model for m in members),
+            variant=ConfigVariant.group(tuple(m.variant for m in members)),
+            load=LoadSpec(workload=first.load.workload),
+            server_flags=first.server_flags,
+            server_env=first.server_env,
+            members=members,
+        )
 
     @property
     def key(self) -> str:
-        """Stable identity: hash of the variant's config, the load, flags and env (not the variant name)."""
+        """Stable identity: hash of the variant's config, the load, flags and env (not the variant name); a
+        group's is the hash of its members' keys."""
+        if self.members:
+            return stable_hash({"members": [m.key for m in self.members]})
         return stable_hash(
             {
                 "model": self.model,
@@ -213,6 +280,8 @@ class RunConfig:
         return load
 
     def describe(self) -> str:
+        if self.members:
+            return " + ".join(m.describe() for m in self.members)
         return f"{self.variant.name or self.model} @ {self.load.describe()}"
 
 

@@ -27,14 +27,18 @@ def at_workload(results: Iterable[Result], workload: dict[str, Any]) -> list[Res
 
 
 def measurement_values(measurement: Measurement) -> dict[str, float]:
-    """Non-GPU values plus GPU values combined across GPUs (memory summed, utilization/power averaged)."""
+    """Non-GPU values plus GPU values combined across GPUs (memory summed, utilization/power averaged); in a
+    concurrent multi-model measurement also each model's own values (`tag@model`, GPU values shared)."""
     values = measurement.values()
     per_tag: dict[str, list[float]] = {}
     for m in measurement.metrics:
         if m.gpu_uuid is not None:
             per_tag.setdefault(m.tag, []).append(m.value)
+    models = {model for tag in values for model in [metrics.split_model_tag(tag)[1]] if model}
     for tag, vals in per_tag.items():
         values.setdefault(tag, metrics.combine(tag, vals))
+        for model in models:  # a concurrent group's models share the GPUs: each sees their combined value
+            values.setdefault(metrics.model_tag(tag, model), values[tag])
     for alias, tag in ALIASES.items():
         if alias not in values and tag in values:
             values[alias] = values[tag]

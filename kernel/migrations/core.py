@@ -83,3 +83,9 @@ def m001_initial(db: Any) -> None:
     db["metric_values"].create_index(["measurement_id"])
     db["server_only_metrics"].create({"run_id": int, "tag": str, "value": float, "gpu_uuid": str})
     db["gpus"].create({"uuid": str, "name": str, "total_memory": int}, pk="uuid")
+
+
+@migrations()
+def m002_group_members(db: Any) -> None:
+    """A concurrent multi-model RunConfig's member RunConfigs (JSON; NULL for one model's)."""
+    db["run_configs"].add_column("members", str)

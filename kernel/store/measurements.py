@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
 from modelyzer.kernel.models import (
     ConfigVariant,
     LoadSpec,
@@ -19,9 +21,14 @@ from modelyzer.kernel.store.variants import VariantsMixin
 
 RESULTS_SQL = (
     "select m.*, rc.model as rc_model, rc.variant as rc_variant, rc.load as rc_load, "
-    "rc.perf_analyzer_flags as rc_pa, rc.server_flags as rc_flags, rc.server_env as rc_env "
+    "rc.perf_analyzer_flags as rc_pa, rc.server_flags as rc_flags, rc.server_env as rc_env, rc.members as rc_members "
     "from measurements m join run_configs rc on rc.key = m.run_config_key"
 )
+
+
+def _member_row(member: RunConfig) -> dict[str, Any]:
+    return {"model": member.model, "variant": member.variant.name, "load": converter.unstructure(member.load),
+            "pa": member.perf_analyzer_flags, "flags": member.server_flags, "env": member.server_env}
 
 
 class MeasurementsMixin(VariantsMixin):
@@ -70,6 +77,8 @@ class MeasurementsMixin(VariantsMixin):
                     "perf_analyzer_flags": canonical_json(run_config.perf_analyzer_flags),
                     "server_flags": canonical_json(run_config.server_flags),
                     "server_env": canonical_json(run_config.server_env),
+                    "members": canonical_json([_member_row(m) for m in run_config.members])
+                    if run_config.members else None,
                 },
                 ignore=True,
             )
@@ -95,17 +104,35 @@ class MeasurementsMixin(VariantsMixin):
                 )
         return True
 
+    def name_run_config(self, run_config: RunConfig) -> RunConfig:
+        """`run_config` with its variant named (Store.name_variant); a concurrent group's members named each in
+        its own model's series and the group's variant stored as "a_config_N,b_config_M"."""
+        if not run_config.members:
+            return attrs.evolve(run_config, variant=self.name_variant(run_config.variant))
+        members = tuple(attrs.evolve(m, variant=self.name_variant(m.variant)) for m in run_config.members)
+        group = RunConfig.group(members)
+        self.add_variant(group.variant)
+        return attrs.evolve(run_config, variant=group.variant, members=members)
+
     def _run_config(self, row: dict[str, Any], variants: dict[str, ConfigVariant]) -> RunConfig:
-        vname = row["rc_variant"]
-        if vname not in variants:
-            variants[vname] = self.variant(vname)
+        def variant(name: str) -> ConfigVariant:
+            if name not in variants:
+                variants[name] = self.variant(name)
+            return variants[name]
+
+        members = tuple(
+            RunConfig(model=m["model"], variant=variant(m["variant"]), load=converter.structure(m["load"], LoadSpec),
+                      perf_analyzer_flags=m["pa"], server_flags=m["flags"], server_env=m["env"])
+            for m in (loads(row.get("rc_members")) or [])
+        )
         return RunConfig(
             model=row["rc_model"],
-            variant=variants[vname],
+            variant=variant(row["rc_variant"]),
             load=converter.structure(loads(row["rc_load"]), LoadSpec),
             perf_analyzer_flags=loads(row["rc_pa"]),
             server_flags=loads(row["rc_flags"]),
             server_env=loads(row["rc_env"]),
+            members=members,
         )
 
     def results(self, model: str | None = None, run_id: int | None = None) -> list[Result]:

@@ -27,8 +27,9 @@ def test_empty_db_migrates_to_expected_schema(tmp_path: Path) -> None:
         "finished_at": float, "window_seconds": float, "host": str, "agent": str, "gpu": str,
     }
     assert store.db["metric_values"].columns_dict == {"measurement_id": int, "tag": str, "value": float, "gpu_uuid": str}
+    assert store.db["run_configs"].columns_dict["members"] is str  # m002: a concurrent group's member RunConfigs
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     store.close()
     # re-opening applies nothing twice
     again = Store(tmp_path / "r.db")
-    assert again.db["_sqlite_migrations"].count == 1
+    assert again.db["_sqlite_migrations"].count == 2

@@ -67,3 +67,23 @@ def test_record_needs_a_named_variant() -> None:
     rc = RunConfig("m", ConfigVariant("m", {}), LoadSpec(concurrency=1))
     with pytest.raises(ValueError, match="named variant"):
         store.record(store.start_run({}), rc, Measurement(rc.key))
+
+
+def test_concurrent_group_is_named_stored_and_read_back(tmp_path: Path) -> None:
+    store = Store(tmp_path / "g.db")
+    run_id = store.start_run({})
+    a = RunConfig("a", ConfigVariant("a", {"max_batch_size": 2}), LoadSpec(concurrency=4))
+    b = RunConfig("b", ConfigVariant("b", {}, is_default=True), LoadSpec(concurrency=8))
+    group = store.name_run_config(RunConfig.group((a, b)))
+    assert group.variant.name == "a_config_0,b_config_default"
+    assert [m.variant.name for m in group.members] == ["a_config_0", "b_config_default"]
+    assert store.find_variant(name="a_config_0") is not None  # each model's own series
+    metrics = (Metric("perf_throughput", 30.0), Metric("perf_throughput@a", 10.0), Metric("perf_throughput@b", 20.0))
+    assert store.record(run_id, group, Measurement(group.key, metrics=metrics))
+    (result,) = store.results("a,b")
+    assert result.run_config == group and result.run_config.key == group.key
+    assert result.measurement.values() == {"perf_throughput": 30.0, "perf_throughput@a": 10.0, "perf_throughput@b": 20.0}
+    # the same combination again keeps its names; another one of the same models gets the next ones
+    assert store.name_run_config(RunConfig.group((a, b))).variant.name == group.variant.name
+    c = RunConfig("a", ConfigVariant("a", {"max_batch_size": 4}), LoadSpec(concurrency=4))
+    assert store.name_run_config(RunConfig.group((c, b))).variant.name == "a_config_1,b_config_default"
