@@ -71,6 +71,24 @@ def launcher(config: ProfileConfig, context: RunContext) -> Launcher:
     return built
 
 
+def launcher_class(config: ProfileConfig) -> type[Launcher] | None:
+    """The class of the chosen launcher, to read its capabilities without building it (None: a factory function)."""
+    factory = _chosen("launchers", config.triton_launch_mode).factory
+    return factory if isinstance(factory, type) and issubclass(factory, Launcher) else None
+
+
+def strategy_class(config: ProfileConfig) -> type[SearchStrategy] | None:
+    """The class of the chosen search strategy (None: a factory function, capabilities unknown)."""
+    factory = _chosen("search_strategies", config.run_config_search_mode).factory
+    return factory if isinstance(factory, type) and issubclass(factory, SearchStrategy) else None
+
+
+def group_strategies() -> list[str]:
+    """The search strategies that declare they search concurrent groups (`SearchStrategy.searches_groups`)."""
+    return sorted(name for name, entry in registry.registry("search_strategies").items()
+                  if getattr(entry.factory, "searches_groups", False))
+
+
 def workloads(config: ProfileConfig) -> list[dict[str, Any]]:
     """The workloads of the load generator the model type gets (`LoadGenerator.workloads`); [{}] for none."""
     try:

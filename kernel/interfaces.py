@@ -81,6 +81,9 @@ class Launcher(abc.ABC):
     #: `dynamic_batching`); None: all of them (Triton). A server that ignores them (one process serving an LLM)
     #: declares () and is searched only over `model_config_parameters` and the load.
     tuned_fields: ClassVar[tuple[str, ...] | None] = None
+    #: serves several models at once, each loaded by `ensure(member variant, …, group RunConfig)` without
+    #: unloading the group's other models (`run_config_profile_models_concurrently_enable`)
+    serves_models_together: ClassVar[bool] = False
 
     server_starts: int = 0
     model_loads: int = 0
@@ -127,7 +130,11 @@ class SearchStrategy(abc.ABC):
     Built as `factory(spec: ModelSpec, base_config: dict, config: ProfileConfig)`. `propose()` returns a
     batch of *independent* RunConfigs (empty when done); the engine measures all of them and calls
     `observe()` with their results (already-measured ones included, so resume replays the same path).
+    `searches_groups`: it also searches a concurrent group (`ModelSpec.members`: one variant per model in each
+    `RunConfig.group`); the kernel refuses concurrent profiling with a strategy that does not declare it.
     """
+
+    searches_groups: ClassVar[bool] = False
 
     @abc.abstractmethod
     def propose(self, slots: int = 1) -> list[RunConfig]:
@@ -175,6 +182,12 @@ class LoadGenerator(abc.ABC):
     def command(self, run_config: RunConfig, endpoints: Endpoints) -> list[str]:
         """The command line this generator would run (shown in logs and errors)."""
         return []
+
+    def together(self, run_config: RunConfig) -> RunConfig:
+        """`run_config` as measured while the other models of a concurrent group are measured by their own
+        instances at the same moment: the generator fixes its measurement windows (same length and number for
+        every model) so that the windows of all models line up. Default: unchanged."""
+        return run_config
 
 
 class MetricCollector(abc.ABC):

@@ -17,6 +17,8 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
+import attrs
+
 from modelyzer.kernel import assembly, ranking, registry
 from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.engine import Engine, ProfileSummary
@@ -24,6 +26,7 @@ from modelyzer.kernel.errors import ConfigError
 from modelyzer.kernel.executor import Executor
 from modelyzer.kernel.gpus import discover_gpus, resolve_cpu_only, use_gpus
 from modelyzer.kernel.interfaces import RankedConfig, RunContext
+from modelyzer.kernel.models import group_spec
 from modelyzer.kernel.progress import Progress
 from modelyzer.kernel.repository import prepare_output_repository
 from modelyzer.kernel.store import Store
@@ -41,18 +44,54 @@ def make_context(config: ProfileConfig) -> RunContext:
 def check_supported(config: ProfileConfig) -> None:
     """One line, before anything starts, for what the config asks and the engine cannot do (yet) — instead of
     silently profiling something else: models profiled concurrently, composing models of ensembles and BLS."""
-    if config.run_config_profile_models_concurrently_enable:
-        if len(config.models) < 2:
-            raise ConfigError("run_config_profile_models_concurrently_enable: needs at least two profile_models "
-                              f"(got {len(config.models)}); remove the key to profile one model")
-        raise ConfigError("run_config_profile_models_concurrently_enable: profiling models concurrently is not "
-                          "supported yet; remove the key to profile them one after another (server reused)")
+    if config.run_config_profile_models_concurrently_enable and not any(m.members for m in config.models):
+        check_concurrent(config)
     if config.ensemble_composing_models:
         raise ConfigError("ensemble_composing_models: variants of composing models are not supported yet; remove "
                           "the key to profile the ensemble with its composing models as they are in the repository")
     if config.bls_composing_models:
         log.info("bls_composing_models: %s served as they are in the model repository (their own variants are not "
                  "searched yet)", ", ".join(spec.name for spec in config.bls_composing_models))
+
+
+CONCURRENT = "run_config_profile_models_concurrently_enable"
+
+
+def check_concurrent(config: ProfileConfig) -> None:
+    """Models profiled concurrently: at least two, one server for all (same flags and environment), a launcher
+    that serves several models at once and a search strategy that searches their joint space."""
+    models = config.models
+    if len(models) < 2:
+        raise ConfigError(f"{CONCURRENT}: needs at least two profile_models (got {len(models)}); remove the key "
+                          "to profile one model")
+    if config.bls_composing_models:
+        raise ConfigError(f"{CONCURRENT}: a BLS model (bls_composing_models) cannot be profiled concurrently with "
+                          "other models; remove one of the two keys")
+    first = models[0]
+    for spec in models[1:]:
+        for key in ("triton_server_flags", "triton_server_environment", "triton_docker_args"):
+            if getattr(spec, key) != getattr(first, key):
+                raise ConfigError(f"profile_models.{spec.name}.{key}: models profiled concurrently share one server; "
+                                  f"give every model the same {key} as {first.name!r}")
+    launcher = assembly.launcher_class(config)
+    if launcher is not None and not launcher.serves_models_together:
+        raise ConfigError(f"{CONCURRENT}: triton_launch_mode {config.triton_launch_mode!r} serves one model at a "
+                          "time; use a launch mode whose server holds several models (local, docker, remote)")
+    strategy = assembly.strategy_class(config)
+    if strategy is not None and not strategy.searches_groups:
+        able = assembly.group_strategies()
+        raise ConfigError(f"{CONCURRENT}: run_config_search_mode {config.run_config_search_mode!r} cannot search "
+                          f"models profiled concurrently; use {' or '.join(able) or 'another strategy'}")
+
+
+def grouped(config: ProfileConfig) -> ProfileConfig:
+    """With `run_config_profile_models_concurrently_enable`, the profile's models as one concurrent group
+    (`models.group_spec`: name "a,b", per-model objectives and constraints, normalised weighting)."""
+    if not config.run_config_profile_models_concurrently_enable or len(config.models) < 2:
+        return config
+    if any(m.members for m in config.models):
+        return config
+    return attrs.evolve(config, models=(group_spec(tuple(config.models)),))
 
 
 def check_ensembles(config: ProfileConfig) -> None:
@@ -113,7 +152,7 @@ class Profile:
         except BaseException:
             executor.stop()
             raise
-        self.config = assembly.with_tuned_fields(resolve_cpu_only(self.config, self.context))
+        self.config = grouped(assembly.with_tuned_fields(resolve_cpu_only(self.config, self.context)))
         self.executor = executor
         return executor
 

@@ -32,6 +32,7 @@ from modelyzer.kernel.models import (
     RunConfig,
 )
 from modelyzer.kernel.repository import write_variant
+from modelyzer.plugins.executors.group import measure_together
 
 
 class InProcessExecutor(Executor):
@@ -57,6 +58,7 @@ class InProcessExecutor(Executor):
         self._load_generator = load_generator
         self._collectors = list(collectors) if collectors is not None else None
         self._codec = codec
+        self._group_loadgens: list[LoadGenerator] = []  # the other models' of a concurrent group
         self._started = False
         self.host = socket.gethostname()
 
@@ -115,6 +117,8 @@ class InProcessExecutor(Executor):
         )
 
     def run_one(self, rc: RunConfig) -> Measurement:
+        if rc.members:
+            return self.run_group(rc)
         started = time.time()
         base: dict[str, Any] = {"run_config_key": rc.key, "started_at": started, "host": self.host}
         try:
@@ -150,6 +154,41 @@ class InProcessExecutor(Executor):
             window_seconds=float(window),
             **base,
         )
+
+    def run_group(self, rc: RunConfig) -> Measurement:
+        """A concurrent group: every model's variant loaded on the one server, then one load generator per model,
+        all started at once with the same fixed windows (`LoadGenerator.together`); see `plugins.executors.group`."""
+        started = time.time()
+        base: dict[str, Any] = {"run_config_key": rc.key, "started_at": started, "host": self.host}
+        endpoints: list[Endpoints] = []
+        for member in rc.members:
+            try:
+                variant_dir = self.variant_dir(member)
+            except ConfigError as err:
+                return Measurement(status=STATUS_FAILED, error=f"{member.model}: variant not written: {err}",
+                                   finished_at=time.time(), **base)
+            try:  # the group's RunConfig: the launcher keeps the group's other models loaded
+                endpoints.append(self.launcher.ensure(member.variant, variant_dir, rc))
+            except ModelLoadError as err:
+                return Measurement(status=STATUS_FAILED, error=f"model load failed: {member.model}: {err}",
+                                   finished_at=time.time(), **base)
+        while len(self._group_loadgens) < len(rc.members) - 1:
+            self._group_loadgens.append(assembly.load_generator(self.config, self.context, self.launcher))
+        generators = [self.load_generator, *self._group_loadgens]
+        running: list[MetricCollector] = []
+        collected: list[Metric] = []
+        try:
+            for c in self.collectors:
+                c.start(endpoints[0])
+                running.append(c)
+            outcome = measure_together(generators, rc.members, endpoints)
+        except LoadGeneratorError as err:
+            return Measurement(status=err.status or STATUS_FAILED, error=str(err), finished_at=time.time(), **base)
+        finally:
+            collected = self._stop_collectors(running)
+        measured = prefer_load_generator(outcome.metrics + collected, len(outcome.metrics))
+        return Measurement(status=STATUS_OK, metrics=tuple(measured), finished_at=time.time(),
+                           window_seconds=outcome.window_seconds, **base)
 
     def _stop_collectors(self, running: Sequence[MetricCollector]) -> list[Metric]:
         out: list[Metric] = []

@@ -37,6 +37,7 @@ class RemoteLauncher(Launcher):
     server_only_window = False
     on_this_host = False
     starts_server = False
+    serves_models_together = True
 
     def __init__(self, config: ProfileConfig, context: RunContext) -> None:
         self.config = config

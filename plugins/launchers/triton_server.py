@@ -54,6 +54,7 @@ class TritonServerLauncher(ManagedServerLauncher):
     """A tritonserver this launcher starts; see the module docstring."""
 
     server_label: ClassVar[str] = "tritonserver"
+    serves_models_together: ClassVar[bool] = True
     #: the launch mode as messages name it ("required in local launch mode")
     mode_label: ClassVar[str] = "local"
 
@@ -185,7 +186,8 @@ class TritonServerLauncher(ManagedServerLauncher):
     def serve(self, variant: ConfigVariant, variant_dir: Path, run_config: RunConfig) -> Endpoints:
         model = variant.model or run_config.model
         composing = [spec.name for spec in self.config.bls_composing_models]
-        self.repository.unload_others(model, keep=composing)
+        together = [m.model for m in run_config.members]  # a concurrent group's other models stay loaded
+        self.repository.unload_others(model, keep=[*composing, *together])
         for name in composing:  # what the BLS model calls, loaded once per server start, as in the repository
             if name not in self.repository.loaded:
                 self.repository.load_as_is(name)

@@ -42,6 +42,7 @@ from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.interfaces import LoadGenerator, RunContext
 from modelyzer.kernel.models import Endpoints, Metric, RunConfig
 from modelyzer.plugins.loadgen.perf_analyzer_args import (
+    DEFAULT_MEASUREMENT_INTERVAL_MS,
     adjust_for_stability,
     build_flags,
     measurement_key,
@@ -58,6 +59,7 @@ ERROR_LOG_NAME = "perf_analyzer_error.log"
 POLL_SECONDS = 0.1
 CPU_SAMPLE_SECONDS = 1.0
 KILL_GRACE_SECONDS = 2.0
+TOGETHER_STABILITY_PERCENT = 10000  # max/min of three windows within 100×: the first three always pass
 
 
 def find_perf_analyzer(path: str | None) -> str:
@@ -236,6 +238,14 @@ class PerfAnalyzerLoadGenerator(LoadGenerator):
 
     def measurement_key(self, run_config: RunConfig) -> str:
         return measurement_key(run_config, self.config)
+
+    def together(self, run_config: RunConfig) -> RunConfig:
+        """Fixed windows for a concurrent group: time windows of one length (the user's ``measurement-interval``
+        or perf_analyzer's 5 s) and a stability threshold every window passes, so each model's perf_analyzer
+        measures exactly the minimum three windows and they line up; keys the user set win."""
+        fixed = {"measurement-mode": "time_windows", "measurement-interval": DEFAULT_MEASUREMENT_INTERVAL_MS,
+                 "stability-percentage": TOGETHER_STABILITY_PERCENT}
+        return attrs.evolve(run_config, perf_analyzer_flags={**fixed, **run_config.perf_analyzer_flags})
 
     # --- measuring -----------------------------------------------------------------------------------
     def _env(self, binary: str, endpoints: Endpoints) -> dict[str, str]:

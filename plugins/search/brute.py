@@ -20,6 +20,7 @@ Analyzer's order. Walks are generators that receive each Measurement through `se
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Generator
 from typing import Any
 
@@ -60,6 +61,8 @@ __all__ = [
     "throughput",
 ]
 
+log = logging.getLogger("modelyzer")
+
 Walk = Generator[RunConfig, Measurement, None]
 VariantWalk = Generator[RunConfig, Measurement, "float | None"]
 
@@ -78,7 +81,26 @@ class _Walk:
 
 
 class BruteSearch(SearchStrategy):
-    """Brute-force search over one model (see the module docstring)."""
+    """Brute-force search over one model (see the module docstring). A concurrent group (the default search
+    mode; an explicit brute is refused with it, as Model Analyzer does) is searched by `quick.JointBruteSearch`,
+    every combination, when the product of the models' spaces is small (`joint.BRUTE_PRODUCT_LIMIT`), else by
+    quick's climb over the joint space (one line says so)."""
+
+    searches_groups = True
+
+    def __new__(cls, spec: ModelSpec, base_config: dict[str, Any], config: ProfileConfig) -> Any:
+        if spec.members and cls is BruteSearch:
+            from modelyzer.plugins.search.joint import BRUTE_PRODUCT_LIMIT, joint_space  # noqa: PLC0415
+            from modelyzer.plugins.search.quick import JointBruteSearch, QuickSearch  # noqa: PLC0415 - imports brute
+
+            space = joint_space(spec, base_config, config)
+            if space.size <= BRUTE_PRODUCT_LIMIT:
+                return JointBruteSearch(spec, base_config, config)
+            sizes = " × ".join(str(s.size) for s in space.spaces)
+            log.info("%s: the product of the models' spaces has %s = %d combinations (brute measures at most %d): "
+                     "climbing it with quick instead", spec.name, sizes, space.size, BRUTE_PRODUCT_LIMIT)
+            return QuickSearch(spec, base_config, config)
+        return super().__new__(cls)
 
     def __init__(self, spec: ModelSpec, base_config: dict[str, Any], config: ProfileConfig) -> None:
         self.spec = spec

@@ -199,7 +199,11 @@ def load_plan(spec: ModelSpec, config: ProfileConfig) -> LoadPlan:
 
 
 def make_run_config(spec: ModelSpec, variant: ConfigVariant, mode: str, batch_size: int, value: int | str) -> RunConfig:
-    """One RunConfig of `spec`: `variant` under client batch `batch_size` and load `value` of `mode`."""
+    """One RunConfig of `spec`: `variant` under client batch `batch_size` and load `value` of `mode`; for a
+    concurrent group every model under that load (`RunConfig.group`)."""
+    if spec.members and variant.members:
+        return RunConfig.group(tuple(make_run_config(m, v, mode, batch_size, value)
+                                     for m, v in zip(spec.members, variant.members, strict=True)))
     if mode == "request_intervals":
         load = LoadSpec(batch_size=batch_size, request_intervals=str(value))
     elif mode == "request_rate":

@@ -45,6 +45,7 @@ from modelyzer.plugins.search.common import (
     load_plan,
     make_run_config,
 )
+from modelyzer.plugins.search.joint import Exhaustive, JointSpace, formula_run_config, joint_space
 from modelyzer.plugins.search.load_sweep import STEP_GAIN, Walk, WalkDriver, sweeps_for
 from modelyzer.plugins.search.space import ConfigSpace, config_space
 
@@ -62,7 +63,7 @@ class HillClimb:
     while it waits for `pending` ones, or when `done`), `record(coord, measurement)` feeds a result back.
     """
 
-    def __init__(self, space: ConfigSpace, judge: Judge) -> None:
+    def __init__(self, space: ConfigSpace | JointSpace, judge: Judge) -> None:
         self.space = space
         self.judge = judge
         self.limits = [len(d) - 1 for d in space.dimensions]
@@ -241,14 +242,18 @@ class HillClimb:
 
 
 class QuickSearch(SearchStrategy):
-    """Hill climbing over the config space, then the load sweep of the best variants (module docstring)."""
+    """Hill climbing over the config space, then the load sweep of the best variants (module docstring); a
+    concurrent group's joint space (`joint`) is climbed the same way."""
+
+    searches_groups = True
 
     def __init__(self, spec: ModelSpec, base_config: dict[str, Any], config: ProfileConfig) -> None:
         self.spec = spec
         self.judge = Judge(spec)
         self.plan = load_plan(spec, config)
-        self.space = config_space(spec, base_config, config)
-        self.climb = HillClimb(self.space, self.judge)
+        self.space: ConfigSpace | JointSpace = (
+            joint_space(spec, base_config, config) if spec.members else config_space(spec, base_config, config))
+        self.climb: HillClimb | Exhaustive = self._climb(config)
         self.top_n = config.num_configs_per_model
         self.sweep_enabled = not config.concurrency_sweep_disable
         self.measured: dict[str, Measurement] = {}
@@ -263,7 +268,13 @@ class QuickSearch(SearchStrategy):
         if self._legal_batch(default) is not None:
             self.driver.add(self._evaluate(default, None), "default")
 
+    def _climb(self, config: ProfileConfig) -> HillClimb | Exhaustive:
+        return HillClimb(self.space, self.judge)
+
     def _legal_batch(self, variant: ConfigVariant) -> int | None:
+        if variant.members:
+            return next((b for b in self.plan.batch_sizes
+                         if not any(0 < v.max_batch_size < b for v in variant.members)), None)
         return next((b for b in self.plan.batch_sizes if not 0 < variant.max_batch_size < b), None)
 
     def _evaluate(self, variant: ConfigVariant, coord: Coord | None) -> Walk:
@@ -276,6 +287,11 @@ class QuickSearch(SearchStrategy):
         if batch is None:
             if coord is not None:
                 self._record(coord, Measurement("", status=STATUS_SKIPPED, error="batch size > max_batch_size"))
+            return
+        if variant.members:  # a concurrent group: every model at its own formula load, measured once
+            m = yield formula_run_config(self.spec, variant, self.plan, batch)
+            if coord is not None:
+                self._record(coord, m)
             return
         formula = formula_load(variant, self.plan)
         value = self._start_load(coord, formula)
@@ -391,6 +407,15 @@ def lower_load(plan: LoadPlan, value: int | str, judge: Judge, failing: Measurem
         return None
     fitting = [v for v in lower if v <= target]
     return max(fitting) if fitting else min(lower)
+
+
+class JointBruteSearch(QuickSearch):
+    """brute for a concurrent group: every combination of the (small) joint space at its formula loads, then
+    the load sweep of the best ones (`joint` module docstring)."""
+
+    def _climb(self, config: ProfileConfig) -> HillClimb | Exhaustive:
+        assert isinstance(self.space, JointSpace)
+        return Exhaustive(self.space, config)
 
 
 @hookimpl

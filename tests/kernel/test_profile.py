@@ -109,8 +109,12 @@ def test_reports_of_the_report_command_are_the_reporters_that_declare_it(tmp_pat
 @pytest.mark.parametrize(("values", "needle"), [
     ({"run_config_profile_models_concurrently_enable": True},
      "run_config_profile_models_concurrently_enable: needs at least two profile_models (got 1)"),
-    ({"run_config_profile_models_concurrently_enable": True, "profile_models": "m,m2"},
-     "run_config_profile_models_concurrently_enable: profiling models concurrently is not supported yet"),
+    ({"run_config_profile_models_concurrently_enable": True, "profile_models": "m,m2", "triton_launch_mode": "c_api"},
+     "run_config_profile_models_concurrently_enable: triton_launch_mode 'c_api' serves one model at a time"),
+    ({"run_config_profile_models_concurrently_enable": True,
+      "profile_models": {"m": {}, "m2": {"triton_server_flags": {"log_info": True}}}},
+     "profile_models.m2.triton_server_flags: models profiled concurrently share one server; give every model the "
+     "same triton_server_flags as 'm'"),
     ({"ensemble_composing_models": "m2"}, "ensemble_composing_models: variants of composing models are not supported"),
 ])
 def test_what_the_engine_cannot_do_is_one_line_before_anything_starts(tmp_path: Path, fakes: None,

@@ -1,0 +1,110 @@
+"""Searching models profiled concurrently: the joint space of a group and its exhaustive (brute) walk.
+
+A concurrent group (`ModelSpec.members`) is searched over the concatenation of its models' config spaces
+(`JointSpace`: each model's max_batch_size, instance count and listed `model_config_parameters` dimensions,
+named `<model>.<dimension>`): one coordinate is one variant per model, served together. Quick climbs it with its
+own hill climbing (`quick.HillClimb` sees only dimensions), optuna samples it, brute walks every coordinate
+(`Exhaustive`) — only when the product is small (`BRUTE_PRODUCT_LIMIT`; quick climbs bigger ones), as the
+product of the models' spaces grows too fast to be measured whole.
+
+Each combination is first measured with every model at its own formula load (`2 × max_batch_size ×
+instances`, Model Analyzer's), then the best combinations (and the default one) are swept with one common
+load for every model, as Model Analyzer does (its concurrent rows read "4,8" then "1,1", "2,2", …).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from modelyzer.kernel.config import ProfileConfig
+from modelyzer.kernel.models import MEMBERS_KEY, ConfigVariant, Measurement, ModelSpec, RunConfig
+from modelyzer.plugins.search.common import LoadPlan, formula_load, make_run_config
+from modelyzer.plugins.search.space import ConfigSpace, Dimension, config_space
+
+#: the largest product of the models' spaces brute measures whole (quick or optuna search bigger ones)
+BRUTE_PRODUCT_LIMIT = 64
+
+Coord = tuple[int, ...]
+
+
+def member_bases(spec: ModelSpec, base_config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each model's base config from a group's (`_members`), in the group's order."""
+    by_model = {str(e.get("model")): dict(e.get("config") or {}) for e in base_config.get(MEMBERS_KEY) or []}
+    return [by_model.get(m.name, {}) for m in spec.members]
+
+
+@attrs.frozen
+class JointSpace:
+    """The models' config spaces side by side: a coordinate is theirs concatenated (see the module docstring)."""
+
+    spec: ModelSpec
+    spaces: tuple[ConfigSpace, ...]
+
+    @property
+    def dimensions(self) -> tuple[Dimension, ...]:
+        return tuple(attrs.evolve(d, name=f"{s.spec.name}.{d.name}") for s in self.spaces for d in s.dimensions)
+
+    @property
+    def size(self) -> int:
+        size = 1
+        for s in self.spaces:
+            size *= s.size
+        return size
+
+    def split(self, coordinate: Sequence[int]) -> list[Coord]:
+        """Each model's part of a joint coordinate."""
+        parts, at = [], 0
+        for s in self.spaces:
+            n = len(s.dimensions)
+            parts.append(tuple(coordinate[at:at + n]))
+            at += n
+        return parts
+
+    def overlay(self, coordinate: Sequence[int]) -> dict[str, Any]:
+        return {s.spec.name: s.overlay(part) for s, part in zip(self.spaces, self.split(coordinate), strict=True)}
+
+    def variant(self, coordinate: Sequence[int]) -> ConfigVariant:
+        parts = self.split(coordinate)
+        return ConfigVariant.group(tuple(s.variant(p) for s, p in zip(self.spaces, parts, strict=True)))
+
+    def default_variant(self) -> ConfigVariant:
+        return ConfigVariant.group(tuple(s.default_variant() for s in self.spaces))
+
+
+def joint_space(spec: ModelSpec, base_config: dict[str, Any], config: ProfileConfig) -> JointSpace:
+    """The joint space of a concurrent group (each model's `config_space` under its own spec)."""
+    bases = member_bases(spec, base_config)
+    return JointSpace(spec, tuple(config_space(m, b, config) for m, b in zip(spec.members, bases, strict=True)))
+
+
+def formula_run_config(spec: ModelSpec, variant: ConfigVariant, plan: LoadPlan, batch_size: int) -> RunConfig:
+    """A group's first measurement: every model at its own formula load."""
+    members = tuple(
+        make_run_config(m, v, plan.mode, batch_size, formula_load(v, plan))
+        for m, v in zip(spec.members, variant.members, strict=True)
+    )
+    return RunConfig.group(members)
+
+
+class Exhaustive:
+    """Every coordinate of a small joint space, in order: brute's "climb" (same driving API as `HillClimb`)."""
+
+    def __init__(self, space: JointSpace, config: ProfileConfig) -> None:
+        self.space = space
+        self.results: dict[Coord, Measurement] = {}
+        self._todo = list(itertools.product(*(range(len(d)) for d in space.dimensions)))
+        self.done = not self._todo
+
+    def wanted(self, n: int, pending: set[Coord]) -> list[Coord]:
+        picks = [c for c in self._todo if c not in self.results and c not in pending][:n]
+        for c in picks:
+            self._todo.remove(c)
+        self.done = not self._todo
+        return picks
+
+    def record(self, coord: Coord, measurement: Measurement) -> None:
+        self.results[coord] = measurement
