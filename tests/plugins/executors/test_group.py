@@ -109,7 +109,7 @@ def test_two_models_profiled_concurrently_on_the_real_triton(tmp_path: Path) -> 
         starts, loads = conn.execute("select server_starts, model_loads from runs").fetchone()
     finally:
         conn.close()
-    changes = sum(a.variant.name != b.variant.name for prev, cur in zip(results, results[1:])
-                  for a, b in zip(prev.run_config.members, cur.run_config.members))
+    changes = sum(a.variant.name != b.variant.name for prev, cur in zip(results, results[1:], strict=False)
+                  for a, b in zip(prev.run_config.members, cur.run_config.members, strict=True))
     assert starts == 1 and loads == 2 + changes, (loads, changes)
     assert "Top configurations for scale,add_sub" in proc.stdout
