@@ -77,6 +77,25 @@ TOKEN_COLUMNS = (("tokens/s", "output_token_throughput", 1), ("TTFT p99 ms", "ti
                  ("ITL p99 ms", "inter_token_latency_p99", 2))
 
 
+LOAD_NAMES = {"concurrency": "concurrency", "request_rate": "rate", "request_intervals": "intervals"}
+
+
+def knob_cells(run_config: RunConfig, cpu_only: bool, cpu_models: Collection[str] = ()) -> tuple[str, ...]:
+    """instances, max batch, dynamic batching and load of a RunConfig; a concurrent group's per model, in
+    parentheses as Model Analyzer's summary shows them ("(2:CPU, 1:CPU)"), its load as "concurrency 4,8"."""
+    members = run_config.members
+    if not members:
+        v = run_config.variant
+        return (v.instance_group_str(cpu_only), str(v.max_batch_size), "yes" if v.dynamic_batching else "no",
+                run_config.load.describe())
+    cells = [knob_cells(m, cpu_only or m.model in cpu_models) for m in members]
+    joined = tuple("(" + ", ".join(c[i] for c in cells) + ")" for i in range(3))
+    mode = LOAD_NAMES[members[0].load.mode]
+    batches = ",".join(str(m.load.batch_size) for m in members)
+    load = f"{mode} " + ",".join(str(m.load.value) for m in members)
+    return (*joined, f"batch {batches}, {load}" if any(m.load.batch_size != 1 for m in members) else load)
+
+
 def results_table(ranking: dict[str, list[RankedConfig]], cpu_only: Collection[str] = ()) -> list[Table]:
     """One table per model: rank, config, its knobs, the load of its best measurement, throughput, p99 (and
     tokens/s, TTFT p99, ITL p99 when measured), passing."""
@@ -93,8 +112,7 @@ def results_table(ranking: dict[str, list[RankedConfig]], cpu_only: Collection[s
         for i, rc in enumerate(ranked, 1):
             v = rc.best.run_config.variant
             vals = measurement_values(rc.best.measurement)
-            table.add_row(str(i), v.name, v.instance_group_str(model in cpu_only), str(v.max_batch_size),
-                          "yes" if v.dynamic_batching else "no", rc.best.run_config.load.describe(),
+            table.add_row(str(i), v.name, *knob_cells(rc.best.run_config, model in cpu_only, cpu_only),
                           f"{vals.get('perf_throughput', 0.0):.1f}", f"{vals.get('perf_latency_p99', 0.0):.2f}",
                           *(f"{vals[tag]:.{digits}f}" if tag in vals else "–" for _, tag, digits in tokens),
                           "yes" if rc.passing else "NO")

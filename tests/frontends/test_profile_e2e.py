@@ -123,3 +123,46 @@ def test_ctrl_c_stops_server_and_keeps_results(tmp_path: Path) -> None:
     assert not alive, [p.cmdline() for p in alive]
     assert count(db, "select count(*) from measurements") >= 1
     assert count(db, "select count(*) from runs where status = 'interrupted'") == 1
+
+
+def test_two_models_profiled_concurrently_on_one_mlserver(tmp_path: Path) -> None:
+    """Concurrent multi-model on MLServer: both ONNX models served by one server at once (neither unloaded for the
+    other), their perf_analyzers measuring together; the group is ranked and reported as one."""
+    import shutil
+
+    import yaml
+
+    repo = tmp_path / "repo"
+    shutil.copytree(QUICK_START / "model_repository" / "add_sub", repo / "add_sub")
+    shutil.copytree(QUICK_START / "model_repository" / "add_sub", repo / "add_sub_b")
+    pbtxt = repo / "add_sub_b" / "config.pbtxt"
+    pbtxt.write_text(pbtxt.read_text().replace('name: "add_sub"', 'name: "add_sub_b"'))
+    export = tmp_path / "out"
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "model_repository": str(repo), "triton_launch_mode": "mlserver", "profile_models": "add_sub,add_sub_b",
+        "run_config_profile_models_concurrently_enable": True, "run_config_search_mode": "quick",
+        "run_config_search_max_instance_count": 1, "run_config_search_max_model_batch_size": 1,
+        "run_config_search_max_concurrency": 1, "export_path": str(export),
+        "output_model_repository_path": str(export / "omr"), "skip_detailed_reports": True,
+        "perf_analyzer_flags": {"measurement-interval": 1000},
+    }, sort_keys=False))
+    proc = subprocess.run([*modelyzer_cmd(), "profile", "-f", str(config)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    db = export / "results.db"
+    assert count(db, "select count(*) from measurements where status = 'ok'") >= 2
+    assert count(db, "select server_starts from runs") == 1
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("select v.tag, v.value from metric_values v join measurements m on m.id = v.measurement_id "
+                            "where v.tag in ('perf_throughput@add_sub', 'perf_throughput@add_sub_b', "
+                            "'window_overlap')").fetchall()
+    finally:
+        conn.close()
+    by_tag: dict[str, list[float]] = {}
+    for tag, value in rows:
+        by_tag.setdefault(tag, []).append(value)
+    assert min(by_tag["perf_throughput@add_sub"]) > 0 and min(by_tag["perf_throughput@add_sub_b"]) > 0
+    assert min(by_tag["window_overlap"]) >= 90.0
+    assert "Top configurations for add_sub,add_sub_b" in proc.stdout

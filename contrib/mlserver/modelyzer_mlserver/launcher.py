@@ -13,6 +13,9 @@ restart only on new server settings, stop). This module owns the variant → ser
   meanwhile is retried on new ports;
 - `server_starts` / `model_loads` count what it did; failures raise LaunchError / ModelLoadError with the
   server's own reason (load error text, or the last lines of its log).
+- several models are served at once (`serves_models_together`, concurrent multi-model): each is loaded under
+  its own name and none is unloaded for another; the worker pool is the server's, so a group runs with the
+  largest worker count any of its variants asks for.
 - Capabilities: the launcher's defaults (a server process on this host, Prometheus metrics on their own port).
 
 Process handling lives in `server.py`, the Triton → MLServer settings mapping in `convert.py`, the code that
@@ -51,6 +54,7 @@ class MLServerLauncher(ManagedServerLauncher):
     """Built as `MLServerLauncher(config, context)`; see the module docstring for the policy."""
 
     server_label: ClassVar[str] = "MLServer"
+    serves_models_together: ClassVar[bool] = True
     poll_seconds: ClassVar[float] = POLL_S
     start_attempts: ClassVar[int] = START_ATTEMPTS
 
@@ -78,7 +82,9 @@ class MLServerLauncher(ManagedServerLauncher):
                 "mlserver launcher ignores Triton server flags %s", sorted(run_config.server_flags)
             )
         env = {str(k): str(v) for k, v in (run_config.server_env or {}).items()}
-        return ServerSettings(flags={WORKERS: convert.parallel_workers(dict(variant.config))}, env=env)
+        # the worker pool is the server's: models served together get the most any of them asks for
+        configs = [dict(m.variant.config) for m in run_config.members] or [dict(variant.config)]
+        return ServerSettings(flags={WORKERS: max(convert.parallel_workers(c) for c in configs)}, env=env)
 
     def note_restart(self, run_config: RunConfig, settings: ServerSettings) -> None:
         if self._server is not None:
@@ -130,7 +136,8 @@ class MLServerLauncher(ManagedServerLauncher):
         name = variant.model or run_config.model
         config = dict(variant.config)
         model_file, version = convert.find_model_file(Path(variant_dir), config)
-        settings = convert.model_settings(name, config, model_file, version, run_config.load.batch_size)
+        own = next((m for m in run_config.members if m.model == name), run_config)  # a group's: this model's load
+        settings = convert.model_settings(name, config, model_file, version, own.load.batch_size)
         self._load(self._server, name, settings, variant)
         return self._endpoints(self._server, name)
 
