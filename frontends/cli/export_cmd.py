@@ -92,9 +92,11 @@ def default_export_path(run: Run) -> Path:
 
 
 def chosen_models(store: Store, wanted: tuple[str, ...]) -> list[str]:
-    """`wanted` (each `--model`, comma lists too) in the DB, or every model the DB holds."""
+    """`wanted` (each `--model`, comma lists too; models profiled concurrently are named as the DB holds them,
+    "a,b") in the DB, or every model the DB holds."""
     known = store.models()
-    names = [n.strip() for value in wanted for n in value.split(",") if n.strip()]
+    names = [n for value in wanted
+             for n in ([value.strip()] if value.strip() in known else [x.strip() for x in value.split(",")]) if n]
     for name in names:
         if name not in known:
             raise ConfigError(f"--model: unknown model {name!r}; the results DB has {', '.join(known) or 'none'}")
@@ -131,7 +133,8 @@ def reporter_names(formats: str) -> list[str]:
               "metrics-server-only.csv), pdf (each model's summary report, HTML and PDF); best_config.json is "
               "written with either.")
 @click.option("--model", "models", multiple=True, metavar="NAME",
-              help="Export only this model (repeat it, or a comma list). [default: every model in the DB]")
+              help="Export only this model (repeat it, or a comma list; models profiled concurrently as one "
+              "name, e.g. a,b). [default: every model in the DB]")
 @option_for(FIELDS["ranker"])
 @option_for(FIELDS["num_configs_per_model"])
 @option_for(FIELDS["always_report_gpu_metrics"])

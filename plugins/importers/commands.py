@@ -13,20 +13,31 @@ import click
 from modelyzer.kernel import assembly
 from modelyzer.kernel.errors import ConfigError
 from modelyzer.kernel.hookspecs import hookimpl
+from modelyzer.kernel.models import MEMBERS_KEY
 from modelyzer.kernel.store import Store
 from modelyzer.plugins.importers.ma_checkpoint import ImportSummary, parse_checkpoint, store_checkpoint
 
 
+def _model_configs(store: Store, models: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
+    """(model, default config) of each model; a concurrent group's models each (its `_members`)."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for model in models:
+        config = store.base_config(model)
+        members = config.get(MEMBERS_KEY)
+        out += [(str(m["model"]), dict(m["config"])) for m in members] if members else [(model, config)]
+    return out
+
+
 def write_model_repository(store: Store, models: tuple[str, ...], directory: Path) -> list[Path]:
-    """Write `<directory>/<model>/config.pbtxt` (the default config) of each model, for a replay profile.
+    """Write `<directory>/<model>/config.pbtxt` (the default config) of each model (of each model of a concurrent
+    group), for a replay profile.
 
     An existing file is left alone when it holds the same config, and refused when it differs.
     """
     codec = assembly.codec()
     written = []
-    for model in models:
+    for model, config in _model_configs(store, models):
         path = directory / model / codec.filename
-        config = store.base_config(model)
         if path.exists():
             if codec.read(path) != config:
                 raise ConfigError(f"--model-repository: {path} exists with a different config; choose another directory")

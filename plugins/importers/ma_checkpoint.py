@@ -21,8 +21,14 @@ again by the file's SHA-256: importing the same checkpoint twice changes nothing
 checkpoint order (variants in the order of `ResultManager.results`, measurements in each variant's order), the
 insertion order Model Analyzer's ranking starts from. An ensemble's or BLS model's composing variants
 (`_composing_config_variants`) are kept on the top-level variant (the `_composing` annotation, see
-`ConfigVariant.composing`), so its CSVs read like Model Analyzer's (`<variant>: <composing>, …`). Concurrent
-multi-model measurements have no place in the single-model RunConfig yet and are refused with a one-line error.
+`ConfigVariant.composing`), so its CSVs read like Model Analyzer's (`<variant>: <composing>, …`).
+
+Models profiled concurrently (`--run-config-profile-models-concurrently-enable`: result key "a,b", one model run
+config and one model config measurement per model) become one group: the model "a,b" (spec `group_spec` of
+Model Analyzer's defaults, base config `_members`), each model's variants under their own names and models, the
+group's variant "a_config_5,b_config_4" (`ConfigVariant.group`), and per measurement a `RunConfig.group` of the
+models' RunConfigs (each with its own load and flags) whose metrics are each tag combined across the models, each
+model's own as `tag@model` (`ma_measurements.group_metrics`), and the GPU records once.
 """
 
 from __future__ import annotations
@@ -38,23 +44,35 @@ from typing import Any
 import attrs
 
 from modelyzer.kernel.errors import ConfigError
-from modelyzer.kernel.models import COMPOSING_KEY, ConfigVariant, LoadSpec, Measurement, Metric, RunConfig
+from modelyzer.kernel.models import (
+    COMPOSING_KEY,
+    GROUP_SEP,
+    MEMBERS_KEY,
+    ConfigVariant,
+    Measurement,
+    Metric,
+    ModelSpec,
+    RunConfig,
+    group_spec,
+)
 from modelyzer.kernel.store import Run, Store
 from modelyzer.plugins.codecs.pbtxt import normalize
 from modelyzer.plugins.importers.ma_config_shapes import ShapeError, model_config_source, mrc_path
+from modelyzer.plugins.importers.ma_measurements import (
+    BadCheckpoint,
+    as_dict,
+    group_metrics,
+    load_spec,
+    ma_token_value,
+    user_pa_flags,
+)
+
+__all__ = ["CheckpointData", "ImportSummary", "import_checkpoint", "load_spec", "ma_token_value", "parse_checkpoint",
+           "store_checkpoint", "user_pa_flags"]
 
 RESULTS_KEY = "ResultManager.results"
 COMPOSING = COMPOSING_KEY  # a top-level variant's composing models' variants (ensemble/BLS), in order
 STATUS_IMPORTED = "imported"
-#: perf_analyzer arguments that modelyzer generates itself (the load, the CSV, the endpoint, metrics collection)
-GENERATED_PA_ARGS = frozenset(
-    {
-        "model-name", "batch-size", "url", "protocol", "latency-report-file", "verbose-csv",
-        "concurrency-range", "request-rate-range", "request-intervals", "measurement-request-count",
-        "collect-metrics", "metrics-url", "metrics-interval",
-    }
-)
-DEFAULT_PA_VALUES = {"measurement-mode": "count_windows"}
 
 
 @attrs.frozen
@@ -63,12 +81,18 @@ class CheckpointData:
 
     path: Path
     sha256: str
-    variants: tuple[ConfigVariant, ...]
+    models: tuple[str, ...]  # the result keys: a model, or a concurrent group ("a,b")
+    variants: tuple[ConfigVariant, ...]  # a group's: its models' variants, then the group's
     entries: tuple[tuple[RunConfig, Measurement], ...]
     server_only: tuple[Metric, ...]
     gpus: tuple[tuple[str, str, int], ...]
     base_configs: dict[str, dict[str, Any]]
     cpu_only: dict[str, bool]
+
+    @property
+    def configurations(self) -> int:
+        """The variants measured: one model's, or a concurrent group's combinations (not their models')."""
+        return sum(1 for v in self.variants if v.model in self.models)
 
 
 @attrs.frozen
@@ -84,8 +108,7 @@ class ImportSummary:
     already_imported: bool
 
 
-class _Bad(Exception):
-    """A structural problem of the checkpoint (turned into one ConfigError naming the file)."""
+_Bad = BadCheckpoint  # a structural problem of the checkpoint (turned into one ConfigError naming the file)
 
 
 def find_checkpoint(path: Path) -> Path:
@@ -129,102 +152,53 @@ def parse_checkpoint(path: Path) -> CheckpointData:
         raise ConfigError(f"{path}: malformed Model Analyzer checkpoint ({type(err).__name__}: {err})") from None
 
 
-def _as_dict(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _Bad(f"malformed Model Analyzer checkpoint: {what} is not an object")
-    return value
-
-
 def _records(records: Any, what: str) -> Iterator[tuple[str, float]]:
     """`[[tag, {"_value": v, …}], …]` → (tag, v)."""
     if not isinstance(records, list):
         raise _Bad(f"malformed Model Analyzer checkpoint: {what} is not a list of records")
     for tag, record in records:
-        yield str(tag), float(_as_dict(record, f"{what} record {tag!r}")["_value"])
-
-
-#: Model Analyzer's token latencies: genai-perf's nanoseconds divided by 1000 and labelled ms (facts §4: they are µs)
-MA_MICROSECOND_TAGS = ("time_to_first_token_", "inter_token_latency_")
-
-
-def ma_token_value(tag: str, value: float) -> float:
-    """A non-GPU record's value in modelyzer's unit: Model Analyzer's token latencies (µs labelled ms) become ms."""
-    return value / 1000.0 if tag.startswith(MA_MICROSECOND_TAGS) else value
-
-
-def load_spec(params: dict[str, Any]) -> LoadSpec:
-    """The LoadSpec of `_model_specific_pa_params` (batch-size and one of the three load kinds)."""
-    batch = int(params.get("batch-size") or 1)
-    if params.get("request-intervals"):
-        return LoadSpec(batch_size=batch, request_intervals=str(params["request-intervals"]))
-    if params.get("request-rate-range") is not None:
-        return LoadSpec(batch_size=batch, request_rate=int(params["request-rate-range"]))
-    if params.get("concurrency-range") is not None:
-        return LoadSpec(batch_size=batch, concurrency=int(params["concurrency-range"]))
-    raise _Bad("a measurement has no concurrency-range, request-rate-range or request-intervals")
-
-
-def user_pa_flags(perf_config: dict[str, Any]) -> dict[str, Any]:
-    """The perf_analyzer flags a user added, from MA's PA config (`_args`, `_options`, `_verbose`).
-
-    Dropped: what modelyzer generates itself for every measurement (model, batch size, endpoint, protocol, CSV,
-    `--verbose-csv`, the load, `--collect-metrics` and its URL/interval, MA's auto-adjusted request count) and
-    `measurement-mode` at its default. So `perf_analyzer_args.measurement_key()` of the imported RunConfig is
-    Model Analyzer's measurement key again.
-    """
-    flags: dict[str, Any] = {}
-    options = _as_dict(perf_config.get("_options") or {}, "_options")
-    names = {v: k for k, v in (perf_config.get("_input_to_options") or {}).items()}
-    for option, value in options.items():
-        key = names.get(option, option.lstrip("-"))
-        if value is not None and key not in GENERATED_PA_ARGS:
-            flags[key] = value
-    verbose = {v: k for k, v in (perf_config.get("_input_to_verbose") or {}).items()}
-    for option, value in (perf_config.get("_verbose") or {}).items():
-        key = verbose.get(option, option.lstrip("-"))
-        if value and key not in GENERATED_PA_ARGS:
-            flags[key] = True
-    for key, value in _as_dict(perf_config.get("_args") or {}, "_args").items():
-        if value is None or key in GENERATED_PA_ARGS or DEFAULT_PA_VALUES.get(key) == value:
-            continue
-        flags[key] = value
-    return flags
+        yield str(tag), float(as_dict(record, f"{what} record {tag!r}")["_value"])
 
 
 class _Parser:
     def __init__(self, state: dict[str, Any]) -> None:
         self.state = state
         manager = state.get("ModelManager.model_variant_name_manager") or {}
-        self.name_manager_configs = _as_dict(manager.get("_model_config_dicts") or {}, "_model_config_dicts")
+        self.name_manager_configs = as_dict(manager.get("_model_config_dicts") or {}, "_model_config_dicts")
 
     def parse(self, path: Path, sha: str) -> CheckpointData:
-        results = _as_dict(_as_dict(self.state[RESULTS_KEY], RESULTS_KEY).get("_results") or {}, "_results")
+        results = as_dict(as_dict(self.state[RESULTS_KEY], RESULTS_KEY).get("_results") or {}, "_results")
         variants: dict[str, ConfigVariant] = {}
         entries: list[tuple[RunConfig, Measurement]] = []
         cpu_only: dict[str, bool] = {}
         for models_name, by_variant in results.items():
-            if "," in models_name:
-                raise _Bad(f"concurrent multi-model results ({models_name}) cannot be imported yet; "
-                           "import checkpoints of single-model profiles")
-            for variant_name, pair in _as_dict(by_variant, f"results of {models_name}").items():
+            models = tuple(models_name.split(GROUP_SEP))
+            for variant_name, pair in as_dict(by_variant, f"results of {models_name}").items():
                 run_config, measurements = pair
-                mrc = self._model_run_config(run_config, variant_name)
-                variant = self._variant(models_name, variant_name, mrc)
-                variants.setdefault(variant_name, variant)
-                cpu_only[models_name] = cpu_only.get(models_name, False) or bool(variant.config.get("_cpu_only"))
-                flags = user_pa_flags(_as_dict(mrc.get("_perf_config") or {}, "_perf_config"))
+                mrcs = self._model_run_configs(run_config, variant_name, models)
+                own = tuple(self._variant(models_name, variant_name, mrc, i, models) for i, mrc in enumerate(mrcs))
+                for model, variant in zip(models, own, strict=True):
+                    variants.setdefault(variant.name, variant)
+                    cpu_only[model] = cpu_only.get(model, False) or bool(variant.config.get("_cpu_only"))
+                variant = own[0] if len(own) == 1 else ConfigVariant.group(own)
+                variants.setdefault(variant.name, variant)
+                flags = tuple(user_pa_flags(as_dict(mrc.get("_perf_config") or {}, "_perf_config")) for mrc in mrcs)
                 env = {str(k): str(v) for k, v in (run_config.get("_triton_env") or {}).items()}
-                for rcm in _as_dict(measurements, f"measurements of {variant_name}").values():
-                    entries.append(self._entry(models_name, variant, flags, env, _as_dict(rcm, "measurement")))
+                for rcm in as_dict(measurements, f"measurements of {variant_name}").values():
+                    entries.append(self._entry(own, flags, env, as_dict(rcm, "measurement")))
         base_configs = self._base_configs(variants.values())
-        named = tuple(attrs.evolve(v, params=_params(v.config, base_configs.get(v.model))) for v in variants.values())
-        by_name = {v.name: v for v in named}
-        entries = [(attrs.evolve(rc, variant=by_name[rc.variant.name]), m) for rc, m in entries]
+        for models_name in results:
+            if GROUP_SEP in models_name:
+                base_configs[models_name] = {MEMBERS_KEY: [{"model": m, "config": base_configs.get(m, {})}
+                                                           for m in models_name.split(GROUP_SEP)]}
+        named = {v.name: attrs.evolve(v, params=_params(v.config, base_configs.get(v.model)))
+                 for v in variants.values()}
         return CheckpointData(
             path=path,
             sha256=sha,
-            variants=named,
-            entries=tuple(entries),
+            models=tuple(results),
+            variants=tuple(named.values()),
+            entries=tuple((_renamed(rc, named), m) for rc, m in entries),
             server_only=self._server_only(),
             gpus=self._gpus(),
             base_configs=base_configs,
@@ -232,19 +206,34 @@ class _Parser:
         )
 
     @staticmethod
-    def _model_run_config(run_config: Any, variant_name: str) -> dict[str, Any]:
-        mrcs = _as_dict(run_config, f"RunConfig of {variant_name}").get("_model_run_configs") or []
+    def _model_run_configs(run_config: Any, variant_name: str, models: tuple[str, ...]) -> list[dict[str, Any]]:
+        """The RunConfig's model run configs, one per model of the result key, in its order."""
+        mrcs = as_dict(run_config, f"RunConfig of {variant_name}").get("_model_run_configs") or []
         if not mrcs:
             raise _Bad(f"malformed Model Analyzer checkpoint: the RunConfig of {variant_name} has no model")
-        if len(mrcs) > 1:
-            raise _Bad(f"{variant_name}: a RunConfig of {len(mrcs)} models cannot be imported yet")
-        return _as_dict(mrcs[0], f"model RunConfig of {variant_name}")
+        if len(mrcs) != len(models):
+            raise _Bad(f"{variant_name}: its RunConfig has {len(mrcs)} model(s), its result key names "
+                       f"{len(models)} ({GROUP_SEP.join(models)})")
+        out = []
+        for i, (model, mrc) in enumerate(zip(models, mrcs, strict=True)):
+            mrc = as_dict(mrc, f"model RunConfig {i} of {variant_name}")
+            if mrc.get("_model_name") not in (None, model):
+                raise _Bad(f"{variant_name}: model RunConfig {i} is of {mrc['_model_name']!r}, the result key "
+                           f"names {model!r} there")
+            out.append(mrc)
+        return out
 
-    def _variant(self, model: str, name: str, mrc: dict[str, Any]) -> ConfigVariant:
+    def _variant(self, models_name: str, variants_name: str, mrc: dict[str, Any], index: int,
+                 models: tuple[str, ...]) -> ConfigVariant:
+        """The variant of model run config `index` of a RunConfig (of `models`, result key `variants_name`)."""
+        model = models[index]
+        where = mrc_path(models_name, variants_name, index)
         try:
-            source = model_config_source(mrc, model, name, mrc_path(model, name), self.name_manager_configs)
+            source = model_config_source(mrc, model, variants_name, where, self.name_manager_configs, index,
+                                         len(models))
         except ShapeError as err:
             raise _Bad(str(err)) from None
+        name = source.variant_name
         try:
             normal = normalize(source.config)
         except ConfigError as err:
@@ -260,7 +249,7 @@ class _Parser:
     def _composing(holder: Any, name: str, index: int) -> dict[str, Any]:
         """One composing model's variant of an ensemble/BLS RunConfig: its name, model and normalised config."""
         where = f"{name}: _composing_config_variants[{index}]"
-        holder = _as_dict(holder, where)
+        holder = as_dict(holder, where)
         config = holder.get("model_config")
         if not isinstance(config, dict):
             raise _Bad(f"{where} has no model_config")
@@ -273,23 +262,35 @@ class _Parser:
         return {"name": str(holder.get("variant_name") or ""), "model": str(normal.get("name") or ""),
                 "config": normal}
 
-    def _entry(
-        self, model: str, variant: ConfigVariant, flags: dict[str, Any], env: dict[str, str], rcm: dict[str, Any]
-    ) -> tuple[RunConfig, Measurement]:
+    def _entry(self, variants: tuple[ConfigVariant, ...], flags: tuple[dict[str, Any], ...], env: dict[str, str],
+               rcm: dict[str, Any]) -> tuple[RunConfig, Measurement]:
+        """One measurement: a RunConfig (a concurrent group's of its models' RunConfigs) and its metrics (see
+        `group_metrics` for a group's)."""
+        where = ",".join(v.name for v in variants)
         mcms = rcm.get("_model_config_measurements") or []
-        if len(mcms) != 1:
-            raise _Bad(f"{variant.name}: a measurement of {len(mcms)} models cannot be imported yet")
-        mcm = _as_dict(mcms[0], "model config measurement")
-        load = load_spec(_as_dict(mcm.get("_model_specific_pa_params") or {}, "_model_specific_pa_params"))
-        metrics = [Metric(tag, ma_token_value(tag, value))
-                   for tag, value in _records(mcm.get("_non_gpu_data") or [], "_non_gpu_data")]
-        for uuid, records in _as_dict(rcm.get("_gpu_data") or {}, "_gpu_data").items():
-            metrics += [Metric(tag, value, str(uuid)) for tag, value in _records(records, f"_gpu_data of {uuid}")]
-        rc = RunConfig(model=model, variant=variant, load=load, perf_analyzer_flags=flags, server_env=env)
-        return rc, Measurement(rc.key, metrics=tuple(metrics))
+        if len(mcms) != len(variants):
+            raise _Bad(f"{where}: a measurement of {len(mcms)} model(s), its RunConfig has {len(variants)}")
+        members, own = [], []
+        for variant, pa_flags, mcm in zip(variants, flags, mcms, strict=True):
+            mcm = as_dict(mcm, "model config measurement")
+            load = load_spec(as_dict(mcm.get("_model_specific_pa_params") or {}, "_model_specific_pa_params"))
+            members.append(RunConfig(model=variant.model, variant=variant, load=load, perf_analyzer_flags=pa_flags,
+                                     server_env=env))
+            own.append([(tag, ma_token_value(tag, value))
+                        for tag, value in _records(mcm.get("_non_gpu_data") or [], "_non_gpu_data")])
+        gpu = [Metric(tag, value, str(uuid))
+               for uuid, records in as_dict(rcm.get("_gpu_data") or {}, "_gpu_data").items()
+               for tag, value in _records(records, f"_gpu_data of {uuid}")]
+        if len(members) == 1:
+            rc = members[0]
+            non_gpu = [Metric(tag, value) for tag, value in own[0]]
+        else:
+            rc = RunConfig.group(tuple(members))
+            non_gpu = group_metrics([(m.model, values) for m, values in zip(members, own, strict=True)])
+        return rc, Measurement(rc.key, metrics=tuple(non_gpu + gpu))
 
     def _server_only(self) -> tuple[Metric, ...]:
-        data = _as_dict(self.state.get("ResultManager.server_only_data") or {}, "server_only_data")
+        data = as_dict(self.state.get("ResultManager.server_only_data") or {}, "server_only_data")
         return tuple(
             Metric(tag, value, str(uuid))
             for uuid, records in data.items()
@@ -297,9 +298,9 @@ class _Parser:
         )
 
     def _gpus(self) -> tuple[tuple[str, str, int], ...]:
-        gpus = _as_dict(self.state.get("MetricsManager.gpus") or {}, "MetricsManager.gpus")
+        gpus = as_dict(self.state.get("MetricsManager.gpus") or {}, "MetricsManager.gpus")
         return tuple(
-            (str(uuid), str(_as_dict(info, f"GPU {uuid}").get("name", "")), int(info.get("total_memory") or 0))
+            (str(uuid), str(as_dict(info, f"GPU {uuid}").get("name", "")), int(info.get("total_memory") or 0))
             for uuid, info in gpus.items()
         )
 
@@ -307,9 +308,15 @@ class _Parser:
     def _base_configs(variants: Any) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for v in variants:
-            if v.is_default:
+            if v.is_default and not v.members:
                 out.setdefault(v.model, {k: x for k, x in v.config.items() if not k.startswith("_")})
         return out
+
+
+def _renamed(rc: RunConfig, named: dict[str, ConfigVariant]) -> RunConfig:
+    """`rc` with its variants (and its members') replaced by their final (`params`-carrying) versions."""
+    members = tuple(_renamed(m, named) for m in rc.members)
+    return attrs.evolve(rc, variant=named[rc.variant.name], members=members)
 
 
 def _params(config: dict[str, Any], base: dict[str, Any] | None) -> dict[str, Any]:
@@ -317,6 +324,15 @@ def _params(config: dict[str, Any], base: dict[str, Any] | None) -> dict[str, An
     if base is None:
         return {}
     return {k: v for k, v in config.items() if not k.startswith("_") and base.get(k) != v}
+
+
+def imported_spec(model: str, cpu_only: dict[str, bool]) -> dict[str, Any]:
+    """The stored spec of an imported model: Model Analyzer's defaults (a checkpoint keeps no objectives or
+    constraints), CPU-only as measured; a concurrent group's is `group_spec` of its models'."""
+    if GROUP_SEP not in model:
+        return {"name": model, "cpu_only": cpu_only.get(model, False)}
+    members = tuple(ModelSpec(name=m, cpu_only=cpu_only.get(m, False)) for m in model.split(GROUP_SEP))
+    return attrs.asdict(group_spec(members))
 
 
 # --- writing ------------------------------------------------------------------------------------------
@@ -345,10 +361,10 @@ def import_checkpoint(path: Path, store: Store) -> ImportSummary:
 
 def store_checkpoint(data: CheckpointData, store: Store) -> ImportSummary:
     """Write a parsed checkpoint into `store` (nothing when this file was imported before)."""
-    models = tuple(dict.fromkeys(v.model for v in data.variants))
+    models = data.models
     found = _imported_run(store, data.sha256)
     if found is not None and found.status == STATUS_IMPORTED:
-        return ImportSummary(found.id, models, len(data.variants), 0, 0, len(data.gpus), already_imported=True)
+        return ImportSummary(found.id, models, data.configurations, 0, 0, len(data.gpus), already_imported=True)
     _check_variants(store, data)
     if found is not None:  # an import that was interrupted: finish it in the same run
         run_id = found.id
@@ -359,8 +375,8 @@ def store_checkpoint(data: CheckpointData, store: Store) -> ImportSummary:
     known = set(store.models())
     for model in models:
         if model not in known:
-            spec = {"name": model, "cpu_only": data.cpu_only.get(model, False), "imported_from": str(data.path)}
-            store.upsert_model(model, data.base_configs.get(model, {}), spec)
+            store.upsert_model(model, data.base_configs.get(model, {}),
+                               {**imported_spec(model, data.cpu_only), "imported_from": str(data.path)})
     for variant in data.variants:  # under Model Analyzer's names (Store.name_variant would number them itself)
         store.add_variant(variant)
     stored = existing = 0
@@ -373,4 +389,4 @@ def store_checkpoint(data: CheckpointData, store: Store) -> ImportSummary:
         store.record_gpu(uuid, name, total)
     store.record_server_only(run_id, data.server_only, once=True)
     store.update_run(run_id, status=STATUS_IMPORTED, finished_at=time.time(), measured=stored, skipped=existing)
-    return ImportSummary(run_id, models, len(data.variants), stored, existing, len(data.gpus), already_imported=False)
+    return ImportSummary(run_id, models, data.configurations, stored, existing, len(data.gpus), already_imported=False)

@@ -6,7 +6,9 @@ constraint with the measured value and whether it is met, the objectives, the ga
 the counts behind the summary sentence) and `config.pbtxt` — the chosen variant's model config written by the
 model-config codec of the profiled models (`kernel.assembly.codec`: Triton's `config.pbtxt` unless a plugin's
 codec reads their directories; the file takes the codec's `filename`) with the original model name, ready to drop
-into a model repository as `<model>/config.pbtxt`.
+into a model repository as `<model>/config.pbtxt`. For models profiled concurrently (`best_configs/a,b/`) the JSON
+holds the combined metrics and, per model, its variant, knobs, load and own metrics; each model's config is
+written to `<model>/config.pbtxt` under it.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from modelyzer.kernel import assembly, ranking
 from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.interfaces import RankedConfig, Reporter, RunContext
+from modelyzer.kernel.metrics import MODEL_TAG_SEP
 from modelyzer.kernel.models import converter
 from modelyzer.kernel.store import Store
 from modelyzer.plugins.reporters.data import ModelData, knobs, model_data, run_infos
+from modelyzer.plugins.reporters.groups import member_spec, report_specs
 
 log = logging.getLogger("modelyzer")
 
@@ -44,6 +48,8 @@ def best_config_doc(data: ModelData, results_db: str = "", run_status: str = "",
         met = ranking.passes([c], values)
         constraints.append({"tag": c.tag, "min": c.min, "max": c.max, "value": measured, "met": met})
     gain = data.gain()
+    if best.best.run_config.members:
+        return group_doc(data, values, constraints, results_db, run_status, config_file)
     return {
         "model": data.spec.name,
         "variant": variant.name,
@@ -65,12 +71,62 @@ def best_config_doc(data: ModelData, results_db: str = "", run_status: str = "",
     }
 
 
+def group_doc(data: ModelData, values: dict[str, float], constraints: list[dict[str, Any]], results_db: str,
+              run_status: str, config_file: str) -> dict[str, Any]:
+    """best_config.json of a concurrent group: the combined metrics, and per model its variant, knobs, load, own
+    metrics and the config file to deploy (`<model>/<config_file>`)."""
+    assert data.best is not None
+    best = data.best.best
+    members = []
+    for member in best.run_config.members:
+        suffix = f"{MODEL_TAG_SEP}{member.model}"
+        members.append({
+            "model": member.model,
+            "variant": member.variant.name,
+            "is_default": member.variant.is_default,
+            "knobs": knobs(member.variant, member_spec(data.spec, member.model).cpu_only),
+            "load": converter.unstructure(member.load),
+            "metrics": {tag.removesuffix(suffix): v for tag, v in sorted(values.items()) if tag.endswith(suffix)},
+            "config_pbtxt": f"{member.model}/{config_file}",
+        })
+    gain = data.gain()
+    return {
+        "model": data.spec.name,
+        "models": [m.name for m in data.spec.members],
+        "variant": best.run_config.variant.name,
+        "is_default": best.run_config.variant.is_default,
+        "members": members,
+        "metrics": {tag: v for tag, v in sorted(values.items())
+                    if MODEL_TAG_SEP not in tag and tag not in ranking.ALIASES},
+        "constraints": constraints,
+        "constraints_met": data.best.passing,
+        "objectives": [{"tag": o.tag, "weight": o.weight} for o in data.spec.objectives],
+        "gain_over_default_percent": round(gain, 2) if gain is not None else None,
+        "measurements": data.measurements,
+        "configurations": data.configurations,
+        "failed_measurements": len(data.failed),
+        "hardware": data.hardware.phrase,
+        "results_db": results_db,
+        "run_status": run_status,
+    }
+
+
+def deployable_configs(data: ModelData) -> list[tuple[str, dict[str, Any]]]:
+    """(model, the best variant's stored model config named like the model, without private keys): one, or one
+    per model of a concurrent group."""
+    assert data.best is not None
+    run_config = data.best.best.run_config
+    out = []
+    for member in run_config.members or (run_config,):
+        config = {k: v for k, v in member.variant.config.items() if not str(k).startswith("_")}
+        config["name"] = member.model if run_config.members else data.spec.name
+        out.append((config["name"], config))
+    return out
+
+
 def deployable_config(data: ModelData) -> dict[str, Any]:
     """The best variant's stored model config, named like the original model, without private keys."""
-    assert data.best is not None
-    config = {k: v for k, v in data.best.best.run_config.variant.config.items() if not str(k).startswith("_")}
-    config["name"] = data.spec.name
-    return config
+    return deployable_configs(data)[0][1]
 
 
 class BestConfigReporter(Reporter):
@@ -97,7 +153,7 @@ class BestConfigReporter(Reporter):
         status = runs[-1].status if runs else ""
         codec = assembly.codec(config)
         written: list[Path] = []
-        for spec in config.models:
+        for spec in report_specs(store, config):
             data = model_data(store, config, spec, ranking_.get(spec.name))
             results_db = str(Path(store.path).resolve()) if store.path != ":memory:" else ""
             doc = best_config_doc(data, results_db, status, codec.filename)
@@ -108,9 +164,12 @@ class BestConfigReporter(Reporter):
             out.mkdir(parents=True, exist_ok=True)
             json_path = out / JSON_NAME
             json_path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-            model_config = out / codec.filename
-            codec.write(deployable_config(data), model_config)
-            written += [json_path, model_config]
+            written.append(json_path)
+            for model, deployable in deployable_configs(data):
+                model_config = out / (f"{model}/{codec.filename}" if data.spec.members else codec.filename)
+                model_config.parent.mkdir(parents=True, exist_ok=True)
+                codec.write(deployable, model_config)
+                written.append(model_config)
         return written
 
 

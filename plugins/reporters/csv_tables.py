@@ -5,7 +5,8 @@ measurement, each GPU with its own values; not for CPU-only models unless `alway
 `metrics-server-only.csv` (the server with no model loaded: model `triton-server`, one row per GPU), with Model
 Analyzer's default fields and headers, the `*_output_fields` options, numbers rounded to one decimal, and
 rows ordered per model from the best config to the worst (passing measurements first). Empty tables are not
-written.
+written. Models profiled concurrently are one model of the table, in Model Analyzer's form (`groups`: per-model
+settings comma-joined, metric cells `"<combined>, [<a>,<b>]"`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ from modelyzer.kernel.interfaces import RankedConfig, Reporter, RunContext
 from modelyzer.kernel.models import ConfigVariant, ModelSpec, Result
 from modelyzer.kernel.store import Store
 from modelyzer.plugins.reporters.data import instance_group_text
+from modelyzer.plugins.reporters.groups import (
+    csv_list_cell,
+    csv_metric_cell,
+    member_loads,
+    member_spec,
+    report_specs,
+)
 
 log = logging.getLogger("modelyzer")
 
@@ -139,7 +147,7 @@ class CsvReporter(Reporter):
 
     def _ordered(self, ranking_: dict[str, list[RankedConfig]], store: Store) -> list[tuple[ModelSpec, Result, bool]]:
         rows: list[tuple[ModelSpec, Result, bool]] = []
-        for spec in self.config.models:
+        for spec in report_specs(store, self.config):
             ranked = ranking.rank(store.results(spec.name), spec.objectives, spec.constraints)
             for rc in ranked:
                 for r in ranking.sorted_measurements(rc.results, spec.objectives, spec.constraints):
@@ -148,9 +156,11 @@ class CsvReporter(Reporter):
                         rows.append((spec, r, ok))
         return rows
 
-    @staticmethod
-    def _cell(field: str, spec: ModelSpec, r: Result, ok: bool, values: dict[str, float]) -> Any:
+    @classmethod
+    def _cell(cls, field: str, spec: ModelSpec, r: Result, ok: bool, values: dict[str, float]) -> Any:
         rc = r.run_config
+        if rc.members:
+            return cls._group_cell(field, spec, r, ok, values)
         getters: dict[str, Callable[[], Any]] = {
             "model_name": lambda: rc.model,
             "batch_size": lambda: rc.load.batch_size,
@@ -167,6 +177,18 @@ class CsvReporter(Reporter):
             param = rc.variant.config.get("parameters", {}).get(field.split("/", 1)[1], {})
             return param.get("string_value") if isinstance(param, dict) else None
         return values.get(field)
+
+    @classmethod
+    def _group_cell(cls, field: str, spec: ModelSpec, r: Result, ok: bool, values: dict[str, float]) -> Any:
+        """A cell of a concurrent group's row: each model's setting comma-joined, metrics as `<combined>, [<a>,<b>]`
+        (see `groups`)."""
+        rc = r.run_config
+        if field in ("model_name", "satisfies_constraints"):
+            return rc.model if field == "model_name" else "Yes" if ok else "No"
+        if field in HEADERS or field.startswith("backend_parameter/"):
+            return csv_list_cell(rc, lambda m: cls._cell(field, member_spec(spec, m.model), Result(m, r.measurement),
+                                                          ok, {}))
+        return csv_metric_cell(values, field, [m.model for m in rc.members])
 
     @classmethod
     def _gpu_cell(
@@ -199,7 +221,7 @@ class CsvReporter(Reporter):
         results_dir = Path(config.export_path) / "results"
         self.ma_layout = _is_imported_ma_run(store, run_id)
         ordered = self._ordered(ranking_, store)
-        request_rate = any(r.run_config.load.request_rate is not None for _, r, _ in ordered)
+        request_rate = any(load.request_rate is not None for _, r, _ in ordered for load in member_loads(r.run_config))
         llm = config.model_type.lower() == "llm"
         inf_fields = self._fields("inference_output_fields", config.inference_output_fields, INFERENCE_FIELDS,
                                   request_rate, llm)

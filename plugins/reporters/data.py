@@ -243,13 +243,14 @@ def model_data(store: Store, config: ProfileConfig, spec: ModelSpec, top: Sequen
     gpu_metrics = has_gpu_values and (not spec.cpu_only or config.always_report_gpu_metrics)
     runs = run_infos(store)
     remote = runs[-1].server if runs and runs[-1].launch_mode == "remote" else ""
-    load_tag = "request_rate" if any(r.run_config.load.request_rate is not None for r in ok) else "concurrency"
+    loads = [load for r in ok for load in ([m.load for m in r.run_config.members] or [r.run_config.load])]
+    load_tag = "request_rate" if any(load.request_rate is not None for load in loads) else "concurrency"
     return ModelData(
         spec=spec, results=results, ranked=ranked, top=tuple(top),
         failed=tuple(r for r in results if not r.measurement.ok), variants=variants, colors=colors,
         hardware=hardware(store, gpu_metrics, [r.measurement.host for r in results], remote),
         gpu_metrics=gpu_metrics, cpu_metrics="cpu_used_ram" in tags, load_tag=load_tag,
-        batch_sizes=tuple(sorted({r.run_config.load.batch_size for r in ok})),
+        batch_sizes=tuple(sorted({load.batch_size for load in loads})),
     )
 
 
@@ -265,6 +266,8 @@ def value(result: Result, tag: str) -> float | None:
     """A plot/table value: load parameters from the RunConfig, metrics aggregated across GPUs."""
     load = result.run_config.load
     if tag in LOAD_TAGS:
+        if result.run_config.members:  # a concurrent group's models each have their own load: no one value
+            return None
         raw = getattr(load, tag)
         return float(raw) if raw is not None else None
     return ranking.measurement_values(result.measurement).get(tag)
@@ -303,7 +306,13 @@ def constraint_text(c: Constraint) -> str:
 
 
 def constraint_targets(constraints: Sequence[Constraint]) -> str:
-    return ", ".join(constraint_text(c) for c in constraints) or "None"
+    """The constraints as the summary lists them; a concurrent group's per model (`a: Max p99 Latency: 50 ms; b:
+    …`, from their `tag@model` constraints)."""
+    by_model: dict[str | None, list[str]] = {}
+    for c in constraints:
+        by_model.setdefault(metrics.split_model_tag(c.tag)[1], []).append(constraint_text(c))
+    parts = [(f"{model}: " if model else "") + ", ".join(texts) for model, texts in by_model.items()]
+    return "; ".join(parts) or "None"
 
 
 def objectives_text(objectives: Sequence[Objective]) -> str:
@@ -312,7 +321,8 @@ def objectives_text(objectives: Sequence[Objective]) -> str:
     for tag, weight in ranking.normalized(objectives):
         info = metrics.get(tag)
         arrow = "higher is better" if not info or info.direction == metrics.HIGHER else "lower is better"
-        parts.append(f"{label(tag)} ({arrow}, weight {weight:.0%})")
+        model = metrics.split_model_tag(tag)[1]
+        parts.append(f"{label(tag)}{f' of {model}' if model else ''} ({arrow}, weight {weight:.0%})")
     return "; ".join(parts)
 
 
@@ -357,7 +367,11 @@ def instances_phrase(variant: ConfigVariant, cpu_only: bool) -> str:
 
 
 def load_text(result: Result) -> str:
-    return result.run_config.load.describe()
+    """The load of a measurement; a concurrent group's per model (`a: concurrency 4; b: concurrency 8`)."""
+    rc = result.run_config
+    if rc.members:
+        return "; ".join(f"{m.model}: {m.load.describe()}" for m in rc.members)
+    return rc.load.describe()
 
 
 def first_line(text: str | None, limit: int = 240) -> str:

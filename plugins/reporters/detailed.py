@@ -12,6 +12,7 @@ This module computes the page's values (and writes its plots); `templates/detail
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -35,8 +36,11 @@ from modelyzer.plugins.reporters.data import (
     unfinished_note,
     value,
 )
+from modelyzer.plugins.reporters.groups import report_specs
 from modelyzer.plugins.reporters.pages import PageReporter
 from modelyzer.plugins.reporters.render import Figure, Page, Table
+
+log = logging.getLogger("modelyzer")
 
 EXPLANATION = (
     "The latency breakdown shows where the average time of one request goes at each load value: the client "
@@ -149,7 +153,11 @@ class DetailedReporter(PageReporter):
         targets = report_targets(config)
         global_plots = plots.parse_plots(config.plots) or None
         note = unfinished_note(run_infos(store))
-        for spec in config.models:
+        for spec in report_specs(store, config):
+            if spec.members:
+                log.info("no detailed reports for %s: models profiled concurrently get a summary only (as in Model "
+                         "Analyzer)", spec.name)
+                continue
             data = model_data(store, config, spec, ranking.get(spec.name))
             if targets:
                 names = [n for n in targets if n in data.variants]

@@ -6,7 +6,9 @@ RAM for CPU-only runs), constraint targets, the objectives, Model Analyzer's hea
 measurements across M configurations, <best> is X% better than the default configuration …") with the best
 config's knobs, the plots of the top configs, the table of the top configs at their best passing
 measurement — then the search statistics of every run, and the failed measurements with their errors. A
-profile that did not finish is reported as such, on what was stored.
+profile that did not finish is reported as such, on what was stored. Models profiled concurrently get one
+summary, Model Analyzer's: "Model: a and b", "the combination of a_config_1 and b_config_2", a bullet per model,
+and a table of combined values with each model's in parentheses (`groups`).
 
 This module computes the page's values (and writes its plots); `templates/summary.html.j2` lays them out and
 `pages.PageReporter` writes the HTML and PDF.
@@ -21,10 +23,13 @@ from typing import Any, ClassVar
 
 from markupsafe import Markup, escape
 
+from modelyzer.kernel import metrics
 from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.interfaces import RankedConfig
+from modelyzer.kernel.models import RunConfig
 from modelyzer.kernel.progress import format_duration
+from modelyzer.kernel.ranking import measurement_values
 from modelyzer.kernel.store import Store
 from modelyzer.plugins.reporters import plots
 from modelyzer.plugins.reporters.data import (
@@ -43,11 +48,21 @@ from modelyzer.plugins.reporters.data import (
     unfinished_note,
     value,
 )
+from modelyzer.plugins.reporters.groups import (
+    display_name,
+    member_spec,
+    metric_header,
+    names_cell,
+    report_specs,
+    table_list_cell,
+    table_metric_cell,
+)
 from modelyzer.plugins.reporters.pages import PageReporter
 from modelyzer.plugins.reporters.render import Figure, Page, Table
 
 TABLE_CAPTION = ("The following table summarizes each configuration at the measurement that optimizes the desired "
                  "metrics under the given constraints.")
+PER_MODEL_CAPTION = "Per model values are parenthetical."
 
 
 def headline(data: ModelData) -> str:
@@ -55,7 +70,7 @@ def headline(data: ModelData) -> str:
     best = data.best
     if best is None:
         return f"No successful measurement of {data.spec.name} is stored yet."
-    name = best.variant_name
+    name = best_names(data)
     gain = data.gain()
     rounded = round(gain) if gain is not None else None
     if data.default is None:
@@ -63,7 +78,7 @@ def headline(data: ModelData) -> str:
     elif rounded is None:
         verdict = "was chosen; no measurement of the default configuration meets the constraints"
     elif rounded > 0 and not best.best.run_config.variant.is_default:
-        tags = [o.tag for o in data.spec.objectives]
+        tags = list(dict.fromkeys(metrics.split_model_tag(o.tag)[0] for o in data.spec.objectives))
         goal = ("maximizing throughput" if tags == ["perf_throughput"]
                 else "maximizing output token throughput" if tags == ["output_token_throughput"]
                 else "meeting the objectives")
@@ -74,17 +89,42 @@ def headline(data: ModelData) -> str:
             f"under the given constraints, on {data.hardware.phrase}.")
 
 
-def config_bullet(rc: RankedConfig, data: ModelData) -> str:
-    """`<variant>: 2 CPU instances with a max batch size of 4 on platform onnxruntime_onnx, …` (plain text)."""
-    v = rc.best.run_config.variant
-    text = (f"{v.name}: {instances_phrase(v, data.spec.cpu_only)} with a max batch size of {v.max_batch_size} "
+def best_names(data: ModelData) -> str:
+    """The best config's name in the headline: a group's "the combination of a_config_1 and b_config_2"."""
+    assert data.best is not None
+    members = data.best.best.run_config.variant.members
+    if not members:
+        return data.best.variant_name
+    return "the combination of " + " and ".join(m.name for m in members)
+
+
+def config_bullets(rc: RankedConfig, data: ModelData) -> list[str]:
+    """The headline's bullet of the best config; a group's: one per model (plain text)."""
+    if not rc.best.run_config.members:
+        return [config_bullet(rc, data)]
+    return [config_bullet(rc, data, member, member_spec(data.spec, member.model).cpu_only, member.model)
+            for member in rc.best.run_config.members]
+
+
+def config_bullet(rc: RankedConfig, data: ModelData, member: RunConfig | None = None, cpu_only: bool | None = None,
+                  model: str | None = None) -> str:
+    """`<variant>: 2 CPU instances with a max batch size of 4 on platform onnxruntime_onnx, …` (plain text); of one
+    `member` of a group (`model`), with that model's own values."""
+    run_config = member or rc.best.run_config
+    v = run_config.variant
+    cpu_only = data.spec.cpu_only if cpu_only is None else cpu_only
+    text = (f"{v.name}: {instances_phrase(v, cpu_only)} with a max batch size of {v.max_batch_size} "
             f"on platform {platform(v)}, dynamic batching {'enabled' if v.dynamic_batching else 'disabled'}")
-    tput, p99 = value(rc.best, "perf_throughput"), value(rc.best, "perf_latency_p99")
+
+    def own(tag: str) -> float | None:
+        return value(rc.best, tag if model is None else metrics.model_tag(tag, model))
+
+    tput, p99 = own("perf_throughput"), own("perf_latency_p99")
     if tput is not None:
-        text += f"; best at {load_text(rc.best)}: {fmt(tput)} infer/sec"
+        text += f"; best at {run_config.load.describe()}: {fmt(tput)} infer/sec"
         if p99 is not None:
             text += f", p99 latency {fmt(p99)} ms"
-    tokens, ttft = value(rc.best, "output_token_throughput"), value(rc.best, "time_to_first_token_p99")
+    tokens, ttft = own("output_token_throughput"), own("time_to_first_token_p99")
     if tokens is not None:
         text += f", {fmt(tokens)} output tokens/sec"
         if ttft is not None:
@@ -105,6 +145,8 @@ def token_tags(data: ModelData) -> list[str]:
 
 def table(data: ModelData) -> tuple[list[str], list[list[Any]]]:
     """The top-configs table: headers and rows (each config at its best measurement, best first)."""
+    if data.spec.members:
+        return group_table(data)
     headers = ["Model Config Name", "Max Batch Size", "Dynamic Batching", "Total Instance Count"]
     multi_batch = len(data.batch_sizes) > 1
     if multi_batch:
@@ -137,6 +179,41 @@ def table(data: ModelData) -> tuple[list[str], list[list[Any]]]:
     return headers, rows
 
 
+def group_table(data: ModelData) -> tuple[list[str], list[list[Any]]]:
+    """A concurrent group's top-configs table, Model Analyzer's columns (each per-model setting and value listed
+    in parentheses after the combined value), then the load and whether the constraints are met."""
+    tokens = token_tags(data)
+    metric_tags = ["perf_latency_p99", "perf_throughput", *tokens] + (["cpu_used_ram"] if data.cpu_metrics else [])
+    headers = ["Model Config Name", "Max Batch Size", "Dynamic Batching", "Total Instance Count",
+               metric_header("perf_latency_p99", "p99 Latency (ms)"),
+               metric_header("perf_throughput", "Throughput (infer/sec)")]
+    headers += [metric_header(t, label(t)) for t in tokens]
+    if data.cpu_metrics:
+        headers.append("Max CPU Memory Usage (MB)")
+    if data.gpu_metrics:
+        headers += ["Max GPU Memory Usage (MB)", "Average GPU Utilization (%)"]
+    headers += [label(data.load_tag), "Satisfies Constraints"]
+    rows = []
+    for rc in data.top:
+        r, v = rc.best, rc.best.run_config.variant
+        members = r.run_config.members
+        models = [m.model for m in members]
+        values = measurement_values(r.measurement)
+        row: list[Any] = [
+            names_cell(v),
+            table_list_cell([m.variant.max_batch_size for m in members]),
+            table_list_cell(["Enabled" if m.variant.dynamic_batching else "Disabled" for m in members]),
+            table_list_cell([m.variant.instance_group_str(member_spec(data.spec, m.model).cpu_only) for m in members]),
+        ]
+        row += [table_metric_cell(values, t, models) for t in metric_tags]
+        if data.gpu_metrics:
+            mem, util = values.get("gpu_used_memory"), values.get("gpu_utilization")
+            row += [int(mem) if mem is not None else "–", f"{util:.1f}" if util is not None else "–"]
+        row += [table_list_cell([m.load.value for m in members]), "Yes" if rc.passing else "No"]
+        rows.append(row)
+    return headers, rows
+
+
 def runs_table(runs: list[RunInfo]) -> tuple[list[str], list[list[Any]]]:
     headers = ["Run", "Started", "Status", "Strategy", "Measured", "Resumed (skipped)", "Failed", "Wall Time",
                "Measurement Windows", "Server Starts", "Model Loads"]
@@ -160,7 +237,9 @@ def headline_html(data: ModelData) -> Markup:
     """The headline sentence with the best config's name and its gain in bold."""
     sentence = escape(headline(data))
     if data.best is not None:
-        sentence = bold_first(sentence, data.best.variant_name)
+        variant = data.best.best.run_config.variant
+        for name in [m.name for m in variant.members] or [variant.name]:
+            sentence = bold_first(sentence, name)
         gain = data.gain()
         if gain is not None and round(gain) > 0:
             sentence = bold_first(sentence, f"is {round(gain)}%", f"{round(gain)}%")
@@ -182,13 +261,13 @@ def plot_figures(data: ModelData, plot_dir: Path) -> list[Figure]:
 def build_page(data: ModelData, runs: list[RunInfo], plot_dir: Path) -> Page:
     """The summary page of one model (plots are written to `plot_dir`)."""
     values: dict[str, Any] = {
-        "model": data.spec.name,
+        "model": display_name(data.spec),
         "note": unfinished_note(runs),
         "hardware": data.hardware,
         "constraint_targets": constraint_targets(data.spec.constraints),
         "objectives": objectives_text(data.spec.objectives),
         "headline": headline_html(data),
-        "best_config": None,
+        "best_configs": None,
         "measurements": data.measurements,
         "configurations": data.configurations,
         "failed_count": len(data.failed),
@@ -197,10 +276,10 @@ def build_page(data: ModelData, runs: list[RunInfo], plot_dir: Path) -> Page:
     }
     if data.best is not None:
         values.update(
-            best_config=bold_first(config_bullet(data.best, data), data.best.variant_name),
+            best_configs=[bold_first(text, text.split(": ", 1)[0]) for text in config_bullets(data.best, data)],
             shown=len(data.top),
             figures=plot_figures(data, plot_dir),
-            table_caption=TABLE_CAPTION,
+            table_caption=TABLE_CAPTION + (f" {PER_MODEL_CAPTION}" if data.spec.members else ""),
             top_configs=Table(*table(data)),
         )
     if data.failed:
@@ -223,7 +302,7 @@ class SummaryReporter(PageReporter):
     def pages(self, store: Store, config: ProfileConfig, ranking: dict[str, list[RankedConfig]],
               export: Path) -> Iterator[tuple[Path, Page]]:
         runs = run_infos(store)
-        for spec in config.models:
+        for spec in report_specs(store, config):
             data = model_data(store, config, spec, ranking.get(spec.name))
             page = build_page(data, runs, export / "plots" / "simple" / spec.name)
             yield export / "reports" / "summaries" / spec.name / "result_summary", page

@@ -60,9 +60,12 @@ def export_csvs(store: Store, run_id: int, config: ProfileConfig) -> list[Path]:
     return CsvReporter(config, make_context(config)).write(store, run_id, config, ranking)
 
 
-#: oracles whose CSVs the import reproduces byte for byte (the multi-model one: not yet)
-GOLDEN = (*sorted(ORACLE_SETTINGS), "ensemble-ckpt")
+#: oracles whose CSVs the import reproduces byte for byte
+GOLDEN = (*sorted(ORACLE_SETTINGS), "ensemble-ckpt", "multi-model-ckpt")
 ORACLE_SETTINGS["ensemble-ckpt"] = {"profile_models": "ensemble_add_sub"}  # (the Ensemble Quick Start's defaults)
+ORACLE_SETTINGS["multi-model-ckpt"] = {"profile_models": "resnet50_libtorch,vgg19_libtorch",
+                                       "run_config_profile_models_concurrently_enable": True,
+                                       "run_config_search_mode": "quick"}
 
 
 # --- the oracles ----------------------------------------------------------------------------------------
@@ -231,7 +234,8 @@ def _results(state: dict[str, Any]) -> dict[str, Any]:
         (json.dumps([1, 2]), "no 'ResultManager.results' object"),
         (_broken(lambda s: _results(s)["m"]["m_config_7"][1]["k3"]["_model_config_measurements"][0].update(
             _model_specific_pa_params={"batch-size": 1})), "no concurrency-range"),
-        (_broken(lambda s: _results(s).update({"a,b": {}})), "concurrent multi-model"),
+        (_broken(lambda s: _results(s).update({"a,b": {"a_config_0,b_config_0": _results(s)["m"]["m_config_7"]}})),
+         "its RunConfig has 1 model(s), its result key names 2 (a,b)"),
         (_broken(lambda s: _results(s)["m"]["m_config_7"][0]["_model_run_configs"][0].update(
             _composing_config_variants=[{"variant_name": "x"}])), "_composing_config_variants[0] has no model_config"),
         (_broken(lambda s: _results(s)["m"].update(m_config_1=[{}, {}])), "m_config_1"),
