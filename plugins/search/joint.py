@@ -49,6 +49,14 @@ class JointSpace:
         return tuple(attrs.evolve(d, name=f"{s.spec.name}.{d.name}") for s in self.spaces for d in s.dimensions)
 
     @property
+    def base_config(self) -> dict[str, Any]:
+        return {MEMBERS_KEY: [{"model": s.spec.name, "config": s.base_config} for s in self.spaces]}
+
+    @property
+    def fixed(self) -> dict[str, Any]:
+        return {s.spec.name: s.fixed for s in self.spaces}
+
+    @property
     def size(self) -> int:
         size = 1
         for s in self.spaces:

@@ -40,6 +40,7 @@ from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.interfaces import SearchStrategy
 from modelyzer.kernel.models import (
     STATUS_NOT_RECORDED,
+    ConfigVariant,
     Measurement,
     ModelSpec,
     Result,
@@ -53,9 +54,10 @@ from modelyzer.plugins.search.common import (
     load_plan,
     make_run_config,
 )
+from modelyzer.plugins.search.joint import JointSpace, joint_space
 from modelyzer.plugins.search.load_sweep import WalkDriver, sweeps_for
 from modelyzer.plugins.search.optuna_params import Param, relative_load, trial_bounds
-from modelyzer.plugins.search.space import config_space
+from modelyzer.plugins.search.space import ConfigSpace, config_space
 
 if TYPE_CHECKING:  # pragma: no cover
     import optuna
@@ -66,7 +68,10 @@ STARTUP_TRIALS = 6  # random trials before TPE models the space (optuna's defaul
 
 
 class OptunaSearch(SearchStrategy):
-    """TPE over config knobs and load, then the load sweep of the best variants (module docstring)."""
+    """TPE over config knobs and load, then the load sweep of the best variants (module docstring); a concurrent
+    group's joint space (`joint`) is asked the same way, each model's load relative to its own formula load."""
+
+    searches_groups = True
 
     def __init__(
         self,
@@ -80,7 +85,8 @@ class OptunaSearch(SearchStrategy):
         self.spec = spec
         self.judge = Judge(spec)
         self.plan = load_plan(spec, config)
-        self.space = config_space(spec, base_config, config)
+        self.space: ConfigSpace | JointSpace = (
+            joint_space(spec, base_config, config) if spec.members else config_space(spec, base_config, config))
         self.formula = config.use_concurrency_formula and self.plan.mode == "concurrency"
         # a searched concurrency grid is asked relative to the formula load (see relative_load)
         self.relative_load = self.plan.mode == "concurrency" and self.plan.searched
@@ -116,7 +122,9 @@ class OptunaSearch(SearchStrategy):
         self.best_score: float | None = None
         self.best_trial = -1
         default = self.space.default_variant()
-        self._default: RunConfig | None = self._run_config(default, formula_load(default, self.plan), self._batch(0))
+        self._default: RunConfig | None = (
+            self._group_run_config(default, None, self._batch(0)) if default.members
+            else self._run_config(default, formula_load(default, self.plan), self._batch(0)))
         self.sweeper: WalkDriver | None = None
         self._finished = False
 
@@ -168,6 +176,22 @@ class OptunaSearch(SearchStrategy):
             return None
         return make_run_config(self.spec, variant, self.plan.mode, batch_size, value)
 
+    def _group_run_config(self, variant: ConfigVariant, load_index: int | None, batch_size: int) -> RunConfig | None:
+        """A concurrent group's trial: each model at the asked load relative to its own formula load (the same
+        share of saturation for every model), or at its formula load (the default, one load, the formula)."""
+        if any(0 < v.max_batch_size < batch_size for v in variant.members):
+            return None
+        members = []
+        for member, v in zip(self.spec.members, variant.members, strict=True):
+            if load_index is None or self.formula or self.plan.mode == "request_intervals" or len(self.plan.values) == 1:
+                value = formula_load(v, self.plan)
+            elif self.relative_load:
+                value = relative_load(v, self.plan, load_index)
+            else:
+                value = self.plan.values[load_index]
+            members.append(make_run_config(member, v, self.plan.mode, batch_size, value))
+        return RunConfig.group(tuple(members))
+
     def _ask(self, trial: optuna.trial.Trial) -> tuple[tuple[int, ...], RunConfig | None]:
         indices = []
         with warnings.catch_warnings():
@@ -180,6 +204,9 @@ class OptunaSearch(SearchStrategy):
         dims = len(self.space.dimensions)
         variant = self.space.variant(indices[:dims])
         rest = dict(zip([p.name.split("::", 1)[1] for p in self.params[dims:]], indices[dims:], strict=True))
+        if variant.members:
+            return tuple(indices), self._group_run_config(variant, rest.get(self.plan.mode), self._batch(
+                rest.get("batch_sizes", 0)))
         if self.formula or self.plan.mode == "request_intervals" or len(self.plan.values) == 1:
             value = formula_load(variant, self.plan)
         elif self.relative_load:
