@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 
 from modelyzer.kernel import hooks
+from modelyzer.kernel.composing import COMPOSING_BASES_KEY
 from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import ModelyzerError
 from modelyzer.kernel.executor import Executor
@@ -72,11 +73,15 @@ class Engine:
         self.progress = progress or Progress()
 
     def base_config(self, spec: ModelSpec) -> dict[str, Any]:
-        """The model's config in the repository; a concurrent group's: its models' (`_members`, in order)."""
+        """The model's config in the repository; a concurrent group's: its models' (`_members`, in order); with
+        composing models (ensemble, BLS), theirs too (`_composing_bases`, in step order)."""
         if spec.members:
             return {MEMBERS_KEY: [{"model": m.name, "config": self.base_config(m)} for m in spec.members]}
         path = Path(spec.model_path) / self.codec.filename
-        return self.codec.read(path)
+        base = self.codec.read(path)
+        if spec.composing:
+            base[COMPOSING_BASES_KEY] = [{"model": c.name, "config": self.base_config(c)} for c in spec.composing]
+        return base
 
     def run(self) -> ProfileSummary:
         run_id = self.store.start_run(self.config.to_dict())

@@ -76,6 +76,9 @@ class ModelSpec:
     #: a concurrent group's models, profiled at once (`run_config_profile_models_concurrently_enable`); its name
     #: is theirs joined by "," and its objectives/constraints are theirs on per-model tags (`group_spec`)
     members: tuple[ModelSpec, ...] = ()
+    #: the composing models whose own variants are searched with this one: an ensemble's steps, a BLS model's
+    #: `bls_composing_models` (each with its `ensemble_composing_models`/`bls_composing_models` settings)
+    composing: tuple[ModelSpec, ...] = ()
 
     def tunes(self, field: str) -> bool:
         """Whether the automatic search may vary `field` (e.g. "instance_group", "max_batch_size")."""
@@ -154,9 +157,17 @@ class ConfigVariant:
         """The composing models' variants served with this one (an ensemble's or a BLS model's; private
         `_composing` annotation: `[{name, model, config}]`, in step order); () for a plain model."""
         return tuple(
-            ConfigVariant(model=str(c.get("model") or ""), config=dict(c.get("config") or {}), name=str(c.get("name") or ""))
+            ConfigVariant(model=str(c.get("model") or ""), config=dict(c.get("config") or {}), name=str(c.get("name") or ""),
+                          is_default=bool(c.get("is_default")) or str(c.get("name") or "").endswith("_config_default"))
             for c in self.config.get(COMPOSING_KEY) or ()
         )
+
+    def with_composing(self, composing: tuple[ConfigVariant, ...]) -> ConfigVariant:
+        """This variant serving `composing` (its composing models' variants, in step order); the default when
+        it and they all are."""
+        entries = [{"model": v.model, "name": v.name, "config": v.config, "is_default": v.is_default} for v in composing]
+        return attrs.evolve(self, config={**self.config, COMPOSING_KEY: entries},
+                            is_default=self.is_default and all(v.is_default for v in composing))
 
     @property
     def members(self) -> tuple[ConfigVariant, ...]:

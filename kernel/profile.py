@@ -20,6 +20,7 @@ from pathlib import Path
 import attrs
 
 from modelyzer.kernel import assembly, ranking, registry
+from modelyzer.kernel.composing import with_composing
 from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.engine import Engine, ProfileSummary
 from modelyzer.kernel.errors import ConfigError
@@ -42,16 +43,10 @@ def make_context(config: ProfileConfig) -> RunContext:
 
 
 def check_supported(config: ProfileConfig) -> None:
-    """One line, before anything starts, for what the config asks and the engine cannot do (yet) — instead of
-    silently profiling something else: models profiled concurrently, composing models of ensembles and BLS."""
+    """One line, before anything starts, for what the config asks and the engine cannot do — instead of silently
+    profiling something else (models profiled concurrently: `check_concurrent`)."""
     if config.run_config_profile_models_concurrently_enable and not any(m.members for m in config.models):
         check_concurrent(config)
-    if config.ensemble_composing_models:
-        raise ConfigError("ensemble_composing_models: variants of composing models are not supported yet; remove "
-                          "the key to profile the ensemble with its composing models as they are in the repository")
-    if config.bls_composing_models:
-        log.info("bls_composing_models: %s served as they are in the model repository (their own variants are not "
-                 "searched yet)", ", ".join(spec.name for spec in config.bls_composing_models))
 
 
 CONCURRENT = "run_config_profile_models_concurrently_enable"
@@ -91,6 +86,10 @@ def grouped(config: ProfileConfig) -> ProfileConfig:
         return config
     if any(m.members for m in config.models):
         return config
+    for spec in config.models:
+        if spec.composing:
+            raise ConfigError(f"{CONCURRENT}: {spec.name} calls composing models (an ensemble or a BLS model) and "
+                              "cannot be profiled concurrently with other models; remove the key or that model")
     return attrs.evolve(config, models=(group_spec(tuple(config.models)),))
 
 
@@ -152,7 +151,7 @@ class Profile:
         except BaseException:
             executor.stop()
             raise
-        self.config = grouped(assembly.with_tuned_fields(resolve_cpu_only(self.config, self.context)))
+        self.config = grouped(with_composing(assembly.with_tuned_fields(resolve_cpu_only(self.config, self.context))))
         self.executor = executor
         return executor
 

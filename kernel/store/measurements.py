@@ -106,9 +106,13 @@ class MeasurementsMixin(VariantsMixin):
 
     def name_run_config(self, run_config: RunConfig) -> RunConfig:
         """`run_config` with its variant named (Store.name_variant); a concurrent group's members named each in
-        its own model's series and the group's variant stored as "a_config_N,b_config_M"."""
+        its own model's series and the group's variant stored as "a_config_N,b_config_M"; an ensemble's or BLS
+        model's composing variants named in their own series before it."""
         if not run_config.members:
-            return attrs.evolve(run_config, variant=self.name_variant(run_config.variant))
+            variant = run_config.variant
+            if variant.composing:  # named in their own series first (Model Analyzer's add_config_0 …)
+                variant = variant.with_composing(tuple(self.name_variant(c) for c in variant.composing))
+            return attrs.evolve(run_config, variant=self.name_variant(variant))
         members = tuple(attrs.evolve(m, variant=self.name_variant(m.variant)) for m in run_config.members)
         group = RunConfig.group(members)
         self.add_variant(group.variant)

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from modelyzer.kernel import assembly, metrics
 from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import ConfigError, LaunchError, LoadGeneratorError, ModelLoadError
@@ -123,9 +125,12 @@ class InProcessExecutor(Executor):
         base: dict[str, Any] = {"run_config_key": rc.key, "started_at": started, "host": self.host}
         try:
             variant_dir = self.variant_dir(rc)
+            composing_dirs = [self.variant_dir(attrs.evolve(rc, model=c.model, variant=c)) for c in rc.variant.composing]
         except ConfigError as err:  # a variant its codec cannot write is that variant's failure, not the profile's
             return Measurement(status=STATUS_FAILED, error=f"variant not written: {err}", finished_at=time.time(), **base)
-        try:
+        try:  # an ensemble's / BLS model's composing variants first (the launcher keeps them loaded), then it
+            for composing, where in zip(rc.variant.composing, composing_dirs, strict=True):
+                self.launcher.ensure(composing, where, rc)
             endpoints = self.launcher.ensure(rc.variant, variant_dir, rc)
         except ModelLoadError as err:
             return Measurement(status=STATUS_FAILED, error=f"model load failed: {err}", finished_at=time.time(), **base)

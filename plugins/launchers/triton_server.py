@@ -186,9 +186,11 @@ class TritonServerLauncher(ManagedServerLauncher):
     def serve(self, variant: ConfigVariant, variant_dir: Path, run_config: RunConfig) -> Endpoints:
         model = variant.model or run_config.model
         composing = [spec.name for spec in self.config.bls_composing_models]
-        together = [m.model for m in run_config.members]  # a concurrent group's other models stay loaded
+        # a concurrent group's other models and the pipeline being served (its composing variants) stay loaded
+        together = [m.model for m in run_config.members] + [run_config.model]
+        together += [c.model for c in run_config.variant.composing]
         self.repository.unload_others(model, keep=[*composing, *together])
-        for name in composing:  # what the BLS model calls, loaded once per server start, as in the repository
+        for name in composing:  # what the BLS model calls, as in the repository unless its variant was loaded
             if name not in self.repository.loaded:
                 self.repository.load_as_is(name)
         if self.repository.loaded.get(model) != variant.config_hash:

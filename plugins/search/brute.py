@@ -82,18 +82,19 @@ class _Walk:
 
 class BruteSearch(SearchStrategy):
     """Brute-force search over one model (see the module docstring). A concurrent group (the default search
-    mode; an explicit brute is refused with it, as Model Analyzer does) is searched by `quick.JointBruteSearch`,
-    every combination, when the product of the models' spaces is small (`joint.BRUTE_PRODUCT_LIMIT`), else by
-    quick's climb over the joint space (one line says so)."""
+    mode; an explicit brute is refused with it, as Model Analyzer does) or a model with composing models
+    (ensemble, BLS) is searched by `quick.JointBruteSearch`, every combination, when the product of the models'
+    spaces is small (`joint.BRUTE_PRODUCT_LIMIT`), else by quick's climb over the joint space (one line says so)."""
 
     searches_groups = True
 
     def __new__(cls, spec: ModelSpec, base_config: dict[str, Any], config: ProfileConfig) -> Any:
-        if spec.members and cls is BruteSearch:
-            from modelyzer.plugins.search.joint import BRUTE_PRODUCT_LIMIT, joint_space  # noqa: PLC0415
+        if (spec.members or spec.composing) and cls is BruteSearch:
+            from modelyzer.plugins.search.joint import BRUTE_PRODUCT_LIMIT, JointSpace, space_of  # noqa: PLC0415
             from modelyzer.plugins.search.quick import JointBruteSearch, QuickSearch  # noqa: PLC0415 - imports brute
 
-            space = joint_space(spec, base_config, config)
+            space = space_of(spec, base_config, config)
+            assert isinstance(space, JointSpace)
             if space.size <= BRUTE_PRODUCT_LIMIT:
                 return JointBruteSearch(spec, base_config, config)
             sizes = " × ".join(str(s.size) for s in space.spaces)

@@ -20,6 +20,7 @@ from typing import Any
 
 import attrs
 
+from modelyzer.kernel.composing import COMPOSING_BASES_KEY
 from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.models import MEMBERS_KEY, ConfigVariant, Measurement, ModelSpec, RunConfig
 from modelyzer.plugins.search.common import LoadPlan, formula_load, make_run_config
@@ -81,6 +82,40 @@ class JointSpace:
 
     def default_variant(self) -> ConfigVariant:
         return ConfigVariant.group(tuple(s.default_variant() for s in self.spaces))
+
+
+@attrs.frozen
+class ComposingSpace(JointSpace):
+    """A model with composing models (an ensemble, a BLS model): its own space first, then each composing
+    model's; a coordinate is the top variant serving one variant of each composing model
+    (`ConfigVariant.with_composing`)."""
+
+    def variant(self, coordinate: Sequence[int]) -> ConfigVariant:
+        parts = self.split(coordinate)
+        top, *composing = (s.variant(p) for s, p in zip(self.spaces, parts, strict=True))
+        return top.with_composing(tuple(composing))
+
+    def default_variant(self) -> ConfigVariant:
+        top, *composing = (s.default_variant() for s in self.spaces)
+        return top.with_composing(tuple(composing))
+
+
+def composing_space(spec: ModelSpec, base_config: dict[str, Any], config: ProfileConfig) -> ComposingSpace:
+    """The space of a model with composing models (`ModelSpec.composing`, their bases in `_composing_bases`)."""
+    top = {k: v for k, v in base_config.items() if not str(k).startswith("_")}
+    by_model = {str(e.get("model")): dict(e.get("config") or {}) for e in base_config.get(COMPOSING_BASES_KEY) or []}
+    spaces = [config_space(attrs.evolve(spec, composing=()), top, config)]
+    spaces += [config_space(c, by_model.get(c.name, {}), config) for c in spec.composing]
+    return ComposingSpace(spec, tuple(spaces))
+
+
+def space_of(spec: ModelSpec, base_config: dict[str, Any], config: ProfileConfig) -> ConfigSpace | JointSpace:
+    """The search space of `spec`: a concurrent group's joint space, a pipeline's composing space, or its own."""
+    if spec.members:
+        return joint_space(spec, base_config, config)
+    if spec.composing:
+        return composing_space(spec, base_config, config)
+    return config_space(spec, base_config, config)
 
 
 def joint_space(spec: ModelSpec, base_config: dict[str, Any], config: ProfileConfig) -> JointSpace:

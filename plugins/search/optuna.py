@@ -54,10 +54,10 @@ from modelyzer.plugins.search.common import (
     load_plan,
     make_run_config,
 )
-from modelyzer.plugins.search.joint import JointSpace, joint_space
+from modelyzer.plugins.search.joint import JointSpace, space_of
 from modelyzer.plugins.search.load_sweep import WalkDriver, sweeps_for
 from modelyzer.plugins.search.optuna_params import Param, relative_load, trial_bounds
-from modelyzer.plugins.search.space import ConfigSpace, config_space
+from modelyzer.plugins.search.space import ConfigSpace
 
 if TYPE_CHECKING:  # pragma: no cover
     import optuna
@@ -85,8 +85,7 @@ class OptunaSearch(SearchStrategy):
         self.spec = spec
         self.judge = Judge(spec)
         self.plan = load_plan(spec, config)
-        self.space: ConfigSpace | JointSpace = (
-            joint_space(spec, base_config, config) if spec.members else config_space(spec, base_config, config))
+        self.space: ConfigSpace | JointSpace = space_of(spec, base_config, config)
         self.formula = config.use_concurrency_formula and self.plan.mode == "concurrency"
         # a searched concurrency grid is asked relative to the formula load (see relative_load)
         self.relative_load = self.plan.mode == "concurrency" and self.plan.searched

@@ -45,9 +45,9 @@ from modelyzer.plugins.search.common import (
     load_plan,
     make_run_config,
 )
-from modelyzer.plugins.search.joint import Exhaustive, JointSpace, formula_run_config, joint_space
+from modelyzer.plugins.search.joint import Exhaustive, JointSpace, formula_run_config, space_of
 from modelyzer.plugins.search.load_sweep import STEP_GAIN, Walk, WalkDriver, sweeps_for
-from modelyzer.plugins.search.space import ConfigSpace, config_space
+from modelyzer.plugins.search.space import ConfigSpace
 
 RADIUS = 3
 MIN_INITIALIZED = 3
@@ -251,8 +251,7 @@ class QuickSearch(SearchStrategy):
         self.spec = spec
         self.judge = Judge(spec)
         self.plan = load_plan(spec, config)
-        self.space: ConfigSpace | JointSpace = (
-            joint_space(spec, base_config, config) if spec.members else config_space(spec, base_config, config))
+        self.space: ConfigSpace | JointSpace = space_of(spec, base_config, config)
         self.climb: HillClimb | Exhaustive = self._climb(config)
         self.top_n = config.num_configs_per_model
         self.sweep_enabled = not config.concurrency_sweep_disable

@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from modelyzer.kernel import assembly
@@ -115,7 +116,6 @@ def test_reports_of_the_report_command_are_the_reporters_that_declare_it(tmp_pat
       "profile_models": {"m": {}, "m2": {"triton_server_flags": {"log_info": True}}}},
      "profile_models.m2.triton_server_flags: models profiled concurrently share one server; give every model the "
      "same triton_server_flags as 'm'"),
-    ({"ensemble_composing_models": "m2"}, "ensemble_composing_models: variants of composing models are not supported"),
 ])
 def test_what_the_engine_cannot_do_is_one_line_before_anything_starts(tmp_path: Path, fakes: None,
                                                                        values: dict[str, Any], needle: str) -> None:
@@ -156,3 +156,16 @@ def test_a_missing_bls_composing_model_is_named_under_its_key(tmp_path: Path) ->
     with pytest.raises(ConfigError) as err:
         profile_config(tmp_path, bls_composing_models="gone")
     assert str(err.value).startswith("bls_composing_models: model 'gone' has no directory")
+
+
+def test_a_pipeline_cannot_be_profiled_concurrently_with_other_models(tmp_path: Path) -> None:
+    from modelyzer.kernel.models import ModelSpec
+    from modelyzer.kernel.profile import grouped
+
+    (tmp_path / "repo" / "m2" / "1").mkdir(parents=True)
+    (tmp_path / "repo" / "m2" / "config.pbtxt").write_text('name: "m2"\nplatform: "onnxruntime_onnx"\n')
+    config = profile_config(tmp_path, profile_models="m,m2", run_config_profile_models_concurrently_enable=True)
+    config = attrs.evolve(config, models=(attrs.evolve(config.models[0], composing=(ModelSpec("step"),)),
+                                          config.models[1]))
+    with pytest.raises(ConfigError, match=r"^run_config_profile_models_concurrently_enable: m calls composing models"):
+        grouped(config)

@@ -324,15 +324,18 @@ def test_a_server_left_by_a_killed_profile_is_stopped_at_the_next_start(tmp_path
 
 @pytest.mark.skipif(not PERF_ANALYZER.exists(), reason="perf_analyzer missing; run .ci/setup")
 def test_an_ensemble_of_python_models_is_profiled_on_the_real_triton(tmp_path: Path) -> None:
-    """examples/triton-cpu/pipelines: loading the ensemble loads its composing models (scale, add_sub); its variants
-    vary the ensemble's own max_batch_size only (no instance groups, no second scheduling choice)."""
+    """examples/triton-cpu/pipelines: the ensemble's composing models (its steps: scale, add_sub) get their own
+    variants, loaded live before the ensemble and kept while it is served; the ensemble has no instances of its own.
+    Every combination of the small product (2 × 2 instance counts) plus the defaults, named as Model Analyzer names
+    them; each composing model's share of the pipeline's time is measured."""
     export = tmp_path / "out"
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump({
         "model_repository": str(ROOT / "examples" / "triton-cpu" / "pipelines"),
         "profile_models": "ensemble_scale_add_sub", "triton_launch_mode": "local",
         "export_path": str(export), "output_model_repository_path": str(export / "omr"),
-        "run_config_search_max_model_batch_size": 2, "run_config_search_max_concurrency": 1,
+        "run_config_search_max_model_batch_size": 1, "run_config_search_max_instance_count": 2,
+        "run_config_search_max_concurrency": 1,
         "perf_analyzer_flags": {"measurement-request-count": 50, "stability-percentage": 100},
         "skip_summary_reports": True, "skip_detailed_reports": True,
     }))
@@ -344,13 +347,23 @@ def test_an_ensemble_of_python_models_is_profiled_on_the_real_triton(tmp_path: P
         results = store.results("ensemble_scale_add_sub")
     finally:
         store.close()
-    assert len(results) == 3 and all(r.measurement.ok for r in results)  # the default, max batch size 1 and 2
-    assert sorted(r.run_config.variant.max_batch_size for r in results) == [1, 2, 8]
+    assert len(results) == 5 and all(r.measurement.ok for r in results), [r.measurement.error for r in results]
+    combos = {tuple((c.name, c.instance_count) for c in r.run_config.variant.composing) for r in results}
+    assert combos == {
+        (("scale_config_default", 1), ("add_sub_config_default", 1)),
+        (("scale_config_0", 1), ("add_sub_config_0", 1)), (("scale_config_0", 1), ("add_sub_config_1", 2)),
+        (("scale_config_1", 2), ("add_sub_config_0", 1)), (("scale_config_1", 2), ("add_sub_config_1", 2)),
+    }
+    assert sorted(r.run_config.variant.name for r in results) == [
+        *(f"ensemble_scale_add_sub_config_{i}" for i in range(4)), "ensemble_scale_add_sub_config_default"]
     for r in results:
-        assert "instance_group" not in r.run_config.variant.config and "dynamic_batching" not in r.run_config.variant.config
+        assert "instance_group" not in r.run_config.variant.config
         assert r.measurement.values()["perf_throughput"] > 0
     log_text = (export / "tritonserver.log").read_text()
     assert "successfully loaded 'scale'" in log_text and "successfully loaded 'add_sub'" in log_text
+    rows = list(csv.reader((export / "results" / "metrics-model-inference.csv").open()))
+    paths = {row[3] for row in rows[1:]}
+    assert "ensemble_scale_add_sub_config_3: scale_config_1, add_sub_config_1" in paths, paths
     check_steps(results)
 
 
@@ -400,15 +413,15 @@ def test_two_models_one_after_the_other_share_the_server_and_keep_their_own_sett
 
 @pytest.mark.skipif(not PERF_ANALYZER.exists(), reason="perf_analyzer missing; run .ci/setup")
 def test_a_bls_model_is_profiled_with_its_composing_models_loaded(tmp_path: Path) -> None:
-    """bls_composing_models: the launcher loads them (as in the repository) before the BLS model, keeps them loaded
-    across its variants, and perf_analyzer is told about them (--bls-composing-models)."""
+    """bls_composing_models: their own variants are searched with the BLS model's (its instance count), loaded live
+    before it and kept while it is served; perf_analyzer is told about them (--bls-composing-models)."""
     export = tmp_path / "out"
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump({
         "model_repository": str(ROOT / "examples" / "triton-cpu" / "pipelines"), "triton_launch_mode": "local",
         "profile_models": "bls_scale_add_sub", "bls_composing_models": "scale,add_sub",
         "export_path": str(export), "output_model_repository_path": str(export / "omr"),
-        "run_config_search_max_instance_count": 1, "run_config_search_max_model_batch_size": 1,
+        "run_config_search_max_instance_count": 2, "run_config_search_max_model_batch_size": 1,
         "run_config_search_max_concurrency": 1,
         "perf_analyzer_flags": {"measurement-request-count": 50, "stability-percentage": 100},
         "skip_summary_reports": True, "skip_detailed_reports": True,
@@ -416,14 +429,16 @@ def test_a_bls_model_is_profiled_with_its_composing_models_loaded(tmp_path: Path
     proc = subprocess.run([*modelyzer_cmd(), "profile", "-f", str(path)], capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "bls_composing_models: scale, add_sub served as they are in the model repository" in proc.stderr
     store = Store.open_existing(export / "results.db")
     try:
         results = store.results("bls_scale_add_sub")
     finally:
         store.close()
-    assert len(results) >= 2 and all(r.measurement.ok for r in results), [r.measurement.error for r in results]
-    log_text = (export / "tritonserver.log").read_text()
-    # loaded once and kept across the BLS model's variants (unloaded only when the server stops)
-    assert log_text.count("successfully loaded 'scale'") == 1 and log_text.count("successfully loaded 'add_sub'") == 1
+    assert len(results) == 9 and all(r.measurement.ok for r in results), [r.measurement.error for r in results]
+    combos = {(r.run_config.variant.instance_count,
+               *(c.instance_count for c in r.run_config.variant.composing)) for r in results if not r.run_config.variant.is_default}
+    assert combos == {(a, b, c) for a in (1, 2) for b in (1, 2) for c in (1, 2)}  # the BLS model's and theirs
+    assert all([c.model for c in r.run_config.variant.composing] == ["scale", "add_sub"] for r in results)
     check_steps(results)
+
+
