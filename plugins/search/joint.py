@@ -8,22 +8,24 @@ own hill climbing (`quick.HillClimb` sees only dimensions), optuna samples it, b
 product of the models' spaces grows too fast to be measured whole.
 
 Each combination is first measured with every model at its own formula load (`2 × max_batch_size ×
-instances`, Model Analyzer's), then the best combinations (and the default one) are swept with one common
+instances`, Model Analyzer's; a model breaking its latency budget there is measured again at a load lowered by
+its violation, `evaluate_group`), then the best combinations (and the default one) are swept with one common
 load for every model, as Model Analyzer does (its concurrent rows read "4,8" then "1,1", "2,2", …).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import attrs
 
 from modelyzer.kernel.composing import COMPOSING_BASES_KEY
 from modelyzer.kernel.config import ProfileConfig
-from modelyzer.kernel.models import MEMBERS_KEY, ConfigVariant, Measurement, ModelSpec, RunConfig
-from modelyzer.plugins.search.common import LoadPlan, formula_load, make_run_config
+from modelyzer.kernel.models import MEMBERS_KEY, ConfigVariant, Constraint, Measurement, ModelSpec, RunConfig
+from modelyzer.kernel.ranking import failures
+from modelyzer.plugins.search.common import Judge, LoadPlan, formula_load, make_run_config
 from modelyzer.plugins.search.space import ConfigSpace, Dimension, config_space
 
 #: the largest product of the models' spaces brute measures whole (quick or optuna search bigger ones)
@@ -124,13 +126,56 @@ def joint_space(spec: ModelSpec, base_config: dict[str, Any], config: ProfileCon
     return JointSpace(spec, tuple(config_space(m, b, config) for m, b in zip(spec.members, bases, strict=True)))
 
 
+def group_run_config(spec: ModelSpec, variant: ConfigVariant, plan: LoadPlan, batch_size: int,
+                     loads: Sequence[int | str]) -> RunConfig:
+    """A group's RunConfig with each model at its own load."""
+    return RunConfig.group(tuple(make_run_config(m, v, plan.mode, batch_size, value)
+                                 for m, v, value in zip(spec.members, variant.members, loads, strict=True)))
+
+
 def formula_run_config(spec: ModelSpec, variant: ConfigVariant, plan: LoadPlan, batch_size: int) -> RunConfig:
     """A group's first measurement: every model at its own formula load."""
-    members = tuple(
-        make_run_config(m, v, plan.mode, batch_size, formula_load(v, plan))
-        for m, v in zip(spec.members, variant.members, strict=True)
-    )
-    return RunConfig.group(members)
+    return group_run_config(spec, variant, plan, batch_size, [formula_load(v, plan) for v in variant.members])
+
+
+def evaluate_group(spec: ModelSpec, variant: ConfigVariant, plan: LoadPlan, judge: Judge,
+                   batch_size: int) -> Generator[RunConfig, Measurement, Measurement]:
+    """A combination's measurement for the climb: every model at its own formula load (Model Analyzer's); while a
+    model breaks its latency-like (`max`) constraint, that model's load is lowered by its own violation (Little's
+    law, at least one grid step) and the combination measured again. Returns the best of what was measured."""
+    loads: list[int | str] = [formula_load(v, plan) for v in variant.members]
+    points: list[Measurement] = []
+    rc = formula_run_config(spec, variant, plan, batch_size)
+    while True:
+        m = yield rc
+        points.append(m)
+        if not m.ok or judge.load_failure(m) <= 0 or plan.mode == "request_intervals":
+            break
+        values = judge.values(m)
+        lowered = [_lowered(plan, load, failures(_upper(member), values)) for member, load in
+                   zip(spec.members, loads, strict=True)]
+        if lowered == loads:
+            break
+        loads = lowered
+        rc = group_run_config(spec, variant, plan, batch_size, loads)
+    best = judge.best(points)
+    return best if best is not None else points[-1]
+
+
+def _upper(member: ModelSpec) -> list[Constraint]:
+    return [Constraint(f"{c.tag}@{member.name}", max=c.max) for c in member.constraints if c.max is not None]
+
+
+def _lowered(plan: LoadPlan, value: int | str, violation: float) -> int | str:
+    """`value` ÷ (1 + violation) snapped down onto the grid, at least one step lower; unchanged without a
+    violation or at the bottom of the grid."""
+    if violation <= 0:
+        return value
+    lower = [v for v in plan.numeric if v < int(value)]
+    if not lower:
+        return value
+    fitting = [v for v in lower if v <= int(value) / (1.0 + violation)]
+    return max(fitting) if fitting else max(lower)
 
 
 class Exhaustive:

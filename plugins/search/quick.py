@@ -45,7 +45,7 @@ from modelyzer.plugins.search.common import (
     load_plan,
     make_run_config,
 )
-from modelyzer.plugins.search.joint import Exhaustive, JointSpace, formula_run_config, space_of
+from modelyzer.plugins.search.joint import Exhaustive, JointSpace, evaluate_group, space_of
 from modelyzer.plugins.search.load_sweep import STEP_GAIN, Walk, WalkDriver, sweeps_for
 from modelyzer.plugins.search.space import ConfigSpace
 
@@ -287,8 +287,8 @@ class QuickSearch(SearchStrategy):
             if coord is not None:
                 self._record(coord, Measurement("", status=STATUS_SKIPPED, error="batch size > max_batch_size"))
             return
-        if variant.members:  # a concurrent group: every model at its own formula load, measured once
-            m = yield formula_run_config(self.spec, variant, self.plan, batch)
+        if variant.members:  # a concurrent group: every model at its own formula load (lowered while over budget)
+            m = yield from evaluate_group(self.spec, variant, self.plan, self.judge, batch)
             if coord is not None:
                 self._record(coord, m)
             return

@@ -62,8 +62,10 @@ def test_brute_measures_every_combination_of_a_small_product_then_sweeps_the_bes
     assert every <= combos and len(combos) == 17  # and the default pair
     first = run_configs[0]  # the default pair first, each model at its own formula load (2 × 8 × 1)
     assert first.variant.is_default and [m.load.concurrency for m in first.members] == [16, 16]
-    swept = [rc for rc in run_configs[17:]]
-    assert swept and all(len({m.load.concurrency for m in rc.members}) == 1 for rc in swept)  # one common load
+    # b over its latency budget at its formula load: measured again with its own load lowered (a's unchanged)
+    assert any(rc.members[1].load.concurrency < 16 == rc.members[0].load.concurrency for rc in run_configs)
+    swept = run_configs[-3:]  # the sweep ends the search: one common load for both
+    assert all(len({m.load.concurrency for m in rc.members}) == 1 for rc in swept)
 
 
 def test_brute_over_a_big_product_climbs_with_quick_instead(caplog: pytest.LogCaptureFixture) -> None:
