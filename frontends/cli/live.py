@@ -12,6 +12,7 @@ import sys
 from collections.abc import Collection
 from typing import TextIO
 
+import attrs
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
@@ -84,6 +85,10 @@ def knob_cells(run_config: RunConfig, cpu_only: bool, cpu_models: Collection[str
     """instances, max batch, dynamic batching and load of a RunConfig; a concurrent group's per model, in
     parentheses as Model Analyzer's summary shows them ("(2:CPU, 1:CPU)"), its load as "concurrency 4,8"."""
     members = run_config.members
+    composing = run_config.variant.composing
+    if composing and not members:  # an ensemble's / BLS model's knobs are its composing models' (Model Analyzer's)
+        cells = [knob_cells(attrs.evolve(run_config, model=c.model, variant=c), cpu_only) for c in composing]
+        return (*("(" + ", ".join(c[i] for c in cells) + ")" for i in range(3)), run_config.load.describe())
     if not members:
         v = run_config.variant
         return (v.instance_group_str(cpu_only), str(v.max_batch_size), "yes" if v.dynamic_batching else "no",

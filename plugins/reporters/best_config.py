@@ -66,6 +66,9 @@ def best_config_doc(data: ModelData, results_db: str = "", run_status: str = "",
         "failed_measurements": len(data.failed),
         "hardware": data.hardware.phrase,
         "config_pbtxt": config_file,
+        **({"composing": [{"model": c.model, "variant": c.name, "knobs": knobs(c, data.spec.cpu_only),
+                           "config_pbtxt": f"{c.model}/{config_file}"} for c in variant.composing]}
+           if variant.composing else {}),
         "results_db": results_db,
         "run_status": run_status,
     }
@@ -112,8 +115,8 @@ def group_doc(data: ModelData, values: dict[str, float], constraints: list[dict[
 
 
 def deployable_configs(data: ModelData) -> list[tuple[str, dict[str, Any]]]:
-    """(model, the best variant's stored model config named like the model, without private keys): one, or one
-    per model of a concurrent group."""
+    """(model, the best variant's stored model config named like the model, without private keys): one, one per
+    model of a concurrent group, or the top model's followed by its composing models' (ensemble, BLS)."""
     assert data.best is not None
     run_config = data.best.best.run_config
     out = []
@@ -121,6 +124,9 @@ def deployable_configs(data: ModelData) -> list[tuple[str, dict[str, Any]]]:
         config = {k: v for k, v in member.variant.config.items() if not str(k).startswith("_")}
         config["name"] = member.model if run_config.members else data.spec.name
         out.append((config["name"], config))
+    for composing in run_config.variant.composing:
+        config = {k: v for k, v in composing.config.items() if not str(k).startswith("_")}
+        out.append((composing.model, {**config, "name": composing.model}))
     return out
 
 
@@ -166,7 +172,8 @@ class BestConfigReporter(Reporter):
             json_path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
             written.append(json_path)
             for model, deployable in deployable_configs(data):
-                model_config = out / (f"{model}/{codec.filename}" if data.spec.members else codec.filename)
+                own = model == data.spec.name and not data.spec.members  # the others: <model>/config.pbtxt under it
+                model_config = out / (codec.filename if own else f"{model}/{codec.filename}")
                 model_config.parent.mkdir(parents=True, exist_ok=True)
                 codec.write(deployable, model_config)
                 written.append(model_config)
