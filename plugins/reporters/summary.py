@@ -99,9 +99,14 @@ def best_names(data: ModelData) -> str:
 
 
 def config_bullets(rc: RankedConfig, data: ModelData) -> list[str]:
-    """The headline's bullet of the best config; a group's: one per model (plain text)."""
+    """The headline's bullet of the best config; a group's: one per model; an ensemble's or BLS model's: then one
+    per composing model, Model Analyzer's "<variant>: 2 CPU instances with a max batch size of 1 on platform
+    python" (plain text)."""
     if not rc.best.run_config.members:
-        return [config_bullet(rc, data)]
+        composing = rc.best.run_config.variant.composing
+        return [config_bullet(rc, data)] + [
+            f"composing model {c.name}: {instances_phrase(c, data.spec.cpu_only or bool(c.config.get('_cpu_only')))} "
+            f"with a max batch size of {c.max_batch_size} on platform {platform(c)}" for c in composing]
     return [config_bullet(rc, data, member, member_spec(data.spec, member.model).cpu_only, member.model)
             for member in rc.best.run_config.members]
 

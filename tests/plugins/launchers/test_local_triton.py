@@ -337,7 +337,7 @@ def test_an_ensemble_of_python_models_is_profiled_on_the_real_triton(tmp_path: P
         "run_config_search_max_model_batch_size": 1, "run_config_search_max_instance_count": 2,
         "run_config_search_max_concurrency": 1,
         "perf_analyzer_flags": {"measurement-request-count": 50, "stability-percentage": 100},
-        "skip_summary_reports": True, "skip_detailed_reports": True,
+        "skip_detailed_reports": True,
     }))
     proc = subprocess.run([*modelyzer_cmd(), "profile", "-f", str(path)], capture_output=True, text=True,
                           timeout=300)
@@ -365,6 +365,12 @@ def test_an_ensemble_of_python_models_is_profiled_on_the_real_triton(tmp_path: P
     paths = {row[3] for row in rows[1:]}
     assert "ensemble_scale_add_sub_config_3: scale_config_1, add_sub_config_1" in paths, paths
     check_steps(results)
+    summary = (export / "reports" / "summaries" / "ensemble_scale_add_sub" / "result_summary.html").read_text()
+    assert "composing model scale_config_" in summary or "composing model scale_config_default" in summary
+    best = json.loads((export / "best_configs" / "ensemble_scale_add_sub" / "best_config.json").read_text())
+    assert [c["model"] for c in best["composing"]] == ["scale", "add_sub"]
+    for model in ("scale", "add_sub"):  # deployable with the ensemble: each composing model's chosen config
+        assert (export / "best_configs" / "ensemble_scale_add_sub" / model / "config.pbtxt").is_file()
 
 
 def check_steps(results: list[Any]) -> None:
