@@ -101,13 +101,18 @@ def workloads(config: ProfileConfig) -> list[dict[str, Any]]:
 
 
 def with_tuned_fields(config: ProfileConfig) -> ProfileConfig:
-    """The config with each model's `tuned_fields` set from the chosen launcher's capability (class attribute:
-    nothing is built)."""
+    """The config with each model's `tuned_fields` and `cpu_accelerators` set from the chosen launcher's
+    capabilities (class attributes: nothing is built)."""
     factory = _chosen("launchers", config.triton_launch_mode).factory
-    fields = factory.tuned_fields if isinstance(factory, type) and issubclass(factory, Launcher) else None
-    if fields is None:
+    launcher = factory if isinstance(factory, type) and issubclass(factory, Launcher) else None
+    fields = launcher.tuned_fields if launcher is not None else None
+    accelerators = tuple(launcher.cpu_accelerators) if launcher is not None else ()
+    if fields is None and not accelerators:
         return config
-    return attrs.evolve(config, models=tuple(attrs.evolve(m, tuned_fields=tuple(fields)) for m in config.models))
+    return attrs.evolve(config, models=tuple(
+        attrs.evolve(m, tuned_fields=m.tuned_fields if fields is None else tuple(fields),
+                     cpu_accelerators=accelerators)
+        for m in config.models))
 
 
 def serves(entry: registry.Entry, model_type: str) -> bool:

@@ -54,6 +54,7 @@ def with_composing(config: ProfileConfig) -> ProfileConfig:
             continue
         cpu = set(config.cpu_only_composing_models)
         composing = tuple(attrs.evolve(c, cpu_only=c.cpu_only or spec.cpu_only or c.name in cpu,
-                                       tuned_fields=spec.tuned_fields) for c in composing)
+                                       tuned_fields=spec.tuned_fields,
+                                       cpu_accelerators=spec.cpu_accelerators) for c in composing)
         models.append(attrs.evolve(spec, composing=composing))
     return attrs.evolve(config, models=tuple(models))

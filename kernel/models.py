@@ -73,6 +73,9 @@ class ModelSpec:
     triton_docker_args: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
     #: the model-config fields the automatic search may vary (the launcher's `tuned_fields`); None: all
     tuned_fields: tuple[str, ...] | None = None
+    #: the CPU execution accelerators the server runs (the launcher's `cpu_accelerators`): the automatic search's
+    #: `accelerator` choices of an ONNX model
+    cpu_accelerators: tuple[str, ...] = ()
     #: a concurrent group's models, profiled at once (`run_config_profile_models_concurrently_enable`); its name
     #: is theirs joined by "," and its objectives/constraints are theirs on per-model tags (`group_spec`)
     members: tuple[ModelSpec, ...] = ()

@@ -4,8 +4,13 @@
 `Dimension`s: max_batch_size (powers of two between the search bounds, batching models only), instance count
 (min..max), and every `model_config_parameters` leaf that lists choices (expanded with Model Analyzer's list
 semantics by `generate_combinations`; a listed `max_batch_size` or `instance_group` replaces the automatic
-dimension; numeric leaves are ordered). A coordinate (one index per dimension) becomes a ConfigVariant by
-deep-merging the chosen overlays into the base config.
+dimension; numeric leaves are ordered), and for an ONNX model on a server that runs CPU execution accelerators
+(`ModelSpec.cpu_accelerators`, the launcher's capability) the categorical `accelerator` dimension: none (plain
+ONNX Runtime), then each accelerator with each of its `ACCELERATOR_CHOICES`, as entries of Triton's own
+`optimization.execution_accelerators.cpu_execution_accelerator` field (so a variant means the same on Triton's
+ONNX Runtime backend). It is left out when the base config already names an accelerator or
+`model_config_parameters` lists `optimization` (the user's choice). A coordinate (one index per dimension)
+becomes a ConfigVariant by deep-merging the chosen overlays into the base config.
 """
 
 from __future__ import annotations
@@ -26,6 +31,16 @@ from modelyzer.plugins.search.common import (
     is_ensemble,
     kind_of,
 )
+
+#: the parameter sets the automatic search tries per CPU accelerator (an accelerator not listed: one choice, no
+#: parameters); OpenVINO's performance hint picks its streams/threads for the CPU (NUM_STREAMS,
+#: INFERENCE_PRECISION_HINT can be listed in model_config_parameters)
+ACCELERATOR_CHOICES: dict[str, tuple[dict[str, str], ...]] = {
+    "openvino": ({"PERFORMANCE_HINT": "LATENCY"}, {"PERFORMANCE_HINT": "THROUGHPUT"}),
+}
+ACCELERATOR_PATH = ("optimization", "execution_accelerators", "cpu_execution_accelerator")
+_ONNX_PLATFORMS = {"onnxruntime_onnx"}
+_ONNX_BACKENDS = {"onnxruntime"}
 
 
 @attrs.frozen
@@ -100,8 +115,9 @@ def _group_count(overlay: dict[str, Any]) -> int:
 
 def config_space(spec: ModelSpec, base_config: dict[str, Any], config: ProfileConfig) -> ConfigSpace:
     """Dimensions: max_batch_size (powers of two between the search bounds, batching models only), instance
-    count (min..max), and every `model_config_parameters` leaf that lists choices (a listed
-    `max_batch_size` or `instance_group` replaces the automatic dimension). Single choices are fixed."""
+    count (min..max), the CPU accelerator (ONNX models on a server that runs some), and every
+    `model_config_parameters` leaf that lists choices (a listed `max_batch_size` or `instance_group` replaces
+    the automatic dimension). Single choices are fixed."""
     params = copy.deepcopy(dict(spec.model_config_parameters))
     batching = int(base_config.get("max_batch_size", 0) or 0) > 0 and spec.tunes("max_batch_size")
     fixed: dict[str, Any] = {}
@@ -119,6 +135,9 @@ def config_space(spec: ModelSpec, base_config: dict[str, Any], config: ProfileCo
         counts = list(range(max(low, 1), high + 1))
         groups = tuple({"instance_group": [{"count": n, "kind": kind_of(spec)}]} for n in counts)
         dims.append(Dimension("instance_count", tuple(counts), groups, load_increasing=True))
+    accelerators = accelerator_dimension(spec, base_config, params)
+    if accelerators is not None:
+        dims.append(accelerators)
     for path, value in _leaves(params):
         overlays = generate_combinations(_nest(path, value))
         if path == ("instance_group",) and spec.cpu_only:
@@ -146,6 +165,28 @@ def config_space(spec: ModelSpec, base_config: dict[str, Any], config: ProfileCo
     order = {"max_batch_size": 0, "instance_count": 1}
     dims.sort(key=lambda d: order.get(d.name, 2))
     return ConfigSpace(spec, copy.deepcopy(dict(base_config)), tuple(dims), fixed)
+
+
+def accelerator_dimension(
+    spec: ModelSpec, base_config: dict[str, Any], params: dict[str, Any] | None = None
+) -> Dimension | None:
+    """The `accelerator` dimension of an ONNX model on a server with CPU accelerators, or None (see the module
+    docstring for when it is left out)."""
+    platform = str(base_config.get("platform", "") or "")
+    backend = str(base_config.get("backend", "") or "")
+    onnx = platform in _ONNX_PLATFORMS or (not platform and backend in _ONNX_BACKENDS)
+    if not spec.cpu_accelerators or not onnx or is_ensemble(base_config):
+        return None
+    if _leaf(base_config, ACCELERATOR_PATH) or "optimization" in (params or {}):
+        return None
+    labels: list[str] = ["none"]
+    overlays: list[dict[str, Any]] = [{}]
+    for name in spec.cpu_accelerators:
+        for parameters in ACCELERATOR_CHOICES.get(name, ({},)):
+            entry: dict[str, Any] = {"name": name, **({"parameters": dict(parameters)} if parameters else {})}
+            labels.append(" ".join([name, *parameters.values()]))
+            overlays.append(_nest(ACCELERATOR_PATH, [entry]))
+    return Dimension("accelerator", tuple(labels), tuple(overlays), ordered=False)
 
 
 def _leaf(overlay: dict[str, Any], path: tuple[str, ...]) -> Any:

@@ -12,6 +12,10 @@
 | `parameters.intra_op_thread_count`/`inter_op_…`     | onnxruntime session threads (default 1 / 0: measured     |
 |                                                     |   ~540 vs ~390 infer/s against ORT's default of one      |
 |                                                     |   thread per core, which competes with the client)       |
+| `optimization.execution_accelerators`               | `openvino` (Triton's ORT OpenVINO accelerator field):    |
+|   `.cpu_execution_accelerator [{name: "openvino",   |   the OpenVINO runtime (`runtime/openvino_runtime.py`),  |
+|   parameters {...}}]`                               |   its parameters passed to `compile_model`; no entry:    |
+|                                                     |   onnxruntime; any other name is refused                 |
 | `input`/`output` (dims, data_type)                  | model-settings `inputs`/`outputs` metadata               |
 | the rest of the config                              | served verbatim by the extension (ModelConfig RPC, JSON) |
 
@@ -30,6 +34,11 @@ from modelyzer.kernel.errors import ModelLoadError
 
 RUNTIME_PACKAGE = "modelyzer_rt"
 IMPLEMENTATION = f"{RUNTIME_PACKAGE}.onnx_runtime.OnnxRuntime"
+OPENVINO_IMPLEMENTATION = f"{RUNTIME_PACKAGE}.openvino_runtime.OpenVinoRuntime"
+#: the CPU execution accelerators the runtime serves (the launcher's `cpu_accelerators` capability)
+CPU_ACCELERATORS = ("openvino",)
+#: the model-settings extra key naming the file where an accelerated runtime writes its compiled properties
+ACCELERATOR_REPORT = "openvino_report"
 EXTENSIONS = ["model_repository", "model_configuration", "statistics"]
 DEFAULT_INTRA_OP_THREADS = 1
 MIN_BATCH_TIME_S = 1e-6
@@ -108,6 +117,26 @@ def thread_counts(config: dict[str, Any]) -> dict[str, int]:
             except ValueError as err:
                 raise ModelLoadError(f"config parameter {key} must be an integer, got {raw!r}") from err
     return out
+
+
+def cpu_accelerator(config: dict[str, Any]) -> tuple[str, dict[str, str]] | None:
+    """(name, parameters) of the variant's CPU execution accelerator, or None (plain onnxruntime)."""
+    optimization = config.get("optimization") or {}
+    entries = (optimization.get("execution_accelerators") or {}).get("cpu_execution_accelerator") or []
+    if not entries:
+        return None
+    if len(entries) > 1:
+        raise ModelLoadError(
+            f"the mlserver launcher runs one CPU execution accelerator per model, the config lists {len(entries)}"
+        )
+    entry = entries[0] if isinstance(entries[0], dict) else {}
+    name = str(entry.get("name", ""))
+    if name not in CPU_ACCELERATORS:
+        raise ModelLoadError(
+            f"cpu_execution_accelerator {name!r} is not run by the mlserver launcher "
+            f"(it runs: {', '.join(CPU_ACCELERATORS)})"
+        )
+    return name, {str(k): str(v) for k, v in (entry.get("parameters") or {}).items()}
 
 
 def find_model_file(variant_dir: Path, config: dict[str, Any]) -> tuple[Path, str]:
@@ -220,18 +249,19 @@ def model_settings(
     """MLServer `model-settings.json` content for serving the variant `config` under `served_name`."""
     triton_json, triton_pb = triton_config_payload(config, served_name)
     batched = int(config.get("max_batch_size", 0) or 0) > 0
+    accelerator = cpu_accelerator(config)
+    extra: dict[str, Any] = {
+        "triton_config": triton_json,
+        "triton_config_pb": triton_pb,
+        "triton_version": version,
+        **thread_counts(config),
+    }
+    if accelerator is not None:
+        extra[accelerator[0]] = accelerator[1]
     settings: dict[str, Any] = {
         "name": served_name,
-        "implementation": IMPLEMENTATION,
-        "parameters": {
-            "uri": str(model_file),
-            "extra": {
-                "triton_config": triton_json,
-                "triton_config_pb": triton_pb,
-                "triton_version": version,
-                **thread_counts(config),
-            },
-        },
+        "implementation": IMPLEMENTATION if accelerator is None else OPENVINO_IMPLEMENTATION,
+        "parameters": {"uri": str(model_file), "extra": extra},
     }
     if config.get("input"):
         settings["inputs"] = _tensor_metadata(config["input"], batched)

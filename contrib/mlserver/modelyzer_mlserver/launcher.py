@@ -16,7 +16,11 @@ restart only on new server settings, stop). This module owns the variant → ser
 - several models are served at once (`serves_models_together`, concurrent multi-model): each is loaded under
   its own name and none is unloaded for another; the worker pool is the server's, so a group runs with the
   largest worker count any of its variants asks for.
-- Capabilities: the launcher's defaults (a server process on this host, Prometheus metrics on their own port).
+- an ONNX variant whose config names the `openvino` CPU execution accelerator is served by the OpenVINO runtime
+  (`cpu_accelerators`: the automatic search offers it as its `accelerator` dimension); the runtime writes the
+  compiled model's properties next to the model settings, served at `GET /v2/models/<m>/accelerator`.
+- Capabilities: the launcher's defaults (a server process on this host, Prometheus metrics on their own port),
+  and `cpu_accelerators = ("openvino",)`.
 
 Process handling lives in `server.py`, the Triton → MLServer settings mapping in `convert.py`, the code that
 runs inside MLServer in `runtime/`.
@@ -55,6 +59,7 @@ class MLServerLauncher(ManagedServerLauncher):
 
     server_label: ClassVar[str] = "MLServer"
     serves_models_together: ClassVar[bool] = True
+    cpu_accelerators: ClassVar[tuple[str, ...]] = convert.CPU_ACCELERATORS
     poll_seconds: ClassVar[float] = POLL_S
     start_attempts: ClassVar[int] = START_ATTEMPTS
 
@@ -138,6 +143,9 @@ class MLServerLauncher(ManagedServerLauncher):
         model_file, version = convert.find_model_file(Path(variant_dir), config)
         own = next((m for m in run_config.members if m.model == name), run_config)  # a group's: this model's load
         settings = convert.model_settings(name, config, model_file, version, own.load.batch_size)
+        if settings["implementation"] != convert.IMPLEMENTATION:
+            report = self._server.repo / name / "accelerator.json"
+            settings["parameters"]["extra"][convert.ACCELERATOR_REPORT] = str(report)
         self._load(self._server, name, settings, variant)
         return self._endpoints(self._server, name)
 
@@ -162,6 +170,9 @@ class MLServerLauncher(ManagedServerLauncher):
             return
         model_dir = server.repo / name
         model_dir.mkdir(parents=True, exist_ok=True)
+        report = settings["parameters"]["extra"].get(convert.ACCELERATOR_REPORT)
+        if report:  # written again by the runtime that loads: never a previous variant's properties
+            Path(report).unlink(missing_ok=True)
         (model_dir / "model-settings.json").write_text(json.dumps(settings, indent=2))
         if previous is not None and previous[1] != batching:
             self._unload(server, name)

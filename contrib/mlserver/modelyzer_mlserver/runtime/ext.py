@@ -6,7 +6,10 @@
 - gRPC: `inference.GRPCInferenceService/ModelConfig` and `/ModelStatistics`, which MLServer lacks, are served
   by an extra generic handler working on raw bytes (`wire`), so no Triton proto enters this process.
 - REST: `GET /v2/models[/<m>[/versions/<v>]]/stats` and `GET /v2/models/<m>[/versions/<v>]/config`, routed
-  before MLServer's own `/v2/models/{name}` (which would otherwise swallow `/v2/models/stats`).
+  before MLServer's own `/v2/models/{name}` (which would otherwise swallow `/v2/models/stats`), and
+  `GET /v2/models/<m>/accelerator`: the CPU accelerator the model runs on and its compiled properties
+  (`{"accelerator": "openvino", "properties": {...}}`, read from the report file the runtime wrote at load;
+  `{"accelerator": "none"}` for onnxruntime).
 - `/v2` (server metadata, both protocols) lists the `statistics` and `model_configuration` extensions, which is
   what makes perf_analyzer ask for server-side statistics.
 - every inference is timed (protocol handler entry → response ready) and recorded with the runtime's own
@@ -21,6 +24,7 @@ from __future__ import annotations
 import base64
 import contextvars
 import functools
+import json
 import logging
 import time
 from typing import Any
@@ -209,7 +213,21 @@ def _rest_routes(registry: Any) -> list[APIRoute]:
         except Exception as err:
             return JSONResponse({"error": f"no statistics for '{model_name}': {err}"}, status_code=400)
 
+    async def model_accelerator(model_name: str) -> JSONResponse:
+        try:
+            report = _extra(await registry.get_model(model_name)).get("openvino_report")
+        except Exception as err:
+            return JSONResponse({"error": f"no model '{model_name}': {err}"}, status_code=400)
+        if not report:
+            return JSONResponse({"accelerator": "none"})
+        try:
+            with open(str(report)) as fh:
+                return JSONResponse(json.load(fh))
+        except (OSError, ValueError) as err:
+            return JSONResponse({"error": f"no accelerator report for '{model_name}': {err}"}, status_code=404)
+
     return [
+        APIRoute("/v2/models/{model_name}/accelerator", model_accelerator, methods=["GET"]),
         APIRoute("/v2/models/stats", model_stats, methods=["GET"]),
         APIRoute("/v2/models/{model_name}/stats", model_stats, methods=["GET"]),
         APIRoute("/v2/models/{model_name}/versions/{model_version}/stats", model_stats, methods=["GET"]),

@@ -75,7 +75,10 @@ def _thread_count(extra: dict[str, Any], key: str) -> int:
 
 
 class OnnxRuntime(MLModel):
-    """Runs `parameters.uri` (an ONNX file) with onnxruntime on CPU."""
+    """Runs `parameters.uri` (an ONNX file) with onnxruntime on CPU.
+
+    Subclasses run it with another engine by overriding `_open` (build it, say its tensors) and `_run`.
+    """
 
     async def load(self) -> bool:
         extra: dict[str, Any] = dict(self.settings.parameters.extra or {}) if self.settings.parameters else {}
@@ -84,34 +87,49 @@ class OnnxRuntime(MLModel):
             raise InferenceError(
                 f"model '{self.name}': no model file (parameters.uri) in model-settings.json"
             )
+        # the engine is built here, in the process that serves it (a worker with parallel_workers > 0);
+        # an MLServerError carries the reason to the repository API's answer (others become a bare HTTP 500)
+        inputs, outputs = self._open(uri, extra)
+        self._input_types = {t.name: t.datatype for t in inputs}
+        self._output_names = [t.name for t in outputs]
+        # batch ids must stay unique across reloads (MLServer may re-import this module in a worker)
+        self._batch_prefix = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._batch_ids = itertools.count(1)
+        # (the type ignores: mlserver is not installed where mypy runs)
+        if not self.inputs:  # type: ignore[has-type]
+            self.inputs = inputs
+        if not self.outputs:  # type: ignore[has-type]
+            self.outputs = outputs
+        return True
+
+    def _open(self, uri: str, extra: dict[str, Any]) -> tuple[list[MetadataTensor], list[MetadataTensor]]:
+        """Build the engine for `uri`; return its (inputs, outputs)."""
         options = ort.SessionOptions()
         options.intra_op_num_threads = _thread_count(extra, "intra_op_thread_count")
         options.inter_op_num_threads = _thread_count(extra, "inter_op_thread_count")
-        # the session is created here, in the process that serves it (a worker with parallel_workers > 0);
-        # an MLServerError carries the reason to the repository API's answer (others become a bare HTTP 500)
         try:
             self._session = ort.InferenceSession(
                 uri, sess_options=options, providers=["CPUExecutionProvider"]
             )
         except Exception as err:
             raise MLServerError(f"onnxruntime cannot load {uri}: {err}") from err
-        self._input_types = {i.name: _ORT_TO_V2.get(i.type, "FP32") for i in self._session.get_inputs()}
-        self._output_names = [o.name for o in self._session.get_outputs()]
-        # batch ids must stay unique across reloads (MLServer may re-import this module in a worker)
-        self._batch_prefix = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._batch_ids = itertools.count(1)
-        # (the type ignores: mlserver is not installed where mypy runs)
-        if not self.inputs:  # type: ignore[has-type]
-            self.inputs = [
+        return (
+            [
                 MetadataTensor(name=i.name, datatype=_ORT_TO_V2.get(i.type, "FP32"), shape=_dims(i.shape))
                 for i in self._session.get_inputs()
-            ]
-        if not self.outputs:  # type: ignore[has-type]
-            self.outputs = [
+            ],
+            [
                 MetadataTensor(name=o.name, datatype=_ORT_TO_V2.get(o.type, "FP32"), shape=_dims(o.shape))
                 for o in self._session.get_outputs()
-            ]
-        return True
+            ],
+        )
+
+    async def _run(self, names: list[str], feeds: dict[str, np.ndarray]) -> list[Any]:
+        """The outputs `names` of one execution on `feeds`."""
+        try:
+            return list(self._session.run(names, feeds))
+        except Exception as err:  # onnxruntime raises its own exception types
+            raise InferenceError(f"model '{self.name}': onnxruntime: {err}") from err
 
     def _feeds(self, payload: InferenceRequest) -> dict[str, np.ndarray]:
         feeds: dict[str, np.ndarray] = {}
@@ -131,10 +149,7 @@ class OnnxRuntime(MLModel):
         feeds = self._feeds(payload)
         names = [o.name for o in payload.outputs] if payload.outputs else self._output_names
         t1 = time.perf_counter_ns()
-        try:
-            results = self._session.run(names, feeds)
-        except Exception as err:  # onnxruntime raises its own exception types
-            raise InferenceError(f"model '{self.name}': onnxruntime: {err}") from err
+        results = await self._run(names, feeds)
         t2 = time.perf_counter_ns()
         outputs = []
         for name, value in zip(names, results, strict=True):
