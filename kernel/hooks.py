@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelyzer.kernel.models import Measurement, RunConfig
+from modelyzer.kernel.models import Measurement, ModelSpec, RunConfig
 from modelyzer.kernel.plugins import load_plugins, pm
 
 
@@ -32,3 +32,12 @@ def agent_lost(agent: Any) -> None:
 def register_commands(cli: Any) -> None:
     load_plugins()
     pm.hook.register_commands(cli=cli)
+
+
+def model_perf_analyzer_flags(spec: ModelSpec, config: Any) -> dict[str, Any]:
+    """The perf_analyzer flags plugins add for `spec` (`model_perf_analyzer_flags`), merged in plugin call order."""
+    load_plugins()
+    out: dict[str, Any] = {}
+    for flags in reversed(pm.hook.model_perf_analyzer_flags(spec=spec, config=config)):
+        out.update(flags or {})
+    return out

@@ -81,6 +81,20 @@ def register_commands(cli: Any) -> None:
     """Called once by the CLI frontend after its built-in groups exist: add click commands to `cli`."""
 
 
+# --- per-model contributions --------------------------------------------------------------------------
+@hookspec
+def model_perf_analyzer_flags(spec: Any, config: Any) -> dict[str, Any] | None:
+    """Called by the controller once per profiled model (`kernel.models.ModelSpec`, with the resolved
+    `ProfileConfig`) when a profile is prepared, before the first RunConfig is made.
+
+    Return perf_analyzer flags (kebab-case keys, as in `perf_analyzer_flags`) the model needs to be measured at
+    all, or None. They are applied over the model's `perf_analyzer_flags`, so an implementation that adds to a
+    flag the user set (e.g. `shape`, an additive flag) must return the user's values too. Example: the
+    `model_tools` contrib plugin returns `{"shape": ["INPUT0:16"]}` for an ONNX model with a dynamic
+    non-batch dimension, and logs one line saying so.
+    """
+
+
 # --- events ----------------------------------------------------------------------------------------
 @hookspec
 def run_started(run_id: int, config: Any) -> None:

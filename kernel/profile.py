@@ -19,7 +19,7 @@ from pathlib import Path
 
 import attrs
 
-from modelyzer.kernel import assembly, ranking, registry
+from modelyzer.kernel import assembly, hooks, ranking, registry
 from modelyzer.kernel.composing import with_composing
 from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.engine import Engine, ProfileSummary
@@ -111,6 +111,16 @@ def check_ensembles(config: ProfileConfig) -> None:
                                   f"{codec.filename} in {repo}; add that composing model to the model repository")
 
 
+def with_plugin_flags(config: ProfileConfig) -> ProfileConfig:
+    """The config with the perf_analyzer flags plugins say each model needs (`model_perf_analyzer_flags`, e.g. the
+    `--shape` of a dynamic dimension) applied over the model's own `perf_analyzer_flags`."""
+    models = []
+    for spec in config.models:
+        added = hooks.model_perf_analyzer_flags(spec, config)
+        models.append(attrs.evolve(spec, perf_analyzer_flags={**spec.perf_analyzer_flags, **added}) if added else spec)
+    return attrs.evolve(config, models=tuple(models))
+
+
 class Profile:
     """One profile of `config`; see the module docstring. `store` may be given (an open results DB)."""
 
@@ -151,7 +161,8 @@ class Profile:
         except BaseException:
             executor.stop()
             raise
-        self.config = grouped(with_composing(assembly.with_tuned_fields(resolve_cpu_only(self.config, self.context))))
+        self.config = grouped(with_plugin_flags(with_composing(
+            assembly.with_tuned_fields(resolve_cpu_only(self.config, self.context)))))
         self.executor = executor
         return executor
 
