@@ -18,7 +18,9 @@ restart only on new server settings, stop). This module owns the variant → ser
   largest worker count any of its variants asks for.
 - an ONNX variant whose config names the `openvino` CPU execution accelerator is served by the OpenVINO runtime
   (`cpu_accelerators`: the automatic search offers it as its `accelerator` dimension); the runtime writes the
-  compiled model's properties next to the model settings, served at `GET /v2/models/<m>/accelerator`.
+  compiled model's properties next to the model settings, served at `GET /v2/models/<m>/accelerator`. Before
+  serving it the accuracy guard (`accuracy.py`) compares OpenVINO's outputs with ONNX Runtime's; a variant that
+  disagrees beyond `accuracy_tolerance` fails to load, so it is never ranked.
 - Capabilities: the launcher's defaults (a server process on this host, Prometheus metrics on their own port),
   and `cpu_accelerators = ("openvino",)`.
 
@@ -40,6 +42,7 @@ from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.models import ConfigVariant, Endpoints, RunConfig, canonical_json
 from modelyzer.plugins.launchers.managed import ManagedServerLauncher, ServerSettings
 from modelyzer_mlserver import convert
+from modelyzer_mlserver.accuracy import AccuracyGuard
 from modelyzer_mlserver.server import (
     POLL_S,
     START_ATTEMPTS,
@@ -73,6 +76,7 @@ class MLServerLauncher(ManagedServerLauncher):
         self._server: ServerProcess | None = None
         self._loaded: dict[str, tuple[str, convert.Batching | None]] = {}
         self._work_dir: Path | None = None
+        self._accuracy = AccuracyGuard(config)
 
     @property
     def ready_seconds(self) -> float:
@@ -143,7 +147,11 @@ class MLServerLauncher(ManagedServerLauncher):
         model_file, version = convert.find_model_file(Path(variant_dir), config)
         own = next((m for m in run_config.members if m.model == name), run_config)  # a group's: this model's load
         settings = convert.model_settings(name, config, model_file, version, own.load.batch_size)
-        if settings["implementation"] != convert.IMPLEMENTATION:
+        accelerator = convert.cpu_accelerator(config)
+        if accelerator is not None:
+            disagreement = self._accuracy.verdict(model_file, accelerator[1])
+            if disagreement is not None:
+                raise ModelLoadError(f"{variant.name or name} is not served: {accelerator[0]} {disagreement}")
             report = self._server.repo / name / "accelerator.json"
             settings["parameters"]["extra"][convert.ACCELERATOR_REPORT] = str(report)
         self._load(self._server, name, settings, variant)
