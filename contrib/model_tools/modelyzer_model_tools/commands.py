@@ -16,6 +16,10 @@ from modelyzer_model_tools.inspection import ModelInfo, TensorInfo, inspect_mode
 from modelyzer_model_tools.locate import Located, locate
 from modelyzer_model_tools.settings import DEFAULT_DYNAMIC_SIZE, DEFAULT_TOLERANCE
 
+#: convert --check compares the conversion itself: OpenVINO at f32, whatever the CPU's default precision (bf16
+#: on CPUs with AMX/AVX512-BF16)
+CHECK_PROPERTIES = {"INFERENCE_PRECISION_HINT": "f32"}
+
 
 class AccuracyMismatch(ModelyzerError):
     """`inspect --compare` found outputs that disagree beyond the tolerance (exit code 1)."""
@@ -143,7 +147,8 @@ def inspect(model_or_repo: Path, as_json: bool, runtimes: str | None, against: P
 @click.option("--overwrite", is_flag=True, default=False, show_default=True,
               help="Replace a model directory that already exists in the output repository.")
 @click.option("--check/--no-check", default=True, show_default=True,
-              help="Compare the IR's outputs (OpenVINO) with the ONNX model's (ONNX Runtime) after converting.")
+              help="Compare the IR's outputs (OpenVINO at f32 precision: the conversion, not the CPU's default "
+              "precision) with the ONNX model's (ONNX Runtime) after converting.")
 @click.option("--accuracy-tolerance", type=float, default=DEFAULT_TOLERANCE, show_default=True,
               help="Tolerance of --check (see inspect --compare).")
 def convert(model_or_repo: Path, target: str, output_repository: Path, name: str | None, compress_to_fp16: bool,
@@ -161,7 +166,8 @@ def convert(model_or_repo: Path, target: str, output_repository: Path, name: str
         click.echo(f"wrote {done.xml} (+ model.bin) and {done.config_path} from {done.source}")
         if check:
             result = compare_runtimes(info.onnx_path, ("onnxruntime", "openvino"), other_model=done.xml,
-                                      shapes=info.feed_shapes(DEFAULT_DYNAMIC_SIZE), tolerance=accuracy_tolerance)
+                                      shapes=info.feed_shapes(DEFAULT_DYNAMIC_SIZE), tolerance=accuracy_tolerance,
+                                      openvino_properties=CHECK_PROPERTIES)
             click.echo(f"  check: {result.describe()}")
             if not result.passed:
                 failed.append(done.name)

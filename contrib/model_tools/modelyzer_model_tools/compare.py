@@ -53,6 +53,8 @@ class Comparison:
     outputs: tuple[OutputError, ...]
     #: the input shapes fed (dynamic dimensions filled in)
     shapes: dict[str, tuple[int, ...]]
+    #: the inference precision OpenVINO compiled each of its runners with (e.g. bf16 on CPUs that have it)
+    precisions: dict[str, str] = attrs.field(factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -71,11 +73,13 @@ class Comparison:
         worst = max(self.outputs, key=lambda o: (not o.passed, o.max_rel), default=None)
         where = f" (worst: {worst.name})" if worst is not None else ""
         verdict = "agree" if self.passed else "DISAGREE"
-        return (f"{self.runtimes[0]} vs {self.runtimes[1]}: outputs {verdict} within tolerance {self.tolerance:g}; "
+        first, second = (f"{r} ({self.precisions[r]})" if r in self.precisions else r for r in self.runtimes)
+        return (f"{first} vs {second}: outputs {verdict} within tolerance {self.tolerance:g}; "
                 f"max abs error {self.max_abs:.3g}, max rel error {self.max_rel:.3g}{where}")
 
     def to_json(self) -> dict[str, Any]:
         return {"runtimes": list(self.runtimes), "tolerance": self.tolerance, "passed": self.passed,
+                "precisions": self.precisions,
                 "shapes": {k: list(v) for k, v in self.shapes.items()},
                 "outputs": [attrs.asdict(o) for o in self.outputs]}
 
@@ -97,10 +101,12 @@ def openvino_runner(path: Path, properties: Mapping[str, Any] | None = None, nam
         def __init__(self) -> None:
             super().__init__(name=name, prefix="openvino-runner")
             self.compiled: Any = None
+            self.precision = ""
 
         def activate_impl(self) -> None:
             core = ov.Core()
             self.compiled = core.compile_model(core.read_model(str(path)), "CPU", dict(properties or {}))
+            self.precision = self.compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
 
         def get_input_metadata_impl(self) -> Any:
             meta = common.TensorMetadata()
@@ -190,7 +196,8 @@ def compare_runtimes(
                         abs_err, rel_err = max(abs_err, prev.max_abs), max(rel_err, prev.max_rel)
                     worst[out] = OutputError(out, abs_err, rel_err, bool(res) and (prev is None or prev.passed))
     fed = {k: tuple(int(d) for d in v) for k, v in (shapes or {}).items()}
-    return Comparison((names[0], names[1]), tolerance, tuple(worst.values()), fed)
+    precisions = {r.name: r.precision for r in runners if getattr(r, "precision", "")}
+    return Comparison((names[0], names[1]), tolerance, tuple(worst.values()), fed, precisions)
 
 
 def accuracy_check(

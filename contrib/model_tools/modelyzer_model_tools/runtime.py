@@ -30,9 +30,9 @@ def require(module: str, pip_name: str, purpose: str) -> Any:
 
 
 def quiet_polygraphy() -> Any:
-    """Polygraphy's logger, turned down to errors (its info lines would mix with the command's output)."""
+    """Polygraphy's logger, quiet (its lines would mix with the command's output; its failures still raise)."""
     logger = require("polygraphy.logger", "polygraphy", "reading ONNX models").G_LOGGER
-    logger.module_severity = logger.ERROR
+    logger.module_severity = logger.CRITICAL
     return logger
 
 

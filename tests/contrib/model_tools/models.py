@@ -20,14 +20,13 @@ def weights(scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
 
 def dense_model(input_shape: list[int | str], output_shape: list[int | str], w: np.ndarray | None = None,
                 name: str = "dense") -> onnx.ModelProto:
-    """Y = relu(X @ W + B) over the last axis (W: [8, 4]); `input_shape` ends in 8, `output_shape` in 4."""
+    """Y = X @ W + B over the last axis (W: [8, 4]); `input_shape` ends in 8, `output_shape` in 4."""
     if w is None:
         w, b = weights()
     else:
         b = weights()[1]
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["X", "W"], ["xw"]), helper.make_node("Add", ["xw", "B"], ["pre"]),
-         helper.make_node("Relu", ["pre"], ["Y"])],
+        [helper.make_node("MatMul", ["X", "W"], ["xw"]), helper.make_node("Add", ["xw", "B"], ["Y"])],
         name,
         [helper.make_tensor_value_info("X", TensorProto.FLOAT, input_shape)],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, output_shape)],
