@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import onnx
@@ -65,3 +67,13 @@ def write_model_dir(repository: Path, name: str, model: onnx.ModelProto, config:
     if config is not None:
         (directory / "config.pbtxt").write_text(config)
     return directory
+
+
+def quick_start() -> ModuleType:
+    """examples/quick-start/make_model.py (the add_sub model and its Triton-layout directory)."""
+    path = Path(__file__).resolve().parents[3] / "examples" / "quick-start" / "make_model.py"
+    spec = importlib.util.spec_from_file_location("quick_start_make_model", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

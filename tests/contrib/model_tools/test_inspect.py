@@ -19,11 +19,15 @@ from modelyzer_model_tools.locate import locate
 
 from modelyzer.kernel import assembly
 from modelyzer.kernel.errors import ConfigError
-from tests.conftest import QUICK_START
-from tests.contrib.model_tools.models import DYNAMIC_CONFIG, dynamic_model, static_model, write_model_dir
+from tests.contrib.model_tools.models import (
+    DYNAMIC_CONFIG,
+    dynamic_model,
+    quick_start,
+    static_model,
+    write_model_dir,
+)
 
-sys.path.insert(0, str(QUICK_START))
-import make_model  # noqa: E402  (examples/quick-start/make_model.py)
+make_model = quick_start()
 
 
 def info_of(path: Path, size: int = 16) -> Any:
