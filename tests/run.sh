@@ -12,4 +12,5 @@ echo "== mypy"
 MYPYPATH=.tools/mypy .venv/bin/mypy -p modelyzer.kernel -p modelyzer.plugins -p modelyzer.frontends
 MYPYPATH=.tools/mypy .venv/bin/mypy contrib/mlserver/modelyzer_mlserver
 MYPYPATH=.tools/mypy .venv/bin/mypy contrib/transformers_serve/modelyzer_transformers_serve
+MYPYPATH=.tools/mypy .venv/bin/mypy contrib/model_tools/modelyzer_model_tools
 echo "== pytest"; .venv/bin/python -m pytest -q -ra -p no:cacheprovider "$@"
