@@ -72,9 +72,9 @@ class Comparison:
         """One line: pass/fail, the runtimes, the worst errors and the output they are on."""
         worst = max(self.outputs, key=lambda o: (not o.passed, o.max_rel), default=None)
         where = f" (worst: {worst.name})" if worst is not None else ""
-        verdict = "agree" if self.passed else "DISAGREE"
+        verdict = "agree within" if self.passed else "DISAGREE beyond"
         first, second = (f"{r} ({self.precisions[r]})" if r in self.precisions else r for r in self.runtimes)
-        return (f"{first} vs {second}: outputs {verdict} within tolerance {self.tolerance:g}; "
+        return (f"{first} vs {second}: outputs {verdict} tolerance {self.tolerance:g}; "
                 f"max abs error {self.max_abs:.3g}, max rel error {self.max_rel:.3g}{where}")
 
     def to_json(self) -> dict[str, Any]:
