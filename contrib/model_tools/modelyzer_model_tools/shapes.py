@@ -50,7 +50,7 @@ def shape_flags_for(spec: ModelSpec, config: ProfileConfig) -> dict[str, Any] | 
     except MissingRuntime:
         return None
     except ModelyzerError as err:
-        log.warning("profile_models.%s: could not read its ONNX model for --shape values: %s", spec.name, err)
+        log.debug("profile_models.%s: no --shape values, its ONNX model is unreadable: %s", spec.name, err)
         return None
     given = user_shapes(spec.perf_analyzer_flags)
     named = {s.split(":", 1)[0] for s in given}

@@ -122,3 +122,10 @@ def test_real_profile_of_a_dynamic_model_on_mlserver(tmp_path: Path) -> None:
     without = profile("without", {"MODELYZER_DISABLE_PLUGINS": "model_tools"})
     assert "input X contains dynamic shape, provide shapes" in without.stderr + without.stdout
     assert statuses("without") == ["failed"]
+
+
+def test_an_unreadable_or_missing_model_is_left_alone(tmp_path: Path, tools_plugin: None) -> None:
+    write_model_dir(tmp_path / "repo", "seq", dynamic_model(), DYNAMIC_CONFIG.format(name="seq"))
+    (tmp_path / "repo" / "seq" / "1" / "model.onnx").write_bytes(b"\x00not onnx")
+    config = profile_config(model_repository=tmp_path / "repo", profile_models="seq,elsewhere")
+    assert with_plugin_flags(config) == config  # `elsewhere` has no directory here (e.g. a remote server's model)
