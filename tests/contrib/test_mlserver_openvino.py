@@ -156,6 +156,6 @@ def test_the_accuracy_guard_refuses_a_variant_that_disagrees(launcher: Any, mode
     # add_sub is exact in any precision: with a negative tolerance every element "disagrees"
     monkeypatch.setattr(launcher._accuracy, "tolerance", lambda: -1.0)
     loads = launcher.model_loads
-    with pytest.raises(ModelLoadError, match=r"add_sub_config_3 is not served: openvino .*DISAGREE"):
+    with pytest.raises(ModelLoadError, match=r"add_sub_config_3 is not served: onnxruntime vs openvino.*DISAGREE"):
         ensure(launcher, variant("add_sub_config_3", PERFORMANCE_HINT="LATENCY", NUM_STREAMS="1"), model_dir)
     assert launcher.model_loads == loads  # refused before the server was asked

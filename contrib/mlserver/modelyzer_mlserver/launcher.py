@@ -151,7 +151,7 @@ class MLServerLauncher(ManagedServerLauncher):
         if accelerator is not None:
             disagreement = self._accuracy.verdict(model_file, accelerator[1])
             if disagreement is not None:
-                raise ModelLoadError(f"{variant.name or name} is not served: {accelerator[0]} {disagreement}")
+                raise ModelLoadError(f"{variant.name or name} is not served: {disagreement}")
             report = self._server.repo / name / "accelerator.json"
             settings["parameters"]["extra"][convert.ACCELERATOR_REPORT] = str(report)
         self._load(self._server, name, settings, variant)
