@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.hookspecs import hookimpl
+from modelyzer.kernel.models import ModelSpec
 
 
 @hookimpl
@@ -24,7 +26,7 @@ def register_settings(register: Any) -> None:
 
 
 @hookimpl
-def model_perf_analyzer_flags(spec: Any, config: Any) -> dict[str, Any] | None:
+def model_perf_analyzer_flags(spec: ModelSpec, config: ProfileConfig) -> dict[str, Any] | None:
     from modelyzer_model_tools.shapes import shape_flags_for
 
     return shape_flags_for(spec, config)
