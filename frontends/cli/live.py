@@ -19,7 +19,7 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from modelyzer.kernel.interfaces import RankedConfig
-from modelyzer.kernel.models import Measurement, RunConfig
+from modelyzer.kernel.models import ConfigVariant, Measurement, RunConfig
 from modelyzer.kernel.progress import Progress
 from modelyzer.kernel.ranking import measurement_values
 
@@ -101,23 +101,38 @@ def knob_cells(run_config: RunConfig, cpu_only: bool, cpu_models: Collection[str
     return (*joined, f"batch {batches}, {load}" if any(m.load.batch_size != 1 for m in members) else load)
 
 
+def accelerator_cell(variant: ConfigVariant) -> str:
+    """The execution accelerators a variant's config names (`optimization.execution_accelerators`, Triton's
+    field), each as its name and parameter values ("openvino THROUGHPUT"); "none" without any."""
+    found = (variant.config.get("optimization") or {}).get("execution_accelerators") or {}
+    entries = [*(found.get("cpu_execution_accelerator") or []), *(found.get("gpu_execution_accelerator") or [])]
+    return ", ".join(" ".join([str(e.get("name", "")), *map(str, (e.get("parameters") or {}).values())])
+                     for e in entries if isinstance(e, dict)) or "none"
+
+
 def results_table(ranking: dict[str, list[RankedConfig]], cpu_only: Collection[str] = ()) -> list[Table]:
-    """One table per model: rank, config, its knobs, the load of its best measurement, throughput, p99 (and
-    tokens/s, TTFT p99, ITL p99 when measured), passing."""
+    """One table per model: rank, config, its knobs (and its accelerator when a variant names one), the load of
+    its best measurement, throughput, p99 (and tokens/s, TTFT p99, ITL p99 when measured), passing."""
     tables = []
     for model, ranked in ranking.items():
         table = Table(title=f"Top configurations for {model}:", title_justify="left", box=None, pad_edge=False)
         measured = {m.tag for rc in ranked for m in rc.best.measurement.metrics}
         tokens = [c for c in TOKEN_COLUMNS if c[1] in measured]
         latency = "request p99 ms" if tokens else "p99 ms"
+        accelerators = [accelerator_cell(rc.best.run_config.variant) for rc in ranked]
+        shown = any(a != "none" for a in accelerators)
         for header, justify in (("rank", "left"), ("config", "left"), ("instances", "left"), ("max batch", "left"),
-                                ("dyn.batch", "left"), ("load", "left"), ("infer/s", "right"), (latency, "right"),
+                                ("dyn.batch", "left"), *((("accelerator", "left"),) if shown else ()),
+                                ("load", "left"), ("infer/s", "right"), (latency, "right"),
                                 *((c[0], "right") for c in tokens), ("ok", "left")):
             table.add_column(header, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-        for i, rc in enumerate(ranked, 1):
+        for i, (rc, accelerator) in enumerate(zip(ranked, accelerators, strict=True), 1):
             v = rc.best.run_config.variant
             vals = measurement_values(rc.best.measurement)
-            table.add_row(str(i), v.name, *knob_cells(rc.best.run_config, model in cpu_only, cpu_only),
+            knobs = knob_cells(rc.best.run_config, model in cpu_only, cpu_only)
+            if shown:
+                knobs = (*knobs[:3], accelerator, *knobs[3:])
+            table.add_row(str(i), v.name, *knobs,
                           f"{vals.get('perf_throughput', 0.0):.1f}", f"{vals.get('perf_latency_p99', 0.0):.2f}",
                           *(f"{vals[tag]:.{digits}f}" if tag in vals else "–" for _, tag, digits in tokens),
                           "yes" if rc.passing else "NO")

@@ -82,3 +82,19 @@ def test_a_config_without_instance_groups_runs_on_the_cpu_of_a_cpu_only_model_an
     plain = io.StringIO()
     print_results({"m": [ranked]}, plain)
     assert plain.getvalue().splitlines()[2].split()[2] == "1:GPU"  # (a GPU model's default)
+
+
+def test_an_accelerator_column_shows_when_a_ranked_variant_names_one() -> None:
+    plain = run_config("m_config_0")
+    config = {**plain.variant.config, "optimization": {"execution_accelerators": {"cpu_execution_accelerator": [
+        {"name": "openvino", "parameters": {"PERFORMANCE_HINT": "THROUGHPUT"}}]}}}
+    accelerated = attrs.evolve(plain, variant=ConfigVariant("m", config, name="m_config_1"))
+    ranked = [RankedConfig(rc.variant.name, Result(rc, measured(t)), True, ()) for rc, t in
+              ((accelerated, 150.0), (plain, 120.0))]
+    out = io.StringIO()
+    print_results({"m": ranked}, out)
+    header, first, second = out.getvalue().splitlines()[1:4]
+    assert "accelerator" in header and "openvino THROUGHPUT" in first and " none " in second
+    out = io.StringIO()
+    print_results({"m": ranked[1:]}, out)  # no variant names one: no column
+    assert "accelerator" not in out.getvalue()
