@@ -4,7 +4,9 @@
 `<export_path>/plots/detailed/<variant>/`: the latency breakdown (stacked client send/recv, server queue,
 compute input/infer/output and the rest of the average latency per load value, with throughput as a line),
 the configured plots two per row (Model Analyzer's `plots` key, per config under `report_model_configs`),
-the per-load table sorted by p99 latency, descending, and a sentence describing the config.
+the per-load table sorted by p99 latency, descending, a sentence describing the config, and — when a collector
+measured them (`layer_time/<layer>` tags, e.g. the `openvino` collector's profile of the compiled model) — the
+per-layer time of the config's highest-throughput measurement, slowest layer first.
 
 This module computes the page's values (and writes its plots); `templates/detailed.html.j2` lays them out and
 `pages.PageReporter` writes the HTML and PDF.
@@ -52,6 +54,7 @@ EXPLANATION = (
 )
 HOST_COLUMNS = ("host_cpu_utilization",)
 STEP_SHARE_PREFIX = "step_share/"
+LAYER_PREFIX = "layer_time/"
 LLM_COLUMNS = ("time_to_first_token_p99", "inter_token_latency_p99", "output_token_throughput")
 
 
@@ -112,6 +115,19 @@ def table(results: Sequence[Result], data: ModelData) -> tuple[list[str], list[l
     return [h for _, h in columns], rows
 
 
+def layer_table(results: Sequence[Result]) -> Table | None:
+    """Layer, time per inference and share of the layers' total, from the highest-throughput measurement's
+    `layer_time/` tags (None without any)."""
+    best = max(results, key=lambda r: value(r, "perf_throughput") or 0.0, default=None)
+    layers = sorted(((m.tag[len(LAYER_PREFIX):], m.value) for m in (best.measurement.metrics if best else ())
+                     if m.tag.startswith(LAYER_PREFIX)), key=lambda item: -item[1])
+    total = sum(ms for _, ms in layers)
+    if not layers or total <= 0:
+        return None
+    return Table(["Layer [type, kernel]", "Time per Inference (ms)", "Share (%)"],
+                 [[name, f"{ms:.3f}", f"{100.0 * ms / total:.1f}"] for name, ms in layers])
+
+
 def build_page(variant_name: str, data: ModelData, configured: list[plots.PlotSpec] | None, plot_dir: Path,
                note: str | None = None) -> Page:
     """The detailed page of one config (plots are written to `plot_dir`)."""
@@ -133,6 +149,7 @@ def build_page(variant_name: str, data: ModelData, configured: list[plots.PlotSp
         "figures": figures,
         "measurements": Table(*table(results, data)) if results else None,
         "description": describe(variant_name, results, data),
+        "layers": layer_table(results),
         "failed": Table(["Load", "Status", "Reason"],
                         [[load_text(r), r.measurement.status, first_line(r.measurement.error)] for r in failed])
         if failed else None,

@@ -112,12 +112,17 @@ def test_an_openvino_variant_serves_the_right_answers_and_reports_its_properties
     assert values["openvino_streams"] >= 1 and values["openvino_threads"] >= 1
     assert values["openvino_infer_requests"] >= values["openvino_streams"]
     assert values["openvino_precision_bits"] in (16.0, 32.0)
+    # the per-layer profile of the compiled model (add_sub: its Add and Subtract layers)
+    layers = {tag: ms for tag, ms in values.items() if tag.startswith("layer_time/")}
+    assert layers and all(ms >= 0 for ms in layers.values())
+    assert any("[Add" in tag or "[Eltwise" in tag or "OUTPUT0" in tag for tag in layers), sorted(layers)
 
     # LATENCY: one stream; pinned f32 precision (every CPU OpenVINO runs on supports it)
     endpoints = ensure(launcher, variant("add_sub_config_1", PERFORMANCE_HINT="LATENCY",
                                          INFERENCE_PRECISION_HINT="f32"), model_dir)
     values = collected(endpoints, tmp_path)
     assert values["openvino_streams"] == 1.0 and values["openvino_precision_bits"] == 32.0
+    assert any(tag.startswith("layer_time/") for tag in values)
 
     # back on ONNX Runtime: the collector reports nothing
     endpoints = ensure(launcher, variant("add_sub_config_default"), model_dir)

@@ -49,7 +49,8 @@ def test_quick_search_measures_and_ranks_onnxruntime_and_openvino_variants(tmp_p
         rows = conn.execute(
             "select rc.variant, m.status, mv.tag, mv.value from measurements m "
             "join run_configs rc on rc.key = m.run_config_key "
-            "left join metric_values mv on mv.measurement_id = m.id and mv.tag like 'openvino%'"
+            "left join metric_values mv on mv.measurement_id = m.id "
+            "and (mv.tag like 'openvino%' or mv.tag like 'layer_time/%')"
         ).fetchall()
     finally:
         conn.close()
@@ -70,10 +71,16 @@ def test_quick_search_measures_and_ranks_onnxruntime_and_openvino_variants(tmp_p
     assert set(openvino_tags) == {latency, throughput}  # ONNX Runtime variants get no openvino metrics
     assert openvino_tags[latency]["openvino_streams"] == 1.0
     assert openvino_tags[throughput]["openvino_streams"] >= 1.0
+    assert any(t.startswith("layer_time/") for t in openvino_tags[latency])
     # ranked together: the summary table lists variants of both runtimes
     table = proc.stdout.split("Top configurations for add_sub", 1)[1]
     ranked = {name for name in variants if name in table}
     assert ranked & {latency, throughput} and ranked - {latency, throughput}
+    assert "accelerator" in table and ("openvino THROUGHPUT" in table or "openvino LATENCY" in table)
+    # the detailed report of a ranked OpenVINO variant shows its per-layer time
+    shown = sorted(ranked & {latency, throughput})[0]
+    html = (export / "reports" / "detailed" / shown / "detailed_report.html").read_text()
+    assert "Per-layer time" in html and "Time per Inference (ms)" in html
     if importlib.util.find_spec("modelyzer_model_tools") and importlib.util.find_spec("polygraphy"):
         assert "accuracy of openvino" in proc.stderr  # the accuracy guard compared the runtimes
     else:

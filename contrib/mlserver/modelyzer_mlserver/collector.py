@@ -14,6 +14,10 @@ OpenVINO property                metric                             value
 ``OPTIMAL_NUMBER_OF_INFER_REQS`` ``openvino_infer_requests``        infer requests the runtime keeps
 ===============================  =================================  =========================================
 
+and, per layer of the compiled model the runtime profiled at load (the slowest ones, see the runtime),
+``layer_time/<layer> [<type>, <kernel>]``: its mean time per batch-1 inference in ms (the detailed report's
+per-layer table of a config).
+
 A model not served through OpenVINO, or a server without the endpoint (Triton), gives no metrics, never an
 exception. It reads a server's endpoint, so it runs only where the launcher says its server `serves_metrics`.
 """
@@ -31,6 +35,8 @@ from modelyzer.kernel.interfaces import MetricCollector, RunContext
 from modelyzer.kernel.models import Endpoints, Metric
 
 TIMEOUT_S = 5.0
+#: the prefix of per-layer timing tags (a convention the detailed report reads, not specific to OpenVINO)
+LAYER_PREFIX = "layer_time/"
 PRECISION_BITS = {"f32": 32.0, "bf16": 16.0, "f16": 16.0, "i8": 8.0, "u8": 8.0}
 _PROPERTIES = {  # OpenVINO property → modelyzer tag
     "NUM_STREAMS": "openvino_streams",
@@ -60,6 +66,15 @@ def openvino_values(report: dict[str, Any]) -> dict[str, float]:
     bits = PRECISION_BITS.get(str(properties.get("INFERENCE_PRECISION_HINT", "")).lower())
     if bits is not None:
         out["openvino_precision_bits"] = bits
+    for layer in report.get("layers") or []:
+        try:
+            tag = f"{LAYER_PREFIX}{layer['name']} [{layer['type']}, {layer['exec_type']}]"
+            out[tag] = float(layer["ms"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if metrics.get(tag) is None:
+            metrics.register_metric(metrics.MetricInfo(tag, f"Layer {tag[len(LAYER_PREFIX):]} (ms)", "ms",
+                                                       metrics.LOWER, "mean", "mean", False))
     return out
 
 

@@ -125,3 +125,21 @@ def test_detailed_pdf_pages_and_plots(gpu_store: Store, tmp_path: Path) -> None:
     pdf = tmp_path / "reports" / "detailed" / "m_config_0" / "detailed_report.pdf"
     # latency breakdown + throughput, GPU memory, utilization and power vs latency
     check_pdf(pdf, tmp_path / "check", pages=2, images=5)
+
+
+def test_layer_table_of_the_highest_throughput_measurement() -> None:
+    from modelyzer.kernel.models import ConfigVariant, LoadSpec, Measurement, Metric, Result, RunConfig
+
+    def result(throughput: float, *layers: tuple[str, float]) -> Result:
+        metrics = (Metric("perf_throughput", throughput), *(Metric(f"layer_time/{n}", ms) for n, ms in layers))
+        return Result(RunConfig("m", ConfigVariant("m", {}, name="m_config_0"), LoadSpec(concurrency=1)),
+                      Measurement("k", metrics=metrics))
+
+    table = detailed_report.layer_table([
+        result(10.0, ("conv [Convolution, old]", 9.0)),
+        result(20.0, ("fc [FullyConnected, brgemm_avx512_amx_bf16]", 0.25), ("conv [Convolution, jit]", 0.75)),
+    ])
+    assert table is not None
+    assert table.rows == [["conv [Convolution, jit]", "0.750", "75.0"],
+                          ["fc [FullyConnected, brgemm_avx512_amx_bf16]", "0.250", "25.0"]]
+    assert detailed_report.layer_table([result(5.0)]) is None

@@ -14,7 +14,10 @@ concurrent requests run in OpenVINO's parallel streams while the event loop stay
 
 The compiled model's properties (hint, streams, threads, precision, infer requests) are written as JSON to
 `parameters.extra.openvino_report` at load (every worker writes the same); the extension serves that file at
-`GET /v2/models/<m>/accelerator` for the `openvino` collector.
+`GET /v2/models/<m>/accelerator` for the `openvino` collector. With it goes the per-layer timing: at load a second
+copy is compiled with `PERF_COUNT` on (the served one runs without, so measurements pay nothing for it) and run
+`PROFILE_RUNS` times on random inputs of batch 1; the `PROFILE_LAYERS` slowest executed layers' mean time per
+inference (ms), with their type and the kernel OpenVINO chose (e.g. `brgconv_avx512_amx_bf16`), go in the report.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ from mlserver.types import MetadataTensor
 from .onnx_runtime import OnnxRuntime
 
 ACCELERATOR = "openvino"
+PROFILE_WARMUP = 2
+PROFILE_RUNS = 10
+PROFILE_LAYERS = 15
 REPORTED = (
     "PERFORMANCE_HINT",
     "NUM_STREAMS",
@@ -110,7 +116,7 @@ class OpenVinoRuntime(OnnxRuntime):
         self.properties["capabilities"] = ",".join(capabilities)
         report = extra.get("openvino_report")
         if report:
-            self._write_report(Path(str(report)), config)
+            self._write_report(Path(str(report)), config, self._layer_profile(core, uri, config))
         return (
             [self._tensor(port) for port in self._compiled.inputs],
             [self._tensor(port) for port in self._compiled.outputs],
@@ -121,8 +127,35 @@ class OpenVinoRuntime(OnnxRuntime):
         datatype = _OV_TO_V2.get(port.get_element_type().get_type_name(), "FP32")
         return MetadataTensor(name=port.get_any_name(), datatype=datatype, shape=_dims(port.get_partial_shape()))
 
-    def _write_report(self, path: Path, config: dict[str, str]) -> None:
-        body = {"accelerator": ACCELERATOR, "requested": config, "properties": self.properties, "pid": os.getpid()}
+    def _layer_profile(self, core: Any, uri: str, config: dict[str, str]) -> list[dict[str, Any]]:
+        """The slowest executed layers of a PERF_COUNT copy of the model on random batch-1 inputs ([] if it fails)."""
+        try:
+            compiled = core.compile_model(uri, "CPU", {**config, "PERF_COUNT": "YES"})
+            request = compiled.create_infer_request()
+            rng = np.random.default_rng(0)
+            feeds = {}
+            for port in compiled.inputs:
+                shape = [d.get_length() if d.is_static else 1 for d in port.get_partial_shape()]
+                feeds[port.get_any_name()] = rng.random(shape).astype(port.get_element_type().to_dtype())
+            totals: dict[str, list[Any]] = {}
+            for run in range(PROFILE_WARMUP + PROFILE_RUNS):
+                request.infer(feeds)
+                if run < PROFILE_WARMUP:
+                    continue
+                for info in request.profiling_info:
+                    if info.status != info.Status.EXECUTED:
+                        continue
+                    entry = totals.setdefault(info.node_name, [info.node_type, info.exec_type, 0.0])
+                    entry[2] += info.real_time.total_seconds() * 1e3
+        except Exception:  # the profile is extra information: serving goes on without it
+            return []
+        layers = [{"name": name, "type": kind, "exec_type": kernel, "ms": total / PROFILE_RUNS}
+                  for name, (kind, kernel, total) in totals.items()]
+        return sorted(layers, key=lambda layer: -float(layer["ms"]))[:PROFILE_LAYERS]
+
+    def _write_report(self, path: Path, config: dict[str, str], layers: list[dict[str, Any]]) -> None:
+        body = {"accelerator": ACCELERATOR, "requested": config, "properties": self.properties, "layers": layers,
+                "pid": os.getpid()}
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
         try:
             tmp.write_text(json.dumps(body))
