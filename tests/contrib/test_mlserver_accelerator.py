@@ -165,6 +165,10 @@ def test_openvino_values_of_a_report() -> None:
     assert openvino_values(report) == {"openvino_streams": 2.0, "openvino_threads": 2.0,
                                        "openvino_infer_requests": 2.0, "openvino_precision_bits": 16.0}
     assert openvino_values({"accelerator": "none"}) == {}
+    layers = {**report, "layers": [{"name": "c0", "type": "Convolution", "exec_type": "jit_avx512", "ms": 0.5},
+                                   {"name": "broken"}]}
+    assert openvino_values(layers)["layer_time/c0 [Convolution, jit_avx512]"] == 0.5
+    assert not any("broken" in tag for tag in openvino_values(layers))
     assert openvino_values({"accelerator": "openvino", "properties": {"NUM_STREAMS": "?"}}) == {}
 
 
