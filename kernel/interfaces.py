@@ -85,7 +85,7 @@ class Launcher(abc.ABC):
     #: unloading the group's other models (`run_config_profile_models_concurrently_enable`)
     serves_models_together: ClassVar[bool] = False
     #: the CPU execution accelerators the server runs for ONNX models, by the `name` of Triton's
-    #: `optimization.execution_accelerators.cpu_execution_accelerator` entry (e.g. "openvino"): the automatic
+    #: `optimization.execution_accelerators.cpu_execution_accelerator` entry: the automatic
     #: search offers each as a choice of its `accelerator` dimension; () (the default): no such dimension
     cpu_accelerators: ClassVar[tuple[str, ...]] = ()
 
