@@ -125,7 +125,7 @@ def layer_table(results: Sequence[Result]) -> Table | None:
     if not layers or total <= 0:
         return None
     return Table(["Layer [type, kernel]", "Time per Inference (ms)", "Share (%)"],
-                 [[name, f"{ms:.3f}", f"{100.0 * ms / total:.1f}"] for name, ms in layers])
+                 [[name, f"{ms:.4g}", f"{100.0 * ms / total:.1f}"] for name, ms in layers])
 
 
 def build_page(variant_name: str, data: ModelData, configured: list[plots.PlotSpec] | None, plot_dir: Path,

@@ -140,6 +140,6 @@ def test_layer_table_of_the_highest_throughput_measurement() -> None:
         result(20.0, ("fc [FullyConnected, brgemm_avx512_amx_bf16]", 0.25), ("conv [Convolution, jit]", 0.75)),
     ])
     assert table is not None
-    assert table.rows == [["conv [Convolution, jit]", "0.750", "75.0"],
-                          ["fc [FullyConnected, brgemm_avx512_amx_bf16]", "0.250", "25.0"]]
+    assert table.rows == [["conv [Convolution, jit]", "0.75", "75.0"],
+                          ["fc [FullyConnected, brgemm_avx512_amx_bf16]", "0.25", "25.0"]]
     assert detailed_report.layer_table([result(5.0)]) is None
