@@ -38,6 +38,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "modelyzer.plugins.collectors.triton_metrics",
     "modelyzer.plugins.collectors.triton_cpu",
     "modelyzer.plugins.collectors.triton_composing",
+    "modelyzer.plugins.collectors.dali",
     "modelyzer.plugins.rankers.weighted",
     "modelyzer.plugins.reporters.csv_tables",
     "modelyzer.plugins.reporters.summary",
