@@ -1,7 +1,8 @@
 """bench/cpu_accel: the best ONNX Runtime vs the best OpenVINO variant of a small conv model on this CPU, for real.
 
 Run: `.venv/bin/python bench/cpu_accel.py [--max-concurrency 8] [extra modelyzer profile flags, e.g.
---accuracy-tolerance 0.05]` (after `bash .ci/setup`).
+--accuracy-tolerance 0.05]` (after `bash .ci/setup`). `--dali` runs the DALI half instead (bench/cpu_accel_dali.py:
+JPEG through a DALI step on Triton vs decoded tensors from the client).
 
 A small image classifier is made at run time with `onnx.helper` (FP32 input [3, 96, 96], four 3×3 convs + ReLU:
 3→32, 32→64, 64→64 stride 2, 64→128 stride 2; global average pool, 128→10 Gemm; batch dimension dynamic,
@@ -147,7 +148,13 @@ def label(result: Result) -> str:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-concurrency", type=int, default=8)
+    parser.add_argument("--dali", action="store_true",
+                        help="the DALI half instead (bench/cpu_accel_dali.py): preprocessing in the model vs client")
     args, extra = parser.parse_known_args(argv)
+    if args.dali:  # --- the DALI half: a separate module, its own docstring ---
+        from cpu_accel_dali import run  # noqa: PLC0415 - only for --dali
+
+        return run(min(args.max_concurrency, 4) if "--max-concurrency" not in argv else args.max_concurrency)
     print(f"bench/cpu_accel — {MODEL} (3×{SIDE}×{SIDE} conv net) on MLServer + perf_analyzer, this CPU")
     refused: list[str] = []
     with tempfile.TemporaryDirectory(prefix="modelyzer-bench-") as tmp:
