@@ -6,18 +6,17 @@ from __future__ import annotations
 import base64
 import csv
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from modelyzer.kernel.interfaces import RunContext
 from modelyzer.kernel.store import Store
 from modelyzer.plugins.collectors.dali import DaliCollector, data_files, decodes, request_bytes, tensor_bytes
 from modelyzer.plugins.setup_tools import setup_tool
-from tests.conftest import PERF_ANALYZER, ROOT, modelyzer_cmd
+from tests.conftest import PERF_ANALYZER, ROOT
 from tests.support.configs import profile_config
+from tests.support.triton_profile import profile_on_triton
 
 EXAMPLE = ROOT / "examples" / "triton-cpu" / "dali"
 
@@ -65,24 +64,15 @@ def test_jpeg_through_a_dali_step_vs_decoded_tensors_on_the_real_triton(tmp_path
     """Both models profiled one after the other (tiny search): the ensemble's DALI step ran on the server and takes
     a share of its time, the JPEG request is far smaller than the decoded tensor, both are ranked, and the CSV
     carries the comparison."""
-    export = tmp_path / "out"
     data = EXAMPLE / "data"
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump({
-        "model_repository": str(EXAMPLE / "model_repository"), "triton_launch_mode": "local",
-        "profile_models": {
+    _, export = profile_on_triton(
+        tmp_path, model_repository=str(EXAMPLE / "model_repository"),
+        profile_models={
             "classifier": {"perf_analyzer_flags": {"input-data": str(data / "tensor_input.json")}},
             "ensemble_dali_classifier": {"perf_analyzer_flags": {"input-data": str(data / "jpeg_input.json")}},
         },
-        "export_path": str(export), "output_model_repository_path": str(export / "omr"),
-        "run_config_search_max_model_batch_size": 1, "run_config_search_max_instance_count": 1,
-        "run_config_search_max_concurrency": 1,
-        "perf_analyzer_flags": {"measurement-request-count": 50, "stability-percentage": 100},
-        "skip_detailed_reports": True,
-    }))
-    proc = subprocess.run([*modelyzer_cmd(), "profile", "-f", str(path)], capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+        run_config_search_max_model_batch_size=1, run_config_search_max_instance_count=1,
+        run_config_search_max_concurrency=1)
     store = Store.open_existing(export / "results.db")
     try:
         plain, dali = store.results("classifier"), store.results("ensemble_dali_classifier")

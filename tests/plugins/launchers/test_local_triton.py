@@ -37,6 +37,7 @@ from modelyzer.plugins.launchers import local as ll
 from modelyzer.plugins.setup_tools import setup_tool
 from tests.conftest import PERF_ANALYZER, QUICK_START, ROOT, modelyzer_cmd
 from tests.support.configs import profile_config
+from tests.support.triton_profile import profile_on_triton
 
 EXAMPLE = ROOT / "examples" / "triton-cpu" / "model_repository"
 pytestmark = [
@@ -328,20 +329,10 @@ def test_an_ensemble_of_python_models_is_profiled_on_the_real_triton(tmp_path: P
     variants, loaded live before the ensemble and kept while it is served; the ensemble has no instances of its own.
     Every combination of the small product (2 × 2 instance counts) plus the defaults, named as Model Analyzer names
     them; each composing model's share of the pipeline's time is measured."""
-    export = tmp_path / "out"
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump({
-        "model_repository": str(ROOT / "examples" / "triton-cpu" / "pipelines"),
-        "profile_models": "ensemble_scale_add_sub", "triton_launch_mode": "local",
-        "export_path": str(export), "output_model_repository_path": str(export / "omr"),
-        "run_config_search_max_model_batch_size": 1, "run_config_search_max_instance_count": 2,
-        "run_config_search_max_concurrency": 1,
-        "perf_analyzer_flags": {"measurement-request-count": 50, "stability-percentage": 100},
-        "skip_detailed_reports": True,
-    }))
-    proc = subprocess.run([*modelyzer_cmd(), "profile", "-f", str(path)], capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    _, export = profile_on_triton(
+        tmp_path, model_repository=str(ROOT / "examples" / "triton-cpu" / "pipelines"),
+        profile_models="ensemble_scale_add_sub", run_config_search_max_model_batch_size=1,
+        run_config_search_max_instance_count=2, run_config_search_max_concurrency=1)
     store = Store.open_existing(export / "results.db")
     try:
         results = store.results("ensemble_scale_add_sub")
@@ -421,20 +412,11 @@ def test_two_models_one_after_the_other_share_the_server_and_keep_their_own_sett
 def test_a_bls_model_is_profiled_with_its_composing_models_loaded(tmp_path: Path) -> None:
     """bls_composing_models: their own variants are searched with the BLS model's (its instance count), loaded live
     before it and kept while it is served; perf_analyzer is told about them (--bls-composing-models)."""
-    export = tmp_path / "out"
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump({
-        "model_repository": str(ROOT / "examples" / "triton-cpu" / "pipelines"), "triton_launch_mode": "local",
-        "profile_models": "bls_scale_add_sub", "bls_composing_models": "scale,add_sub",
-        "export_path": str(export), "output_model_repository_path": str(export / "omr"),
-        "run_config_search_max_instance_count": 2, "run_config_search_max_model_batch_size": 1,
-        "run_config_search_max_concurrency": 1,
-        "perf_analyzer_flags": {"measurement-request-count": 50, "stability-percentage": 100},
-        "skip_summary_reports": True, "skip_detailed_reports": True,
-    }))
-    proc = subprocess.run([*modelyzer_cmd(), "profile", "-f", str(path)], capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    _, export = profile_on_triton(
+        tmp_path, model_repository=str(ROOT / "examples" / "triton-cpu" / "pipelines"),
+        profile_models="bls_scale_add_sub", bls_composing_models="scale,add_sub",
+        run_config_search_max_instance_count=2, run_config_search_max_model_batch_size=1,
+        run_config_search_max_concurrency=1, skip_summary_reports=True)
     store = Store.open_existing(export / "results.db")
     try:
         results = store.results("bls_scale_add_sub")
