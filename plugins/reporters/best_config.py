@@ -47,7 +47,6 @@ def best_config_doc(data: ModelData, results_db: str = "", run_status: str = "",
         measured = values.get(ranking.ALIASES.get(c.tag, c.tag), values.get(c.tag))
         met = ranking.passes([c], values)
         constraints.append({"tag": c.tag, "min": c.min, "max": c.max, "value": measured, "met": met})
-    gain = data.gain()
     if best.best.run_config.members:
         return group_doc(data, values, constraints, results_db, run_status, config_file)
     return {
@@ -57,20 +56,30 @@ def best_config_doc(data: ModelData, results_db: str = "", run_status: str = "",
         "knobs": knobs(variant, data.spec.cpu_only),
         "load": converter.unstructure(best.best.run_config.load),
         "metrics": {tag: v for tag, v in sorted(values.items()) if tag not in ranking.ALIASES or tag in raw_tags},
-        "constraints": constraints,
-        "constraints_met": best.passing,
-        "objectives": [{"tag": o.tag, "weight": o.weight} for o in data.spec.objectives],
-        "gain_over_default_percent": round(gain, 2) if gain is not None else None,
-        "measurements": data.measurements,
-        "configurations": data.configurations,
-        "failed_measurements": len(data.failed),
-        "hardware": data.hardware.phrase,
+        **verdict_fields(data, constraints),
         "config_pbtxt": config_file,
         **({"composing": [{"model": c.model, "variant": c.name, "knobs": knobs(c, data.spec.cpu_only),
                            "config_pbtxt": f"{c.model}/{config_file}"} for c in variant.composing]}
            if variant.composing else {}),
         "results_db": results_db,
         "run_status": run_status,
+    }
+
+
+def verdict_fields(data: ModelData, constraints: list[dict[str, Any]]) -> dict[str, Any]:
+    """What best_config.json says of the choice, for one model or a group: constraints, objectives, the gain over
+    the default, the counts behind the summary sentence and the hardware."""
+    assert data.best is not None
+    gain = data.gain()
+    return {
+        "constraints": constraints,
+        "constraints_met": data.best.passing,
+        "objectives": [{"tag": o.tag, "weight": o.weight} for o in data.spec.objectives],
+        "gain_over_default_percent": round(gain, 2) if gain is not None else None,
+        "measurements": data.measurements,
+        "configurations": data.configurations,
+        "failed_measurements": len(data.failed),
+        "hardware": data.hardware.phrase,
     }
 
 
@@ -92,7 +101,6 @@ def group_doc(data: ModelData, values: dict[str, float], constraints: list[dict[
             "metrics": {tag.removesuffix(suffix): v for tag, v in sorted(values.items()) if tag.endswith(suffix)},
             "config_pbtxt": f"{member.model}/{config_file}",
         })
-    gain = data.gain()
     return {
         "model": data.spec.name,
         "models": [m.name for m in data.spec.members],
@@ -101,14 +109,7 @@ def group_doc(data: ModelData, values: dict[str, float], constraints: list[dict[
         "members": members,
         "metrics": {tag: v for tag, v in sorted(values.items())
                     if MODEL_TAG_SEP not in tag and tag not in ranking.ALIASES},
-        "constraints": constraints,
-        "constraints_met": data.best.passing,
-        "objectives": [{"tag": o.tag, "weight": o.weight} for o in data.spec.objectives],
-        "gain_over_default_percent": round(gain, 2) if gain is not None else None,
-        "measurements": data.measurements,
-        "configurations": data.configurations,
-        "failed_measurements": len(data.failed),
-        "hardware": data.hardware.phrase,
+        **verdict_fields(data, constraints),
         "results_db": results_db,
         "run_status": run_status,
     }

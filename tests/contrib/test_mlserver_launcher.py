@@ -10,7 +10,6 @@ from __future__ import annotations
 import concurrent.futures
 import copy
 import csv
-import importlib.util
 import json
 import os
 import shutil
@@ -54,15 +53,6 @@ PERF_ANALYZER = os.environ.get("MODELYZER_PERF_ANALYZER") or (
     if (ROOT / ".tools/bin/perf_analyzer").exists()
     else shutil.which("perf_analyzer")
 )
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    spec = importlib.util.spec_from_file_location("make_model", ROOT / "examples/quick-start/make_model.py")
-    assert spec is not None and spec.loader is not None
-    make_model = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_model)
-    return Path(make_model.write_repository(tmp_path_factory.mktemp("repo")))
 
 
 @pytest.fixture(scope="module")

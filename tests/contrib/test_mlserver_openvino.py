@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import importlib.util
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -50,15 +49,6 @@ def variant(name: str, **parameters: str) -> ConfigVariant:
         config["optimization"] = {"execution_accelerators": {"cpu_execution_accelerator": [
             {"name": "openvino", "parameters": parameters}]}}
     return ConfigVariant(model=MODEL, config=config, name=name)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    spec = importlib.util.spec_from_file_location("make_model", ROOT / "examples/quick-start/make_model.py")
-    assert spec is not None and spec.loader is not None
-    make_model = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_model)
-    return Path(make_model.write_repository(tmp_path_factory.mktemp("repo")))
 
 
 @pytest.fixture(scope="module")
