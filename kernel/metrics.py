@@ -26,6 +26,10 @@ class MetricInfo:
     samples: str = "max"  # how monitor samples within a window are reduced
     combine: str = "mean"  # across GPUs (gpu metrics) or models (others)
     gpu: bool = False
+    #: a plugin's metric the reports show whenever it was collected: a column of the inference CSV (unless the
+    #: user chose its fields), of the detailed report's table, of the summary's top-configs table, and a row of
+    #: the summary's "models side by side" table (e.g. the dali collector's bytes per request)
+    shown: bool = False
 
 
 _REGISTRY: dict[str, MetricInfo] = {}
@@ -58,6 +62,11 @@ def get(tag: str) -> MetricInfo | None:
 
 def all_metrics() -> dict[str, MetricInfo]:
     return dict(_REGISTRY)
+
+
+def shown_tags() -> list[str]:
+    """The tags plugins registered as `shown` in reports when collected, in registration order."""
+    return [tag for tag, info in _REGISTRY.items() if info.shown]
 
 
 def is_known(tag: str) -> bool:

@@ -5,7 +5,7 @@ behind a DALI step that decodes JPEG bytes on the server (``ensemble_dali_classi
 bytes on the wire for server time. For each measurement this collector reports:
 
 =======================  ========================================================================================
-``request_bytes``        input bytes on the wire per request: the mean over the perf_analyzer ``input-data`` JSON
+``request_bytes``        input bytes on the wire per request: the mean over every perf_analyzer ``input-data`` JSON file's
                          entries of their tensors' sizes (``b64`` bytes; ``content`` elements × the model input's
                          datatype size, read from the server's model metadata), bytes
 ``preprocess_share``     the preprocessing steps' part of the pipeline's server time, %: the ``step_share/<step>``
@@ -17,8 +17,9 @@ bytes on the wire for server time. For each measurement this collector reports:
 
 It runs, like ``triton_composing``, for servers that serve Triton's API (``Endpoints.triton_metrics``), and only
 in profiles that give perf_analyzer real input data (an ``input-data`` JSON file in ``perf_analyzer_flags``): the
-bytes a client sends are only known for real data. The CSV and detailed reports show both columns when collected,
-so profiling ``classifier,ensemble_dali_classifier`` one after the other puts the comparison side by side. An
+bytes a client sends are only known for real data. Both metrics are registered ``shown``: the CSV, the detailed report and the
+summary's top-configs table show them when collected, and profiling ``classifier,ensemble_dali_classifier`` one after
+the other puts the two models side by side in each summary ("Models side by side"). An
 unreachable server or an unreadable data file gives no metrics, never an exception.
 """
 
@@ -40,8 +41,9 @@ from modelyzer.plugins.collectors.triton_composing import SHARE, TritonComposing
 
 REQUEST_BYTES = "request_bytes"
 PREPROCESS_SHARE = "preprocess_share"
-metrics.register_metric(metrics.MetricInfo(REQUEST_BYTES, "Request Bytes (B)", "B", metrics.LOWER))
-metrics.register_metric(metrics.MetricInfo(PREPROCESS_SHARE, "Preprocessing Share (%)", "%", metrics.LOWER))
+metrics.register_metric(metrics.MetricInfo(REQUEST_BYTES, "Request Bytes (B)", "B", metrics.LOWER, shown=True))
+metrics.register_metric(metrics.MetricInfo(PREPROCESS_SHARE, "Preprocessing Share (%)", "%", metrics.LOWER,
+                                           shown=True))
 
 DTYPE_BYTES = {"BOOL": 1, "INT8": 1, "UINT8": 1, "INT16": 2, "UINT16": 2, "FP16": 2, "BF16": 2, "INT32": 4,
                "UINT32": 4, "FP32": 4, "INT64": 8, "UINT64": 8, "FP64": 8}
@@ -136,7 +138,8 @@ class DaliCollector(TritonComposingCollector):
             if files:
                 meta = _get(f"{base}/models/{model}")
                 datatypes = {str(t.get("name")): str(t.get("datatype")) for t in meta.get("inputs") or []}
-                value = request_bytes(json.loads(files[0].read_text()), datatypes)
+                entries = [e for f in files for e in json.loads(f.read_text()).get("data") or []]
+                value = request_bytes({"data": entries}, datatypes)  # the mean over every file's entries
             self._bytes[model] = value
         return self._bytes[model]
 

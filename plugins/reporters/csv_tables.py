@@ -35,8 +35,6 @@ from modelyzer.plugins.reporters.groups import (
 
 log = logging.getLogger("modelyzer")
 
-#: the dali collector's bytes-on-the-wire / preprocessing-share comparison, added to the inference CSV when collected
-WIRE_FIELDS = ("request_bytes", "preprocess_share")
 SERVER_MODEL = "triton-server"  # Model Analyzer's literal model name of the server-only rows
 
 HEADERS = {
@@ -232,8 +230,8 @@ class CsvReporter(Reporter):
         srv_fields = server_only_fields(list(config.server_output_fields or SERVER_FIELDS),
                                         "server_output_fields" in config.user_set, srv_values)
         collected = {m.tag for _, r, _ in ordered for m in r.measurement.metrics}
-        if "inference_output_fields" not in config.user_set:  # the dali collector's comparison, when collected
-            inf_fields += [f for f in WIRE_FIELDS if f in collected and f not in inf_fields]
+        if "inference_output_fields" not in config.user_set:  # plugins' `shown` metrics, when collected
+            inf_fields += [f for f in metrics.shown_tags() if f in collected and f not in inf_fields]
         known_non_metric = set(HEADERS)
         for f in inf_fields + gpu_fields:
             if f not in known_non_metric and not f.startswith("backend_parameter/") and f not in collected:

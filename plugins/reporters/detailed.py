@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from modelyzer.kernel import metrics
 from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.interfaces import RankedConfig
@@ -53,7 +54,6 @@ EXPLANATION = (
     "lists every measurement of the config, slowest first; p99 is the latency 99% of requests stay under."
 )
 HOST_COLUMNS = ("host_cpu_utilization",)
-WIRE_COLUMNS = ("request_bytes", "preprocess_share")  # the dali collector: bytes sent vs server-side preprocessing
 STEP_SHARE_PREFIX = "step_share/"
 LAYER_PREFIX = "layer_time/"
 LLM_COLUMNS = ("time_to_first_token_p99", "inter_token_latency_p99", "output_token_throughput")
@@ -99,7 +99,7 @@ def table(results: Sequence[Result], data: ModelData) -> tuple[list[str], list[l
     columns += [(t, label(t)) for t in HOST_COLUMNS if t in tags]  # the server's own view of its host (Triton)
     # a pipeline's steps (ensemble / BLS composing models): each one's share of the server time — the bottleneck
     columns += [(t, label(t)) for t in sorted(tags) if t.startswith(STEP_SHARE_PREFIX)]
-    columns += [(t, label(t)) for t in WIRE_COLUMNS if t in tags]
+    columns += [(t, label(t)) for t in metrics.shown_tags() if t in tags]  # plugins' `shown` metrics
     if data.gpu_metrics:
         columns += [("gpu_used_memory", "Max GPU Memory Usage (MB)"), ("gpu_utilization", "Average GPU Utilization (%)")]
     columns += [(t, label(t)) for t in LLM_COLUMNS if t in tags]

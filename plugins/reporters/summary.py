@@ -148,6 +148,31 @@ def token_tags(data: ModelData) -> list[str]:
     return [t for t in TOKEN_TAGS if t in measured]
 
 
+def shown_tags(data: ModelData) -> list[str]:
+    """The plugins' `shown` metrics measured at the top configs' best measurements (e.g. bytes per request)."""
+    measured = {m.tag for rc in data.top for m in rc.best.measurement.metrics}
+    return [t for t in metrics.shown_tags() if t in measured]
+
+
+def side_by_side(datas: list[ModelData]) -> Table | None:
+    """The models of one results DB side by side at their best configs, when two or more of them collected the
+    same `shown` metrics (the dali collector: a model fed decoded tensors next to the same model behind a DALI
+    decoding step — bytes per request against throughput, latency and the server's preprocessing share)."""
+    rows = [d for d in datas if d.best is not None and not d.spec.members and shown_tags(d)]
+    if len(rows) < 2:
+        return None
+    common = [t for t in metrics.shown_tags() if any(t in shown_tags(d) for d in rows)]
+    headers = ["Model", "Best Config", "Load", "Throughput (infer/sec)", "p99 Latency (ms)"] + [label(t) for t in common]
+    table_rows = []
+    for d in rows:
+        assert d.best is not None
+        r = d.best.best
+        table_rows.append([d.spec.name, d.best.variant_name, r.run_config.load.describe(),
+                           fmt(value(r, "perf_throughput")), fmt(value(r, "perf_latency_p99"))]
+                          + [fmt(value(r, t)) for t in common])
+    return Table(headers, table_rows)
+
+
 def table(data: ModelData) -> tuple[list[str], list[list[Any]]]:
     """The top-configs table: headers and rows (each config at its best measurement, best first)."""
     if data.spec.members:
@@ -159,6 +184,8 @@ def table(data: ModelData) -> tuple[list[str], list[list[Any]]]:
     headers += [label(data.load_tag), "p99 Latency (ms)", "Throughput (infer/sec)"]
     tokens = token_tags(data)
     headers += [label(t) for t in tokens]
+    shown = shown_tags(data)
+    headers += [label(t) for t in shown]
     if data.cpu_metrics:
         headers.append("Max CPU Memory Usage (MB)")
     if data.gpu_metrics:
@@ -173,6 +200,7 @@ def table(data: ModelData) -> tuple[list[str], list[list[Any]]]:
             row.append(r.run_config.load.batch_size)
         row += [r.run_config.load.value, fmt(value(r, "perf_latency_p99")), fmt(value(r, "perf_throughput"))]
         row += [fmt(value(r, t)) for t in tokens]
+        row += [fmt(value(r, t)) for t in shown]
         if data.cpu_metrics:
             row.append(fmt(value(r, "cpu_used_ram")))
         if data.gpu_metrics:
@@ -263,8 +291,8 @@ def plot_figures(data: ModelData, plot_dir: Path) -> list[Figure]:
     return figures
 
 
-def build_page(data: ModelData, runs: list[RunInfo], plot_dir: Path) -> Page:
-    """The summary page of one model (plots are written to `plot_dir`)."""
+def build_page(data: ModelData, runs: list[RunInfo], plot_dir: Path, compared: Table | None = None) -> Page:
+    """The summary page of one model (plots are written to `plot_dir`); `compared`: the models side by side."""
     values: dict[str, Any] = {
         "model": display_name(data.spec),
         "note": unfinished_note(runs),
@@ -278,6 +306,7 @@ def build_page(data: ModelData, runs: list[RunInfo], plot_dir: Path) -> Page:
         "failed_count": len(data.failed),
         "runs": Table(*runs_table(runs)),
         "failed": None,
+        "compared": compared,
     }
     if data.best is not None:
         values.update(
@@ -307,10 +336,13 @@ class SummaryReporter(PageReporter):
     def pages(self, store: Store, config: ProfileConfig, ranking: dict[str, list[RankedConfig]],
               export: Path) -> Iterator[tuple[Path, Page]]:
         runs = run_infos(store)
-        for spec in report_specs(store, config):
-            data = model_data(store, config, spec, ranking.get(spec.name))
-            page = build_page(data, runs, export / "plots" / "simple" / spec.name)
-            yield export / "reports" / "summaries" / spec.name / "result_summary", page
+        datas = [model_data(store, config, spec, ranking.get(spec.name)) for spec in report_specs(store, config)]
+        compared = side_by_side(datas)
+        for data in datas:
+            name = data.spec.name
+            page = build_page(data, runs, export / "plots" / "simple" / name,
+                              compared if compared is not None and any(row[0] == name for row in compared.rows) else None)
+            yield export / "reports" / "summaries" / name / "result_summary", page
 
 
 @hookimpl

@@ -49,6 +49,13 @@ def test_data_files_resolve_against_the_config_directory(tmp_path: Path) -> None
     assert data_files({}, tmp_path) == [] and data_files({"input-data": "zero"}, tmp_path) == []
 
 
+def test_its_metrics_are_shown_in_reports_when_collected() -> None:
+    from modelyzer.kernel import metrics
+
+    assert {"request_bytes", "preprocess_share"} <= set(metrics.shown_tags())
+    assert "perf_throughput" not in metrics.shown_tags()
+
+
 def test_it_runs_only_with_real_input_data(tmp_path: Path) -> None:
     context = RunContext(export_path=tmp_path, output_model_repository=tmp_path / "omr")
     assert not DaliCollector(profile_config(), context).enabled()
@@ -92,6 +99,10 @@ def test_jpeg_through_a_dali_step_vs_decoded_tensors_on_the_real_triton(tmp_path
     models = {row["Model"] for row in rows}
     assert {"classifier", "ensemble_dali_classifier"} <= models, models
     assert all(row["Request Bytes (B)"] and row["Preprocessing Share (%)"] for row in rows)
-    for model in ("classifier", "ensemble_dali_classifier"):
+    for model in ("classifier", "ensemble_dali_classifier"):  # each summary sets the two models side by side
+        summary = (export / "reports" / "summaries" / model / "result_summary.html").read_text()
+        side = summary.split("Models side by side", 1)[1].split("</table>", 1)[0]
+        assert "classifier" in side and "ensemble_dali_classifier" in side and "Request Bytes (B)" in side
+        assert f"{3 * 64 * 64 * 4}" in side
         assert (export / "best_configs" / model / "config.pbtxt").is_file() or (
             export / "best_configs" / model / "best_config.json").is_file()
