@@ -26,6 +26,7 @@ from modelyzer.kernel.interfaces import (
     MetricCollector,
     ModelConfigCodec,
     Ranker,
+    RecordedLoads,
     Reporter,
     RunContext,
     SearchStrategy,
@@ -205,9 +206,27 @@ def ranker(config: ProfileConfig) -> Ranker:
     return built
 
 
-def strategy_factory(config: ProfileConfig) -> StrategyFactory:
+def strategy_factory(config: ProfileConfig, loads: RecordedLoads | None = None) -> StrategyFactory:
+    """The chosen search strategy's factory; with `loads`, each strategy built gets them (`recorded_loads`)."""
     factory: StrategyFactory = _chosen("search_strategies", config.run_config_search_mode).factory
-    return factory
+    if loads is None:
+        return factory
+
+    def build(spec: ModelSpec, base_config: dict[str, Any], settings: ProfileConfig) -> SearchStrategy:
+        strategy = factory(spec, base_config, settings)
+        strategy.recorded_loads = loads
+        return strategy
+
+    return build
+
+
+def recorded_loads(config: ProfileConfig, context: RunContext) -> RecordedLoads | None:
+    """The loads the launcher's own load generator answers (a recording: `LoadGenerator.recorded_loads`), for the
+    search strategies; None when it brings none or answers any load (building the launcher starts nothing)."""
+    own = launcher(config, context).load_generator()
+    if own is None or type(own).recorded_loads is LoadGenerator.recorded_loads:
+        return None
+    return own.recorded_loads
 
 
 def reporters(config: ProfileConfig, context: RunContext, command: str = "profile",

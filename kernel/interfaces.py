@@ -128,6 +128,11 @@ class Launcher(abc.ABC):
         return dict(variant.config)
 
 
+#: the load values (ascending) a load generator can answer for a RunConfig's variant, client batch size and load
+#: mode when it answers only some (`LoadGenerator.recorded_loads`); None: any load
+RecordedLoads = Callable[[RunConfig], "tuple[int, ...] | None"]
+
+
 class SearchStrategy(abc.ABC):
     """Proposes experiments for one model and learns from their results.
 
@@ -136,9 +141,13 @@ class SearchStrategy(abc.ABC):
     `observe()` with their results (already-measured ones included, so resume replays the same path).
     `searches_groups`: it also searches a concurrent group (`ModelSpec.members`: one variant per model in each
     `RunConfig.group`); the kernel refuses concurrent profiling with a strategy that does not declare it.
+    `recorded_loads`: set by the kernel right after building the strategy when the load generator answers only
+    some loads (a recording, `LoadGenerator.recorded_loads`); a strategy snaps the loads it makes up (bisection
+    between two measured loads) onto them instead of spending a measurement on an answer that cannot come.
     """
 
     searches_groups: ClassVar[bool] = False
+    recorded_loads: RecordedLoads | None = None
 
     @abc.abstractmethod
     def propose(self, slots: int = 1) -> list[RunConfig]:
@@ -186,6 +195,12 @@ class LoadGenerator(abc.ABC):
     def command(self, run_config: RunConfig, endpoints: Endpoints) -> list[str]:
         """The command line this generator would run (shown in logs and errors)."""
         return []
+
+    def recorded_loads(self, run_config: RunConfig) -> tuple[int, ...] | None:
+        """The load values (ascending) it can answer for `run_config`'s variant, client batch size and load mode
+        when it answers only some (a recording: () for a variant it never saw); None (the default): any load.
+        The kernel hands this to the search strategies (`SearchStrategy.recorded_loads`)."""
+        return None
 
     def together(self, run_config: RunConfig) -> RunConfig:
         """`run_config` as measured while the other models of a concurrent group are measured by their own
@@ -300,6 +315,7 @@ __all__ = [
     "ModelSpec",
     "RankedConfig",
     "Ranker",
+    "RecordedLoads",
     "Reporter",
     "Result",
     "RunConfig",

@@ -169,7 +169,8 @@ class Profile:
     def engine(self) -> Engine:
         executor = self.prepare()  # first: it settles the config (CPU-only rule)
         return Engine(self.config, self.store, executor, assembly.codec(self.config),
-                      assembly.strategy_factory(self.config), self.progress, assembly.workloads(self.config))
+                      assembly.strategy_factory(self.config, assembly.recorded_loads(self.config, self.context)),
+                      self.progress, assembly.workloads(self.config))
 
     def run(self) -> ProfileSummary:
         """Search, measure and store every model (the executor is stopped at the end, also on Ctrl-C)."""

@@ -9,7 +9,8 @@ Variants (model configs) come first from the default config, then either
 
 Every variant is measured under a load sweep: client batch sizes (outer) × concurrency or request rate
 (inner), with the throughput-plateau early exit, then a binary search wherever a constraint flips from
-passing to failing between two swept load values. A failed measurement ends the variant's sweep.
+passing to failing between two swept load values (onto recorded loads only when the load generator answers a
+recording: `SearchStrategy.recorded_loads`). A failed measurement ends the variant's sweep.
 
 The search is split into independent *walks* (the default config, each instance count, each manual variant
 or max_batch_size line). A walk is sequential (its next experiment depends on its last result), walks are
@@ -39,6 +40,7 @@ from modelyzer.kernel.models import (
 from modelyzer.kernel.ranking import passes
 from modelyzer.plugins.search.common import (
     batching_overlay,
+    bisection_load,
     boundary,
     deep_merge,
     doubled_list,
@@ -237,9 +239,10 @@ class BruteSearch(SearchStrategy):
             return extra
         passing, failing = found
         tried = {int(v) for v, _ in points}
+        recorded = self.recorded_loads(self._run_config(variant, batch_size, passing)) if self.recorded_loads else None
         for _ in range(self.binary_steps):
-            middle = (passing + failing) // 2
-            if middle < 1 or middle in tried:
+            middle = bisection_load(passing, failing, recorded)
+            if middle is None or middle in tried:
                 break
             tried.add(middle)
             measurement = yield self._run_config(variant, batch_size, middle)

@@ -136,6 +136,19 @@ def boundary(points: Sequence[tuple[int, bool]]) -> tuple[int, int] | None:
     return None
 
 
+def bisection_load(passing: int, failing: int, recorded: Sequence[int] | None = None) -> int | None:
+    """The load to measure between a passing and a failing one: their middle, or, when the load generator answers
+    only `recorded` loads (`SearchStrategy.recorded_loads`), the recorded load strictly between them nearest to
+    the middle (ties: the lower); None when there is none (or no integer strictly between them, or below 1)."""
+    middle = (passing + failing) // 2
+    if recorded is not None:
+        inside = [v for v in recorded if min(passing, failing) < v < max(passing, failing)]
+        return min(inside, key=lambda v: (abs(v - middle), v)) if inside else None
+    if middle < 1 or middle in (passing, failing) or not min(passing, failing) < middle < max(passing, failing):
+        return None
+    return middle
+
+
 # --- the load plan -------------------------------------------------------------------------------------------
 @attrs.frozen
 class LoadPlan:

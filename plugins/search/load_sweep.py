@@ -16,7 +16,8 @@ Analyzer's bug 9.2.1, where the sweeper never saw a measurement):
   latency-like (`max`) constraint; a user list is measured in full (plateau exit only with `early_exit_enable`);
 - a `max` constraint failing means the sweep never goes higher; between the last passing and the first
   failing load it bisects (at most `run_config_search_max_binary_search_steps`, only while the failing side
-  still promises more than `step_gain`), never below load 1;
+  still promises more than `step_gain`), never below load 1, onto recorded loads when the load generator
+  answers a recording (`SearchStrategy.recorded_loads`);
 - a failed measurement ends the batch size; a `not_recorded` one (replay) is skipped as missing.
 """
 
@@ -29,6 +30,7 @@ from typing import Any
 
 import attrs
 
+from modelyzer.kernel.interfaces import RecordedLoads
 from modelyzer.kernel.models import (
     STATUS_NOT_RECORDED,
     ConfigVariant,
@@ -37,7 +39,7 @@ from modelyzer.kernel.models import (
     Result,
     RunConfig,
 )
-from modelyzer.plugins.search.common import Judge, LoadPlan, make_run_config
+from modelyzer.plugins.search.common import Judge, LoadPlan, bisection_load, make_run_config
 
 Walk = Generator[RunConfig, Measurement, None]
 STEP_GAIN = 0.01  # a load step (or a client batch size) must gain more than this to keep the sweep going
@@ -137,6 +139,7 @@ class Sweep:
     start_batch: int | None = None
     step_gain: float = STEP_GAIN
     points: dict[tuple[int, int | str], Measurement] = attrs.field(factory=dict)
+    recorded_loads: RecordedLoads | None = None  # the strategy's (`SearchStrategy.recorded_loads`): bisect onto them
 
     def _rc(self, batch_size: int, value: int | str) -> RunConfig:
         return make_run_config(self.spec, self.variant, self.plan.mode, batch_size, value)
@@ -270,9 +273,10 @@ class Sweep:
 
     def _bisect(self, batch_size: int, passing: int, failing: int) -> Walk:
         """Binary search between a passing and a failing load while the failing side promises a gain."""
+        recorded = self.recorded_loads(self._rc(batch_size, passing)) if self.recorded_loads else None
         for _ in range(self.plan.binary_steps):
-            middle = (passing + failing) // 2
-            if middle <= passing or middle >= failing or middle < 1:
+            middle = bisection_load(passing, failing, recorded)
+            if middle is None:
                 return
             low, high = self.points[(batch_size, passing)], self.points[(batch_size, failing)]
             if high.ok and self.judge.gain(high, low) * crossing(self.judge, low, high) <= self.step_gain:
@@ -359,14 +363,16 @@ def top_variants(results: Sequence[Result], judge: Judge, top_n: int, include_de
 
 
 def sweeps_for(
-    spec: ModelSpec, plan: LoadPlan, judge: Judge, results: Sequence[Result], top_n: int, step_gain: float = STEP_GAIN
+    spec: ModelSpec, plan: LoadPlan, judge: Judge, results: Sequence[Result], top_n: int, step_gain: float = STEP_GAIN,
+    recorded_loads: RecordedLoads | None = None,
 ) -> list[Sweep]:
-    """A Sweep for each top variant, starting from its best measured load and client batch size."""
+    """A Sweep for each top variant, starting from its best measured load and client batch size (bisecting onto
+    `recorded_loads` when the load generator answers only those)."""
     out = []
     for r in top_variants(results, judge, top_n):
         value: Any = r.run_config.load.value
         sweep = Sweep(spec, plan, judge, r.run_config.variant, start=value, start_batch=r.run_config.load.batch_size,
-                      step_gain=step_gain)
+                      step_gain=step_gain, recorded_loads=recorded_loads)
         for other in results:  # everything already known about this variant's loads
             if other.run_config.variant.config_hash == r.run_config.variant.config_hash:
                 load = other.run_config.load

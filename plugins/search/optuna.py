@@ -355,7 +355,8 @@ class OptunaSearch(SearchStrategy):
                 self._finished = True
                 return []
             self.sweeper = WalkDriver(self.measured)
-            for sweep in sweeps_for(self.spec, self.plan, self.judge, self.results, self.top_n):
+            for sweep in sweeps_for(self.spec, self.plan, self.judge, self.results, self.top_n,
+                                    recorded_loads=self.recorded_loads):
                 self.sweeper.add(sweep.walk(), f"sweep {sweep.variant.params}")
         if self.sweeper is None:
             return []

@@ -369,7 +369,8 @@ class QuickSearch(SearchStrategy):
         if self._sweeping or not self.sweep_enabled:
             return []
         self._sweeping = True
-        for sweep in sweeps_for(self.spec, self.plan, self.judge, self.results, self.top_n):
+        for sweep in sweeps_for(self.spec, self.plan, self.judge, self.results, self.top_n,
+                                recorded_loads=self.recorded_loads):
             self.driver.add(sweep.walk(), f"sweep {sweep.variant.params}")
         return self.driver.propose(slots)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from modelyzer.kernel.models import (
 from modelyzer.kernel.store import Store
 from modelyzer.plugins.launchers.replay import (
     NotRecorded,
+    Recording,
     ReplayLauncher,
     ReplayLoadGenerator,
     replay_key,
@@ -100,6 +102,96 @@ def test_unrecorded_load_or_config_is_not_recorded(tmp_path: Path, recording: Pa
         with pytest.raises(NotRecorded, match="not recorded in") as info:
             loadgen.measure(rc, Endpoints())
         assert info.value.status == STATUS_NOT_RECORDED
+
+
+# --- matching by the knobs a search varies --------------------------------------------------------------------
+GPU_1 = {**BASE, "instance_group": [{"count": 1, "kind": "KIND_GPU"}]}  # no dynamic_batching block
+DB_QUEUE = {"dynamic_batching": {"max_queue_delay_microseconds": 100}}
+
+
+def recorded_db(path: Path, *variants: tuple[dict[str, Any], int, float]) -> Path:
+    store = Store(path)
+    run_id = store.start_run({})
+    store.upsert_model("m", BASE, {})
+    for config, concurrency, throughput in variants:
+        record(store, run_id, config, LoadSpec(concurrency=concurrency), perf_throughput=throughput)
+    store.close()
+    return path
+
+
+@pytest.fixture
+def knobbed(tmp_path: Path) -> Path:
+    """Variants recorded without the dynamic_batching block every strategy adds (as some checkpoints are)."""
+    return recorded_db(tmp_path / "knobbed.db", (GPU_1, 1, 20.0), (GPU_1, 4, 40.0),
+                       ({**GPU_1, "max_batch_size": 4}, 1, 30.0))
+
+
+@pytest.fixture
+def queued(tmp_path: Path) -> Path:
+    """The same knobs recorded without dynamic batching and with two queue delays."""
+    return recorded_db(tmp_path / "queued.db", (GPU_1, 1, 20.0), ({**GPU_1, **DB_QUEUE}, 1, 25.0),
+                       ({**GPU_1, "dynamic_batching": {"max_queue_delay_microseconds": 500}}, 1, 26.0))
+
+
+def values(measurement: Measurement | None) -> dict[str, float]:
+    assert measurement is not None
+    return measurement.values()
+
+
+def test_a_variant_recorded_without_the_dynamic_batching_block_answers_by_its_knobs(knobbed: Path) -> None:
+    recording = Recording(knobbed)
+    searched = {**GPU_1, "dynamic_batching": {}}  # what brute/quick/optuna make of the same knobs
+    assert values(recording.lookup(run_config(searched, LoadSpec(concurrency=1)))) == {"perf_throughput": 20.0}
+    assert values(recording.lookup(run_config({**GPU_1, "max_batch_size": 4, "dynamic_batching": {}},
+                                              LoadSpec(concurrency=1)))) == {"perf_throughput": 30.0}
+    assert values(recording.lookup(run_config({**GPU_1, **DB_QUEUE}, LoadSpec(concurrency=1)))) == {
+        "perf_throughput": 20.0}  # the recording never varied dynamic batching: any queue delay is its own
+
+
+def test_a_recording_that_varies_dynamic_batching_matches_it_too(queued: Path) -> None:
+    recording = Recording(queued)
+    # the exact config first; dynamic batching on or off is a knob here
+    assert values(recording.lookup(run_config({**GPU_1, **DB_QUEUE}, LoadSpec(concurrency=1)))) == {
+        "perf_throughput": 25.0}
+    assert values(recording.lookup(run_config({**GPU_1, "parameters": {"x": {"string_value": "1"}}},
+                                              LoadSpec(concurrency=1)))) == {"perf_throughput": 20.0}
+    # the closest of the recorded queue delays: the one that agrees on every value both set
+    closer = {**GPU_1, "dynamic_batching": {"max_queue_delay_microseconds": 100, "preserve_ordering": True}}
+    assert values(recording.lookup(run_config(closer, LoadSpec(concurrency=1)))) == {"perf_throughput": 25.0}
+    # equally close (a value on one side only): the first recorded, said once in the log
+    assert values(recording.lookup(run_config({**GPU_1, "dynamic_batching": {}}, LoadSpec(concurrency=1)))) == {
+        "perf_throughput": 25.0}
+    assert recording.lookup(run_config({**GPU_1, "dynamic_batching": {"max_queue_delay_microseconds": 7}},
+                                       LoadSpec(concurrency=1))) is None
+
+
+def test_knobs_that_differ_are_never_matched(knobbed: Path) -> None:
+    recording = Recording(knobbed)
+    for config in ({**GPU_1, "instance_group": [{"count": 2, "kind": "KIND_GPU"}]},
+                   {**GPU_1, "instance_group": [{"count": 1, "kind": "KIND_CPU"}]},
+                   {**GPU_1, "max_batch_size": 8, "dynamic_batching": {}},
+                   {**GPU_1, "platform": "tensorrt_plan"}):  # a value both set differs
+        assert recording.lookup(run_config(config, LoadSpec(concurrency=1))) is None, config
+        assert recording.recorded_loads(run_config(config, LoadSpec(concurrency=1))) == ()
+    assert recording.lookup(run_config({**GPU_1, "dynamic_batching": {}}, LoadSpec(concurrency=2))) is None
+
+
+def test_the_recorded_loads_of_a_variant(tmp_path: Path, knobbed: Path) -> None:
+    recording = Recording(knobbed)
+    searched = run_config({**GPU_1, "dynamic_batching": {}}, LoadSpec(concurrency=64))
+    assert recording.recorded_loads(searched) == (1, 4)
+    assert recording.recorded_loads(run_config(GPU_1, LoadSpec(batch_size=2, concurrency=1))) == ()
+    assert recording.recorded_loads(run_config(GPU_1, LoadSpec(request_rate=8))) == ()
+    loadgen = ReplayLoadGenerator(replay_config(tmp_path, knobbed), context(tmp_path))
+    assert loadgen.recorded_loads(searched) == (1, 4)
+    # the kernel hands the loads of a launcher's own load generator to every strategy it builds
+    config = replay_config(tmp_path, knobbed, run_config_search_mode="brute")
+    loads = assembly.recorded_loads(config, context(tmp_path))
+    assert loads is not None and loads(searched) == (1, 4)
+    strategy = assembly.strategy_factory(config, loads)(config.models[0], BASE, config)
+    assert strategy.recorded_loads is loads
+    assert assembly.recorded_loads(config_from_dict({"profile_models": "m"}, check_paths=False),
+                                   context(tmp_path)) is None  # a live server answers any load
 
 
 def test_a_recorded_failure_replays_as_a_failure(tmp_path: Path, recording: Path) -> None:
@@ -218,3 +310,50 @@ def test_profile_marks_unrecorded_loads_not_recorded(tmp_path: Path) -> None:
     assert missing.status == STATUS_NOT_RECORDED and "not recorded in" in (missing.error or "")
     rows = (tmp_path / "out" / "results" / "metrics-model-inference.csv").read_text().splitlines()[1:]
     assert rows and all(row.split(",")[2] == "1" for row in rows)  # only the recorded concurrency is reported
+
+
+def without_dynamic_batching(value: Any) -> Any:
+    """A checkpoint's JSON with every model config's `dynamicBatching` block removed."""
+    if isinstance(value, dict):
+        return {k: without_dynamic_batching(v) for k, v in value.items() if k != "dynamicBatching"}
+    if isinstance(value, list):
+        return [without_dynamic_batching(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("mode", ["brute", "quick"])
+@pytest.mark.parametrize("strip", [True, False], ids=["without-dynamic-batching", "as-recorded"])
+def test_profile_searches_an_imported_checkpoint(tmp_path: Path, mode: str, strip: bool) -> None:
+    """`import-ma-checkpoint` then `profile --triton-launch-mode replay` with brute and quick: every measurement
+    answered, also when Model Analyzer's variants lack the dynamic_batching block every strategy adds (by knobs)."""
+    original = json.loads(oracle("single-model-ckpt").read_text())
+    ckpt = tmp_path / "ckpt" / "0.ckpt"
+    ckpt.parent.mkdir()
+    ckpt.write_text(json.dumps(without_dynamic_batching(original) if strip else original))
+    recorded, repo = tmp_path / "recorded.db", tmp_path / "repo"
+    imported = CliRunner().invoke(cli, ["import-ma-checkpoint", str(ckpt), "--results-db", str(recorded),
+                                        "--model-repository", str(repo)])
+    assert imported.exit_code == 0, imported.output
+    source = Store(recorded)
+    assert any("dynamic_batching" in v.config for v in source.variants("add_sub")) is not strip
+    by_knobs = {(r.run_config.variant.instance_count, r.run_config.variant.max_batch_size,
+                 r.run_config.variant.is_default, r.run_config.load.batch_size, r.run_config.load.concurrency):
+                r.measurement.metrics for r in source.results("add_sub")}
+    source.close()
+    batch = ["-b", "1,2"] if mode == "brute" else []  # quick chooses the client batch size (1)
+    result = profile(tmp_path, repo, recorded, "add_sub", *batch, "--run-config-search-max-concurrency", "2",
+                     "--run-config-search-max-instance-count", "2", "--run-config-search-max-model-batch-size", "2",
+                     "--run-config-search-mode", mode)
+    assert result.exit_code == 0, result.output
+    replayed = Store(tmp_path / "out" / "results.db").results("add_sub")
+    searched = [r for r in replayed if not r.run_config.variant.is_default]
+    assert {(r.run_config.variant.instance_count, r.run_config.variant.max_batch_size) for r in searched} == (
+        {(1, 1), (1, 2), (2, 1), (2, 2)} if mode == "brute" else {(1, 1), (1, 2), (2, 1), (2, 2)} & {
+            (r.run_config.variant.instance_count, r.run_config.variant.max_batch_size) for r in searched})
+    assert searched and all("dynamic_batching" in r.run_config.variant.config for r in searched)
+    assert all(r.measurement.ok for r in replayed), [(r.run_config.describe(), r.measurement.status) for r in replayed]
+    assert len(replayed) >= (16 if mode == "brute" else 4)
+    for r in replayed:
+        variant, load = r.run_config.variant, r.run_config.load
+        key = (variant.instance_count, variant.max_batch_size, variant.is_default, load.batch_size, load.concurrency)
+        assert r.measurement.metrics == by_knobs[key]

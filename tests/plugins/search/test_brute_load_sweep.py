@@ -217,3 +217,30 @@ def test_binary_search_between_neighbours_adds_nothing() -> None:
     assert [rc.load.concurrency for rc in flat(run(strategy, fails_from_2))] == [1, 2, 4, 8] * 2
 
 
+
+
+def test_binary_search_snaps_to_the_loads_a_recording_answers() -> None:
+    """Under replay (`recorded_loads`), the bisection measures only recorded loads between the boundary's two."""
+    spec = ModelSpec("m", constraints=LATENCY_47)
+    strategy = search(spec, base=NON_BATCHING, run_config_search_max_instance_count=1,
+                      run_config_search_max_binary_search_steps=5)
+    asked: list[RunConfig] = []
+
+    def recorded(rc: RunConfig) -> tuple[int, ...]:
+        asked.append(rc)
+        return (1, 2, 4, 8, 16, 32, 40, 45, 50, 64, 128, 256, 512, 1024)
+
+    strategy.recorded_loads = recorded
+    run_configs = flat(run(strategy, latency_bound))
+    sweep = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+    # 32..64: 50 (recorded, nearest 48); 32..50: 40 (nearest 41); 40..50: 45; 45..50: nothing recorded between
+    assert [rc.load.concurrency for rc in run_configs if rc.variant.is_default] == sweep + [50, 40, 45]
+    assert asked and all(rc.load.concurrency == 32 for rc in asked)
+
+
+def test_binary_search_stops_when_no_recorded_load_lies_between() -> None:
+    spec = ModelSpec("m", constraints=LATENCY_47)
+    strategy = search(spec, base=NON_BATCHING, run_config_search_max_instance_count=1)
+    strategy.recorded_loads = lambda rc: (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+    sweep = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+    assert [rc.load.concurrency for rc in flat(run(strategy, latency_bound))] == sweep * 2

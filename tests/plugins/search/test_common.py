@@ -35,6 +35,7 @@ from modelyzer.plugins.search.brute import BruteSearch
 from modelyzer.plugins.search.common import (
     Judge,
     SearchState,
+    bisection_load,
     formula_load,
     load_plan,
     make_run_config,
@@ -276,6 +277,18 @@ def test_sweep_goes_down_to_the_boundary_and_bisects() -> None:
     assert all(isinstance(v, int) and v >= 1 for v in values)
     never_passing = Sweep(spec, plan, Judge(spec), ConfigVariant("m", {}), start=8)
     assert sweep_values(never_passing, lambda rc: {"perf_throughput": 1.0, LATENCY: 99.0}) == [8, 4, 2, 1]
+
+
+def test_sweep_bisects_onto_recorded_loads() -> None:
+    spec = ModelSpec("m", constraints=(Constraint(LATENCY, max=20.0),))
+    plan = load_plan(spec, make_config())
+    recorded = (1, 2, 4, 8, 16, 32, 36, 56, 64, 128, 256)
+    sweep = Sweep(spec, plan, Judge(spec), ConfigVariant("m", {}), start=256, recorded_loads=lambda rc: recorded)
+    values = sweep_values(sweep, saturating)
+    assert values == [256, 128, 64, 32, 56, 36]  # 48 and 40 were never recorded: the nearest recorded loads
+    assert bisection_load(32, 64) == 48 and bisection_load(32, 64, recorded) == 56
+    assert bisection_load(32, 64, (1, 32, 64)) is None and bisection_load(1, 2) is None
+    assert bisection_load(32, 64, (40, 56)) == 40  # equally near the middle: the lower
 
 
 def test_sweep_measures_a_user_list_in_full_and_skips_missing_points() -> None:
