@@ -64,6 +64,7 @@ class ProfileConfig:
     checkpoint_directory: Path = _d("checkpoint_directory")
     export_path: Path = _d("export_path")
     results_db: Path = attrs.field()
+    retry_failed: bool = _d("retry_failed")
     model_type: str = _d("model_type")
     monitoring_interval: float = _d("monitoring_interval")
     duration_seconds: int = _d("duration_seconds")

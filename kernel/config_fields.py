@@ -183,6 +183,8 @@ FIELDS_LIST: tuple[Field, ...] = (
       commands=BOTH, default_doc="<export_path>/results.db"),
     F("model_type", "choice", "`LLM` profiles with a load generator that serves LLMs (genai-perf or AIPerf, "
       "installed as a plugin) and adds LLM metrics.", default="generic", choices=("generic", "LLM")),
+    F("retry_failed", "bool", "On resume, measure again the RunConfigs whose stored measurement failed (failed, "
+      "timeout, …; not a replay's `not_recorded`); the new measurement replaces the failed one.", default=False),
     F("monitoring_interval", "float", "Seconds between metric samples.", short="-i", default=1.0, minimum=0),
     F("duration_seconds", "int", "Seconds of the server-only metrics window (the server with no model loaded: its "
       "GPUs; with collect_cpu_metrics also its RAM and host CPU).", short="-d", default=3, minimum=1),

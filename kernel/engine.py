@@ -2,8 +2,11 @@
 
 Independent of where RunConfigs execute (in-process or on agents). Every measurement is committed before the
 next one starts; RunConfig keys already in the results DB are not measured again (resume) and are counted as
-skipped. Ctrl-C (KeyboardInterrupt) stops the executor's servers, marks the run `interrupted` and keeps every
-stored measurement.
+skipped — except, with `retry_failed`, keys whose stored measurement failed (`models.retryable`): they are measured
+again, the new measurement replaces the failed one in the store and the strategy observes the new one. Without
+the flag the failed keys skipped are counted (`ProfileSummary.skipped_failed`) so the CLI can say how to retry.
+Ctrl-C (KeyboardInterrupt) stops the executor's servers, marks the run `interrupted` and keeps every stored
+measurement.
 
 Server-only metrics (Model Analyzer's step before the first model): when the executor offers GPUs to sample
 with no model loaded (`Executor.server_only_gpus`, empty when its server cannot be sampled so, e.g. a remote
@@ -26,8 +29,17 @@ from modelyzer.kernel.composing import COMPOSING_BASES_KEY
 from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import ModelyzerError
 from modelyzer.kernel.executor import Executor
+from modelyzer.kernel.gpus import cpu_instance_groups
 from modelyzer.kernel.interfaces import ModelConfigCodec, SearchStrategy
-from modelyzer.kernel.models import MEMBERS_KEY, STATUS_SKIPPED, Measurement, ModelSpec, Result, RunConfig
+from modelyzer.kernel.models import (
+    MEMBERS_KEY,
+    STATUS_SKIPPED,
+    Measurement,
+    ModelSpec,
+    Result,
+    RunConfig,
+    retryable,
+)
 from modelyzer.kernel.progress import Progress
 from modelyzer.kernel.store import Store
 
@@ -41,6 +53,10 @@ class ProfileSummary:
     run_id: int
     measured: int = 0
     skipped: int = 0
+    #: of `skipped`: RunConfigs whose stored measurement failed (measured again with `retry_failed`)
+    skipped_failed: int = 0
+    #: RunConfigs measured again because their stored measurement failed (`retry_failed`)
+    retried: int = 0
     failed: int = 0
     status: str = "running"
     wall_seconds: float = 0.0
@@ -78,7 +94,7 @@ class Engine:
         if spec.members:
             return {MEMBERS_KEY: [{"model": m.name, "config": self.base_config(m)} for m in spec.members]}
         path = Path(spec.model_path) / self.codec.filename
-        base = self.codec.read(path)
+        base = cpu_instance_groups(spec, self.codec.read(path), self.codec.filename)  # device truth (kernel.gpus)
         if spec.composing:
             base[COMPOSING_BASES_KEY] = [{"model": c.name, "config": self.base_config(c)} for c in spec.composing]
         return base
@@ -141,15 +157,19 @@ class Engine:
                     )
                     continue
                 stored = self.store.measurement(rc.key)
-                if stored is not None:
+                if stored is not None and self.config.retry_failed and retryable(stored.status):
+                    summary.retried += 1
+                    to_run.append(rc)
+                elif stored is not None:
                     summary.skipped += 1
+                    summary.skipped_failed += retryable(stored.status)
                     results[rc.key] = Result(rc, stored)
                     self.progress.skipped(rc)
                 else:
                     to_run.append(rc)
             self.progress.expect(len(to_run) + (strategy.total_estimate() or 0))
             for rc, measurement in self.executor.execute(to_run):
-                if self.store.record(run_id, rc, measurement):
+                if self.store.record(run_id, rc, measurement, replace_failed=self.config.retry_failed):
                     hooks.measurement_recorded(rc, measurement)
                 summary.measured += 1
                 summary.window_seconds += measurement.window_seconds
@@ -162,7 +182,8 @@ class Engine:
                 if attempts == INVALID_MEASUREMENT_THRESHOLD and failures == attempts:
                     raise ModelyzerError(
                         f"the first {attempts} measurements of model {spec.name!r} failed; last error: "
-                        f"{measurement.error} (the load generator's error log in the export path has its output)"
+                        f"{measurement.error} (the load generator's error log in the export path has its output); fix "
+                        "the cause and rerun with --retry-failed to measure them again"
                     )
             counters = self.executor.counters()
             self.store.update_run(run_id, measured=summary.measured, skipped=summary.skipped, failed=summary.failed, **counters)

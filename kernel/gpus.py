@@ -5,7 +5,15 @@ a recording, returns them from `Launcher.devices()`), else every registered metr
 sees on this host (`MetricCollector.devices`), selects them with the `gpus` option (`all`, UUIDs or CUDA indices,
 `[]`) and puts them in `RunContext.gpus`. With no GPU, and a server on this host (a remote server may have GPUs
 this host cannot see — Model Analyzer's rule), `resolve_cpu_only` switches models to `KIND_CPU` and says so in
-one line, except models whose `instance_group` names a kind for every group: an explicit kind wins.
+one line, except models whose `instance_group` names a kind for every group: an explicit kind wins (a server that
+can use GPUs then refuses KIND_GPU with its own error, a failed measurement).
+
+Device truth: a launcher whose server runs everything on the CPU declares it with `Launcher.devices() == []`
+(`cpu_only_server`, kept in `RunContext.cpu_only_server` by discovery). Then every model is profiled CPU-only — an explicit KIND_GPU included — and one line says so.
+A CPU-only model never runs a KIND_GPU instance group: each one, in `model_config_parameters`
+(`resolve_cpu_only`) or in the model's own config.pbtxt (`cpu_instance_groups`, on the base config), is profiled
+as KIND_CPU (its `gpus` list dropped) with one warning line naming the model and the key, so the variants, CSVs,
+reports and best_config say CPU: what really ran.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from modelyzer.kernel.store import Store
 log = logging.getLogger("modelyzer")
 
 NO_GPU_MESSAGE = "no NVIDIA GPU found: profiling CPU-only"
+CPU_SERVER_MESSAGE = "the server runs on the CPU only (its launcher declares no GPU): profiling CPU-only"
 SPEC_FIELDS = ("models", "bls_composing_models", "ensemble_composing_models")
 
 
@@ -76,8 +85,10 @@ def discover_gpus(config: ProfileConfig, context: RunContext, launcher: Launcher
                   store: Store | None = None) -> list[GpuDevice]:
     """Find the GPUs, select them per `gpus`, set `context.gpus` and record them in `store`.
 
-    `dcgm_disable` skips discovery: no GPUs, as in Model Analyzer.
+    `dcgm_disable` skips discovery: no GPUs, as in Model Analyzer. A launcher declaring a CPU-only server
+    (`cpu_only_server`) sets `context.cpu_only_server`.
     """
+    context.cpu_only_server = cpu_only_server(launcher)
     if config.dcgm_disable:
         selected: list[GpuDevice] = []
     else:
@@ -121,23 +132,69 @@ def cpu_only_without_gpus(spec: ModelSpec) -> bool:
     return True
 
 
+def cpu_only_server(launcher: Launcher | None) -> bool:
+    """Whether the launcher declares that its server runs everything on the CPU (`devices()` is `[]`)."""
+    return launcher is not None and launcher.devices() == []
+
+
+def _cpu_groups(value: Any) -> Any:
+    """`value` (an instance group, or lists of them) with KIND_GPU → KIND_CPU and no `gpus` list on those groups."""
+    if isinstance(value, list | tuple):
+        return [_cpu_groups(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    kinds = _kinds(value)
+    if "KIND_GPU" not in kinds:
+        return value
+    cpu = list(dict.fromkeys("KIND_CPU" if k == "KIND_GPU" else k for k in kinds))
+    group = {k: v for k, v in value.items() if k != "gpus"}
+    group["kind"] = cpu[0] if isinstance(value.get("kind"), str) or len(cpu) == 1 else cpu
+    return group
+
+
+def cpu_instance_groups(spec: ModelSpec, config: dict[str, Any], where: str = "config.pbtxt") -> dict[str, Any]:
+    """A CPU-only model's `config` (its own config.pbtxt, or its `model_config_parameters`) with every KIND_GPU
+    instance group made KIND_CPU, and one warning line naming the model and the key; `config` itself otherwise."""
+    if not spec.cpu_only or "instance_group" not in config:
+        return config
+    groups = _cpu_groups(config["instance_group"])
+    if groups == config["instance_group"]:
+        return config
+    log.warning("model %s: %s.instance_group asks for KIND_GPU but the model runs on the CPU here: profiled as "
+                "KIND_CPU", spec.name, where)
+    return {**config, "instance_group": groups}
+
+
+def _cpu_only(spec: ModelSpec) -> ModelSpec:
+    spec = spec if spec.cpu_only else attrs.evolve(spec, cpu_only=True)
+    params = cpu_instance_groups(spec, dict(spec.model_config_parameters), "model_config_parameters")
+    return spec if params == spec.model_config_parameters else attrs.evolve(spec, model_config_parameters=params)
+
+
 def resolve_cpu_only(config: ProfileConfig, context: RunContext) -> ProfileConfig:
     """Without GPUs (and with the server on this host) models are profiled as KIND_CPU; one line says so.
 
     Call after the GPUs are known. An explicit `kind` in every `instance_group` of a model's
-    `model_config_parameters` wins (Model Analyzer #996); groups without a kind become KIND_CPU.
+    `model_config_parameters` wins (Model Analyzer #996); groups without a kind become KIND_CPU. On a CPU-only
+    server (`context.cpu_only_server`) every model is CPU-only, whatever kinds it names. Every CPU-only model's
+    KIND_GPU groups in `model_config_parameters` become KIND_CPU (one warning line per model).
     """
-    if context.gpus or not context.server_on_this_host:
-        return config
-    if config.gpus == []:
+    cpu_server = context.cpu_only_server
+    no_gpu = not cpu_server and not context.gpus and context.server_on_this_host
+    if cpu_server:
+        log.warning(CPU_SERVER_MESSAGE)
+    elif no_gpu and config.gpus == []:
         log.info("gpus is empty: profiling CPU-only")
-    else:
+    elif no_gpu:
         log.warning(NO_GPU_MESSAGE)
+
+    def cpu_only(spec: ModelSpec) -> bool:
+        return spec.cpu_only or cpu_server or (no_gpu and cpu_only_without_gpus(spec))
+
     changes: dict[str, Any] = {}
     for field in SPEC_FIELDS:
         specs: tuple[ModelSpec, ...] = getattr(config, field)
-        if specs:
-            changes[field] = tuple(
-                attrs.evolve(m, cpu_only=True) if not m.cpu_only and cpu_only_without_gpus(m) else m for m in specs
-            )
-    return attrs.evolve(config, **changes)
+        resolved = tuple(_cpu_only(m) if cpu_only(m) else m for m in specs)
+        if resolved != specs:
+            changes[field] = resolved
+    return attrs.evolve(config, **changes) if changes else config

@@ -38,9 +38,10 @@ class RunContext:
     `gpus` are the devices selected by the `gpus` option (`kernel.gpus.discover_gpus`), empty when the host has
     none or the user chose none; launchers use `gpu_uuids` for `CUDA_VISIBLE_DEVICES` / device requests.
     `server_on_this_host` is the chosen launcher's `on_this_host` capability (collectors that read this host's
-    hardware skip a server that runs elsewhere). `status` shows a transient line while a long step runs (e.g. a
-    load generator's current pass); frontends replace the default, which logs at debug level. `command` is the
-    command running (`profile`, `report`), for reporters.
+    hardware skip a server that runs elsewhere). `cpu_only_server`: the launcher declared that its server runs on
+    the CPU only (`Launcher.devices() == []`, set by GPU discovery). `status` shows a transient line while a long
+    step runs (e.g. a load generator's current pass); frontends replace the default, which logs at debug level.
+    `command` is the command running (`profile`, `report`), for reporters.
     """
 
     export_path: Path
@@ -48,6 +49,7 @@ class RunContext:
     gpus: list[GpuDevice] = attrs.field(factory=list)
     log: logging.Logger = attrs.field(factory=lambda: logging.getLogger("modelyzer"))
     server_on_this_host: bool = True
+    cpu_only_server: bool = False
     command: str = "profile"
     status: Callable[[str], None] = attrs.field(factory=lambda: logging.getLogger("modelyzer").debug)
 
@@ -98,7 +100,10 @@ class Launcher(abc.ABC):
         return None
 
     def devices(self) -> list[GpuDevice] | None:
-        """The GPUs this launcher's server uses when it knows them itself (recorded ones); None: discover them."""
+        """The GPUs this launcher's server uses when it knows them itself (recorded ones); None: discover them.
+
+        `[]` declares a CPU-only server: every model is profiled CPU-only and a KIND_GPU instance group runs as
+        KIND_CPU, said in one line and reported as CPU (`kernel.gpus`, device truth)."""
         return None
 
     def server_endpoints(self) -> Endpoints | None:

@@ -314,6 +314,14 @@ STATUS_SKIPPED = "skipped"
 #: a replay had no recorded measurement for this RunConfig: not ok, ignored by ranking and reports like a
 #: failed one, and "missing" (not "bad") for strategies
 STATUS_NOT_RECORDED = "not_recorded"
+#: stored statuses `retry_failed` does not measure again: ok ones, and `not_recorded` (a replay's answer is its
+#: recording's, the same on every rerun) and `skipped` (the RunConfig is not measurable as configured)
+NOT_RETRIED = frozenset({STATUS_OK, STATUS_SKIPPED, STATUS_NOT_RECORDED})
+
+
+def retryable(status: str) -> bool:
+    """Whether a stored measurement of this status is measured again with `retry_failed` (failed, timeout, …)."""
+    return status not in NOT_RETRIED
 
 
 @attrs.frozen

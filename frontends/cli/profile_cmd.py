@@ -54,6 +54,12 @@ def profile(quiet: bool, **kwargs: Any) -> None:
         signal.signal(signal.SIGTERM, previous)
     if summary.skipped:
         click.echo(f"resumed: skipped {summary.skipped} RunConfigs already measured in {config.results_db}", err=True)
+    if summary.skipped_failed:
+        n = summary.skipped_failed
+        click.echo(f"{n} RunConfig{'s' if n != 1 else ''} failed in earlier runs; rerun with --retry-failed to measure "
+                   f"{'them' if n != 1 else 'it'} again", err=True)
+    if summary.retried:
+        click.echo(f"retried {summary.retried} RunConfigs that failed in earlier runs", err=True)
     ranking = run.rank()
     paths = run.write_reports(summary.run_id, ranking)
     run.close()

@@ -15,6 +15,7 @@ from modelyzer.kernel.models import (
     RunConfig,
     canonical_json,
     converter,
+    retryable,
 )
 from modelyzer.kernel.store.base import loads
 from modelyzer.kernel.store.variants import VariantsMixin
@@ -57,17 +58,25 @@ class MeasurementsMixin(VariantsMixin):
             gpu=row["gpu"] or "",
         )
 
-    def record(self, run_id: int, run_config: RunConfig, measurement: Measurement) -> bool:
+    def record(self, run_id: int, run_config: RunConfig, measurement: Measurement, replace_failed: bool = False
+               ) -> bool:
         """Store one measurement (and its RunConfig) in one committed transaction.
 
-        Returns False, changing nothing, when this RunConfig key already has a measurement (exactly once).
+        Returns False, changing nothing, when this RunConfig key already has a measurement (exactly once) —
+        unless `replace_failed` and the stored one failed (`models.retryable`): then the new measurement replaces
+        it (its metric values too) in the same transaction, so the key still has exactly one row.
         """
         if not run_config.variant.name:
             raise ValueError("record() needs a named variant (Store.name_variant)")
         key = run_config.key
         with self.db.conn:
-            if self.db.table("measurements").count_where("run_config_key = ?", [key]):
-                return False
+            stored = next(self.db.table("measurements").rows_where("run_config_key = ?", [key], select="id, status"),
+                          None)
+            if stored is not None:
+                if not (replace_failed and retryable(stored["status"])):
+                    return False
+                self.db.execute("delete from metric_values where measurement_id = ?", [stored["id"]])
+                self.db.execute("delete from measurements where id = ?", [stored["id"]])
             self.db.table("run_configs").insert(
                 {
                     "key": key,
@@ -103,6 +112,11 @@ class MeasurementsMixin(VariantsMixin):
                     for m in measurement.metrics
                 )
         return True
+
+    def failed_keys(self) -> set[str]:
+        """The RunConfig keys whose stored measurement failed and would be measured again (`models.retryable`)."""
+        rows = self.db.execute("select run_config_key, status from measurements").fetchall()
+        return {key for key, status in rows if retryable(status)}
 
     def name_run_config(self, run_config: RunConfig) -> RunConfig:
         """`run_config` with its variant named (Store.name_variant); a concurrent group's members named each in

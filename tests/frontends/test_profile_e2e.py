@@ -166,3 +166,41 @@ def test_two_models_profiled_concurrently_on_one_mlserver(tmp_path: Path) -> Non
     assert min(by_tag["perf_throughput@add_sub"]) > 0 and min(by_tag["perf_throughput@add_sub_b"]) > 0
     assert min(by_tag["window_overlap"]) >= 90.0
     assert "Top configurations for add_sub,add_sub_b" in proc.stdout
+
+
+ONE_MEASUREMENT = ["--run-config-search-disable", "--concurrency", "1", "--skip-detailed-reports",
+                   "--skip-summary-reports"]
+
+
+def test_a_failed_measurement_is_skipped_on_resume_and_measured_again_with_retry_failed(tmp_path: Path) -> None:
+    """A wrong perf_analyzer path fails the measurement; rerun with the right one: skipped, with the line that says
+    how to retry; rerun with --retry-failed: measured ok, and the key still has exactly one measurement row."""
+    export = tmp_path / "out"
+    db = export / "results.db"
+    missing = tmp_path / "no" / "perf_analyzer"
+    failed = subprocess.run(profile_cmd(export, *ONE_MEASUREMENT, "--perf-analyzer-path", str(missing)),
+                            capture_output=True, text=True, timeout=600)
+    assert failed.returncode == 0, failed.stderr[-3000:]
+    assert count(db, "select count(*) from measurements where status = 'failed'") == 1
+    assert "1 measured, 0 skipped, 1 failed" in failed.stdout
+
+    resumed = subprocess.run(profile_cmd(export, *ONE_MEASUREMENT), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "1 RunConfig failed in earlier runs; rerun with --retry-failed to measure it again" in resumed.stderr
+    assert "0 measured, 1 skipped, 0 failed" in resumed.stdout
+    assert count(db, "select count(*) from measurements where status = 'failed'") == 1
+
+    retried = subprocess.run(profile_cmd(export, *ONE_MEASUREMENT, "--retry-failed"), capture_output=True, text=True,
+                             timeout=600)
+    assert retried.returncode == 0, retried.stderr[-3000:]
+    assert "retried 1 RunConfigs that failed in earlier runs" in retried.stderr
+    assert "failed in earlier runs; rerun" not in retried.stderr
+    assert "1 measured, 0 skipped, 0 failed" in retried.stdout
+    assert count(db, "select count(*) from measurements") == 1
+    assert count(db, "select count(*) from measurements where status = 'ok'") == 1
+    assert count(db, "select count(*) from (select run_config_key from measurements group by run_config_key "
+                     "having count(*) > 1)") == 0
+    assert count(db, "select run_id from measurements") == 3  # the new row belongs to the retrying run
+    with (export / "results" / "metrics-model-inference.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 1 and float(rows[0]["Throughput (infer/sec)"]) > 0

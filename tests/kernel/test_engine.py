@@ -89,7 +89,7 @@ def setup(tmp_path: Path) -> SimpleNamespace:
     (repo / "m" / "1" / "model.onnx").write_bytes(b"onnx")
     spec = ModelSpec("m", model_path=str(repo / "m"))
     config = SimpleNamespace(models=(spec,), model_repository=str(repo), to_dict=lambda: {"t": 1},
-                             collect_cpu_metrics=False)
+                             collect_cpu_metrics=False, retry_failed=False)
     context = RunContext(export_path=tmp_path, output_model_repository=tmp_path / "out")
     return SimpleNamespace(config=config, context=context, db=tmp_path / "r.db", tmp=tmp_path)
 
@@ -155,6 +155,32 @@ def test_first_two_failures_abort_with_the_reason(setup: SimpleNamespace) -> Non
     with pytest.raises(ModelyzerError, match="synthetic failure"):
         run(setup, FakeLoad(fail={1, 2}))
     assert Store(setup.db).counts()["measurements"] == 2
+
+
+def test_failed_runconfigs_stay_skipped_and_are_counted_without_retry_failed(setup: SimpleNamespace) -> None:
+    run(setup, FakeLoad(fail={3}))
+    load = FakeLoad()
+    summary, _, [strategy] = run(setup, load)
+    assert (load.calls, summary.skipped, summary.skipped_failed, summary.retried) == (0, 6, 1, 0)
+    assert [r.measurement.ok for r in strategy.observed].count(False) == 1
+
+
+def test_retry_failed_measures_failed_runconfigs_again_and_the_strategy_sees_the_new_result(
+        setup: SimpleNamespace) -> None:
+    run(setup, FakeLoad(fail={3}))
+    [failed] = Store(setup.db).failed_keys()
+    setup.config.retry_failed = True
+    load = FakeLoad()
+    summary, _, [strategy] = run(setup, load)
+    assert (load.calls, summary.measured, summary.retried, summary.skipped, summary.skipped_failed) == (1, 1, 1, 5, 0)
+    assert all(r.measurement.ok for r in strategy.observed) and len(strategy.observed) == 6
+    store = Store(setup.db)
+    assert store.counts()["measurements"] == 6 and store.failed_keys() == set()
+    assert store.measurement(failed) is not None and store.measurement(failed).ok  # type: ignore[union-attr]
+    assert [r.run_config.key for r in store.results(run_id=summary.run_id)] == [failed]
+    again = FakeLoad()
+    summary, _, _ = run(setup, again)  # nothing failed any more: a plain resume
+    assert (again.calls, summary.retried, summary.skipped) == (0, 0, 6)
 
 
 class _Events:

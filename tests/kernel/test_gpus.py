@@ -14,12 +14,16 @@ import pytest
 
 from modelyzer.kernel.errors import ConfigError
 from modelyzer.kernel.gpus import (
+    CPU_SERVER_MESSAGE,
+    cpu_instance_groups,
+    cpu_only_server,
     cpu_only_without_gpus,
     discover_gpus,
     found_gpus,
     resolve_cpu_only,
     select_gpus,
 )
+from modelyzer.kernel.interfaces import Launcher
 from modelyzer.kernel.models import GpuDevice, ModelSpec
 from modelyzer.kernel.store import Store
 from tests.kernel.assembly_support import FOUND, M0, M2, A, B, context_for, nvml, profile_config, warnings_of
@@ -134,3 +138,72 @@ def test_explicit_instance_kind_wins(tmp_path: Path, instance_group: Any, cpu_on
     assert cpu_only_without_gpus(ModelSpec("x", cpu_only=True)) is True
 
 
+
+
+# --- device truth: a KIND_GPU instance group where nothing runs on a GPU ---------------------------------------
+class _CpuServer(Launcher):
+    """A launcher declaring a CPU-only server (`devices() == []`), as the contrib MLServer one does."""
+
+    def devices(self) -> list[GpuDevice]:
+        return []
+
+    def start(self) -> None: ...
+
+    def ensure(self, variant: Any, variant_dir: Path, run_config: Any) -> Any: ...
+
+    def stop(self) -> None: ...
+
+
+def test_a_launcher_declaring_no_gpu_is_a_cpu_only_server(tmp_path: Path) -> None:
+    assert cpu_only_server(_CpuServer()) is True
+    assert cpu_only_server(None) is False
+    context = context_for(tmp_path)
+    assert discover_gpus(profile_config(tmp_path), context, _CpuServer()) == []
+    assert context.cpu_only_server is True
+
+
+@pytest.mark.parametrize("with_gpus", [False, True])
+def test_on_a_cpu_only_server_an_explicit_kind_gpu_becomes_kind_cpu_with_one_line(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, with_gpus: bool) -> None:
+    groups = [{"kind": "KIND_GPU", "count": [1, 2], "gpus": [0]}]
+    config = profile_config(tmp_path, profile_models={"m": {"model_config_parameters": {"instance_group": groups}}})
+    context = context_for(tmp_path, [A] if with_gpus else [])
+    context.cpu_only_server = True
+    resolved = resolve_cpu_only(config, context)
+    [spec] = resolved.models
+    assert spec.cpu_only is True
+    assert spec.model_config_parameters["instance_group"] == [{"kind": "KIND_CPU", "count": [1, 2]}]
+    assert warnings_of(caplog) == [
+        CPU_SERVER_MESSAGE,
+        "model m: model_config_parameters.instance_group asks for KIND_GPU but the model runs on the CPU here: "
+        "profiled as KIND_CPU",
+    ]
+
+
+def test_without_gpus_on_a_server_that_can_use_them_the_explicit_kind_still_wins(tmp_path: Path) -> None:
+    """Triton on a host without GPUs refuses KIND_GPU with its own error (a failed measurement): never mislabelled."""
+    groups = [{"kind": "KIND_GPU", "count": 1}]
+    config = profile_config(tmp_path, profile_models={"m": {"model_config_parameters": {"instance_group": groups}}})
+    [spec] = resolve_cpu_only(config, context_for(tmp_path)).models
+    assert spec.cpu_only is False and spec.model_config_parameters["instance_group"] == groups
+
+
+def test_a_cpu_only_model_never_keeps_a_kind_gpu_group(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """cpu_only: true on a GPU host, KIND_GPU in its parameters (one group of a sweep, a kind list): KIND_CPU."""
+    params = {"instance_group": [[{"kind": "KIND_GPU", "count": 1}], [{"kind": ["KIND_CPU", "KIND_GPU"], "count": 2}]]}
+    config = profile_config(tmp_path, profile_models={"m": {"cpu_only": True, "model_config_parameters": params}})
+    [spec] = resolve_cpu_only(config, context_for(tmp_path, [A])).models
+    assert spec.model_config_parameters["instance_group"] == [[{"kind": "KIND_CPU", "count": 1}],
+                                                              [{"kind": "KIND_CPU", "count": 2}]]
+    assert len(warnings_of(caplog)) == 1
+
+
+def test_a_cpu_only_models_own_config_pbtxt_kind_gpu_runs_as_kind_cpu(caplog: pytest.LogCaptureFixture) -> None:
+    base = {"name": "m", "instance_group": [{"kind": "KIND_GPU", "count": 2, "gpus": [0, 1]}, {"kind": "KIND_CPU"}]}
+    cpu = cpu_instance_groups(ModelSpec("m", cpu_only=True), base)
+    assert cpu["instance_group"] == [{"kind": "KIND_CPU", "count": 2}, {"kind": "KIND_CPU"}]
+    assert warnings_of(caplog) == ["model m: config.pbtxt.instance_group asks for KIND_GPU but the model runs on the "
+                                   "CPU here: profiled as KIND_CPU"]
+    assert cpu_instance_groups(ModelSpec("m"), base) is base  # a model that may use GPUs: as it is
+    plain = {"name": "m", "instance_group": [{"kind": "KIND_CPU", "count": 1}]}
+    assert cpu_instance_groups(ModelSpec("m", cpu_only=True), plain) is plain

@@ -22,7 +22,10 @@ restart only on new server settings, stop). This module owns the variant → ser
   serving it the accuracy guard (`accuracy.py`) compares OpenVINO's outputs with ONNX Runtime's; a variant that
   disagrees beyond `accuracy_tolerance` fails to load, so it is never ranked.
 - Capabilities: the launcher's defaults (a server process on this host, Prometheus metrics on their own port),
-  and `cpu_accelerators = ("openvino",)`.
+  `cpu_accelerators = ("openvino",)`, and no GPU: `devices()` is `[]` because MLServer runs every model on the
+  CPU, so the kernel profiles every model CPU-only, a KIND_GPU instance group (in `model_config_parameters` or
+  the model's own config.pbtxt) as KIND_CPU with one warning line naming the model and the key, and reports say
+  CPU (`kernel/gpus.py`, device truth); no NVML collector runs for it.
 
 Process handling lives in `server.py`, the Triton → MLServer settings mapping in `convert.py`, the code that
 runs inside MLServer in `runtime/`.
@@ -39,7 +42,7 @@ from typing import Any, ClassVar
 from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import LaunchError, ModelLoadError
 from modelyzer.kernel.interfaces import RunContext
-from modelyzer.kernel.models import ConfigVariant, Endpoints, RunConfig, canonical_json
+from modelyzer.kernel.models import ConfigVariant, Endpoints, GpuDevice, RunConfig, canonical_json
 from modelyzer.plugins.launchers.managed import ManagedServerLauncher, ServerSettings
 from modelyzer_mlserver import convert
 from modelyzer_mlserver.accuracy import AccuracyGuard
@@ -77,6 +80,10 @@ class MLServerLauncher(ManagedServerLauncher):
         self._loaded: dict[str, tuple[str, convert.Batching | None]] = {}
         self._work_dir: Path | None = None
         self._accuracy = AccuracyGuard(config)
+
+    def devices(self) -> list[GpuDevice]:
+        """No GPU: MLServer runs every model on the CPU (a KIND_GPU instance group is profiled as KIND_CPU)."""
+        return []
 
     @property
     def ready_seconds(self) -> float:

@@ -44,6 +44,39 @@ def test_failed_measurement_is_a_row_with_its_error() -> None:
     assert stored is not None and stored.status == "failed" and stored.error == "perf_analyzer: boom"
 
 
+@pytest.mark.parametrize(("status", "replaced"), [("failed", True), ("timeout", True), ("not_recorded", False),
+                                                   ("ok", False)])
+def test_replace_failed_swaps_a_failed_row_in_one_transaction(status: str, replaced: bool) -> None:
+    """retry_failed: a failed (or any retryable) stored measurement is replaced, its metric values too; the key
+    keeps exactly one row; ok and not_recorded rows are never replaced."""
+    store = Store(":memory:")
+    first, second = store.start_run({}), store.start_run({})
+    rc = _rc(store, 4, 1)
+    store.record(first, rc, Measurement(rc.key, status=status, error="boom", metrics=(Metric("stale", 1.0),)))
+    new = Measurement(rc.key, metrics=(Metric("perf_throughput", 5.0),))
+    assert store.record(second, rc, new) is False  # without replace_failed: exactly once, as ever
+    assert store.record(second, rc, new, replace_failed=True) is replaced
+    assert store.counts()["measurements"] == 1
+    [res] = store.results()
+    if replaced:
+        assert res.measurement.ok and res.measurement.values() == {"perf_throughput": 5.0}
+        assert [r.run_config.key for r in store.results(run_id=second)] == [rc.key]
+        assert store.counts()["metric_values"] == 1 and store.failed_keys() == set()
+    else:
+        assert res.measurement.status == status and res.measurement.values() == {"stale": 1.0}
+        assert store.failed_keys() == set()
+
+
+def test_failed_keys_are_the_retryable_ones() -> None:
+    store = Store(":memory:")
+    run = store.start_run({})
+    a, b, c = _rc(store, 4, 1), _rc(store, 4, 2), _rc(store, 4, 3)
+    store.record(run, a, Measurement(a.key, status="failed"))
+    store.record(run, b, Measurement(b.key, status="not_recorded"))
+    store.record(run, c, Measurement(c.key))
+    assert store.failed_keys() == {a.key}
+
+
 def test_run_config_key_ignores_variant_name() -> None:
     v = ConfigVariant("m", {"max_batch_size": 2})
     assert RunConfig("m", v, LoadSpec(concurrency=1)).key == RunConfig("m", v.named("x"), LoadSpec(concurrency=1)).key
