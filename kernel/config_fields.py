@@ -66,6 +66,8 @@ class Field:
     commands: tuple[str, ...] = ("profile",)
     default_factory: Callable[[], Any] | None = None
     default_doc: str | None = None
+    #: a float field whose `minimum` 0 is allowed (0 turns a feature off); float minimums of 0 are exclusive otherwise
+    zero_ok: bool = False
 
     @property
     def flag(self) -> str:
@@ -106,7 +108,7 @@ class Field:
             return "one of " + ", ".join(self.choices) + " or a plugin's name"
         text = KIND_DOCS[self.kind]
         if self.minimum is not None and self.kind in ("int", "float", "int_list"):
-            text += " > 0" if self.kind == "float" and self.minimum == 0 else f" ≥ {self.minimum:g}"
+            text += " > 0" if self.kind == "float" and self.minimum == 0 and not self.zero_ok else f" ≥ {self.minimum:g}"
         if self.maximum is not None:
             text += f", ≤ {self.maximum:g}"
         return text
@@ -119,7 +121,7 @@ class Field:
         if kind == "int":
             return parse_int(value, where, self.minimum, self.maximum)
         if kind == "float":
-            return parse_float(value, where, self.minimum, self.maximum, exclusive_min=self.minimum == 0)
+            return parse_float(value, where, self.minimum, self.maximum, exclusive_min=self.minimum == 0 and not self.zero_ok)
         if kind == "str":
             return parse_str(value, where)
         if kind == "path":
@@ -181,10 +183,10 @@ FIELDS_LIST: tuple[Field, ...] = (
       commands=BOTH, default_factory=_cwd(), default_doc="$CWD"),
     F("results_db", "path", "SQLite results database; re-running with the same file resumes the profile.",
       commands=BOTH, default_doc="<export_path>/results.db"),
-    F("model_type", "choice", "`LLM` profiles with a load generator that serves LLMs (genai-perf or AIPerf, "
-      "installed as a plugin) and adds LLM metrics.", default="generic", choices=("generic", "LLM")),
     F("retry_failed", "bool", "On resume, measure again the RunConfigs whose stored measurement failed (failed, "
       "timeout, …; not a replay's `not_recorded`); the new measurement replaces the failed one.", default=False),
+    F("model_type", "choice", "`LLM` profiles with a load generator that serves LLMs (genai-perf or AIPerf, "
+      "installed as a plugin) and adds LLM metrics.", default="generic", choices=("generic", "LLM")),
     F("monitoring_interval", "float", "Seconds between metric samples.", short="-i", default=1.0, minimum=0),
     F("duration_seconds", "int", "Seconds of the server-only metrics window (the server with no model loaded: its "
       "GPUs; with collect_cpu_metrics also its RAM and host CPU).", short="-d", default=3, minimum=1),
@@ -278,6 +280,9 @@ FIELDS_LIST: tuple[Field, ...] = (
       minimum=1, section="Search"),
     F("optuna_early_exit_threshold", "int", "Optuna: stop after this many trials without improvement.",
       default=10, minimum=1, section="Search"),
+    F("optuna_seed", "int", "Optuna: the TPE sampler's seed. Unset: random on a fresh profile; the seed is stored in "
+      "the results DB, so a resumed profile asks the same trials (a seed given on resume replaces it).", minimum=0,
+      section="Search"),
     # Server -----------------------------------------------------------------------------------------
     F("triton_launch_mode", "plugin", "How the server is run.", default="local", choices=BUILTIN_LAUNCHERS,
       section="Server"),
@@ -318,6 +323,14 @@ FIELDS_LIST: tuple[Field, ...] = (
       minimum=0, default_factory=_cpu_util, default_doc="80 × CPU count", section="Load generator"),
     F("perf_analyzer_max_auto_adjusts", "int", "Times the measurement window may be enlarged.", default=10,
       minimum=0, section="Load generator"),
+    F("measurement_precision", "float", "Target 95% confidence-interval half-width of a measurement's throughput "
+      "and latency, in % of the value: perf_analyzer is run again (its windows pooled) until both are within it or "
+      "`measurement_max_seconds` is spent. 0: perf_analyzer's own stability check and window auto-adjust (Model "
+      "Analyzer's way, also used when `perf_analyzer_flags` sets `stability-percentage`).", default=5.0, minimum=0,
+      zero_ok=True, section="Load generator"),
+    F("measurement_max_seconds", "float", "Time cap of one measurement under `measurement_precision`: no further "
+      "perf_analyzer run starts once it is spent (the measurement is kept, with its precision).", default=20.0,
+      minimum=0, zero_ok=True, section="Load generator"),
     F("perf_output", "bool", "Write perf_analyzer output to perf_output_path.", default=False,
       section="Load generator"),
     F("perf_output_path", "path", "File for perf_analyzer output.", section="Load generator"),

@@ -49,6 +49,17 @@ def model_tag(tag: str, model: str) -> str:
     return f"{tag}{MODEL_TAG_SEP}{model}"
 
 
+#: suffix of the tag holding a measured metric's 95% confidence-interval half-width, relative to its value, in %
+#: (`perf_throughput_ci`): a load generator that knows its precision stores it, the ranking reads it for ties
+CI_SUFFIX = "_ci"
+
+
+def ci_tag(tag: str) -> str:
+    """The tag of `tag`'s relative 95% CI half-width (%); of a per-model tag, `perf_throughput_ci@model`."""
+    base, model = split_model_tag(tag)
+    return base + CI_SUFFIX if model is None else model_tag(base + CI_SUFFIX, model)
+
+
 def split_model_tag(tag: str) -> tuple[str, str | None]:
     """(`tag`, model) of a per-model tag; (`tag`, None) for a plain one."""
     base, sep, model = tag.partition(MODEL_TAG_SEP)

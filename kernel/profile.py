@@ -14,6 +14,7 @@ benches), so plugin choice, GPU discovery, the CPU-only rule and report writing 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -183,6 +184,12 @@ class Profile:
         reference = assembly.workloads(self.config)[0]  # the other workloads are reported, not ranked
         return {spec.name: ranker.rank(spec, ranking.at_workload(self.store.results(spec.name), reference), n)
                 for spec in self.config.models}
+
+    def ties(self) -> dict[str, ranking.Tie]:
+        """The models whose leading configs the measurements cannot tell apart (`ranking.tie`), over all configs."""
+        ranked = self.rank(top_n=sys.maxsize)
+        found = {spec.name: ranking.tie(ranked[spec.name], spec.objectives) for spec in self.config.models}
+        return {name: tie for name, tie in found.items() if tie is not None}
 
     def write_reports(self, run_id: int, ranking: dict[str, list[RankedConfig]], command: str = "profile",
                       names: Iterable[str] | None = None) -> list[Path]:

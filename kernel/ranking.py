@@ -5,6 +5,16 @@ weights, `d_k = a_k − b_k` for higher-is-better metrics and `b_k − a_k` for 
 means A is better. Unlike Model Analyzer: GPU metrics count (they are aggregated across GPUs first), and an
 objective missing on both sides is skipped instead of discarding the others. A variant is ranked by its best
 passing measurement (or its best measurement when none passes); failed measurements never rank.
+
+Noise: when measurements carry their precision (the relative 95% CI half-width of a metric under
+`metrics.ci_tag`, e.g. `perf_throughput_ci`), two configs are **statistically tied** when the weighted score
+between them is within their combined noise: `|S(a, b)| ≤ Σ w_k (ci_a,k + ci_b,k) / 100` over the objectives
+whose CI both measurements carry (for one objective: their intervals overlap). The configs tied with the
+score leader (same constraint verdict) are the tied leaders; `rank()` orders them by the tie-break rule —
+fewer resources first (total instance count, then max batch size, then memory used), then lower p99 latency, then
+the score — so the best config is the cheapest one the measurements cannot tell from the leader, and `tie()`
+reports them with the noise they are tied within. Measurements without CIs (older DBs, imported checkpoints)
+are never tied.
 """
 
 from __future__ import annotations
@@ -12,6 +22,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+import attrs
 
 from modelyzer.kernel import metrics
 from modelyzer.kernel.interfaces import RankedConfig
@@ -86,6 +98,83 @@ def gain_percent(a: dict[str, float], b: dict[str, float], objectives: Sequence[
     return total
 
 
+#: the tie-break rule, as reports state it
+TIE_BREAK_RULE = "fewer instances, then a smaller max batch size, then less memory, then lower p99 latency"
+
+
+@attrs.frozen
+class Tie:
+    """The leaders the measurements cannot tell apart: names in tie-break order (the first is ranked best), and
+    the largest relative CI half-width (%) of an objective among them."""
+
+    names: tuple[str, ...]
+    within: float
+
+
+def noise(a: dict[str, float], b: dict[str, float], objectives: Sequence[Objective]) -> float | None:
+    """The combined relative noise of the weighted score between two measurements' values (None: no objective
+    carries a CI on both sides)."""
+    total, known = 0.0, False
+    for tag, weight in normalized(objectives):
+        ca, cb = a.get(metrics.ci_tag(tag)), b.get(metrics.ci_tag(tag))
+        if ca is None or cb is None:
+            continue
+        known = True
+        total += weight * (ca + cb) / 100.0
+    return total if known else None
+
+
+def tied(a: dict[str, float], b: dict[str, float], objectives: Sequence[Objective]) -> bool:
+    """Whether the score between `a` and `b` is within their noise (see the module docstring)."""
+    n = noise(a, b, objectives)
+    return n is not None and abs(score(a, b, objectives)) <= n
+
+
+def resources(rc: RankedConfig) -> tuple[float, ...]:
+    """The tie-break key of a config at its best measurement: instances, max batch size, memory, p99 latency."""
+    variant = rc.best.run_config.variant
+    parts = variant.members or (variant,)
+    values = measurement_values(rc.best.measurement)
+    memory = values.get("gpu_used_memory", values.get("cpu_used_ram", 0.0))
+    return (float(sum(v.instance_count + sum(c.instance_count for c in v.composing) for v in parts)),
+            float(sum(v.max_batch_size for v in parts)), memory, values.get("perf_latency_p99", 0.0))
+
+
+def _by_score(objectives: Sequence[Objective]) -> Any:
+    def cmp(x: RankedConfig, y: RankedConfig) -> int:
+        if x.passing != y.passing:
+            return -1 if x.passing else 1
+        s = score(measurement_values(x.best.measurement), measurement_values(y.best.measurement), objectives)
+        return -1 if s > 0 else (1 if s < 0 else 0)
+
+    return functools.cmp_to_key(cmp)
+
+
+def tied_leaders(ranked: Sequence[RankedConfig], objectives: Sequence[Objective]) -> list[RankedConfig]:
+    """The configs tied with the score leader (itself first), in tie-break order; [] when the leader stands alone."""
+    by_score = sorted(ranked, key=_by_score(objectives))
+    if len(by_score) < 2:
+        return []
+    leader = by_score[0]
+    lead = measurement_values(leader.best.measurement)
+    group = [leader] + [r for r in by_score[1:] if r.passing == leader.passing
+                        and tied(measurement_values(r.best.measurement), lead, objectives)]
+    if len(group) < 2:
+        return []
+    order = {id(r): i for i, r in enumerate(group)}
+    return sorted(group, key=lambda r: (*resources(r), order[id(r)]))
+
+
+def tie(ranked: Sequence[RankedConfig], objectives: Sequence[Objective]) -> Tie | None:
+    """The tied leaders of a ranking and the noise they are tied within (None: the best config stands alone)."""
+    group = tied_leaders(ranked, objectives)
+    if not group:
+        return None
+    cis = [measurement_values(r.best.measurement).get(metrics.ci_tag(tag)) for r in group for tag, _ in
+           normalized(objectives)]
+    return Tie(tuple(r.variant_name for r in group), max((c for c in cis if c is not None), default=0.0))
+
+
 def failures(constraints: Iterable[Constraint], values: dict[str, float]) -> float:
     """Sum of relative violations (0 when every constraint is met; a missing metric counts as met)."""
     total = 0.0
@@ -137,13 +226,9 @@ def rank(
         best, ok = found
         ranked.append(RankedConfig(name, best, ok, tuple(rs)))
 
-    def cmp(x: RankedConfig, y: RankedConfig) -> int:
-        if x.passing != y.passing:
-            return -1 if x.passing else 1
-        s = score(measurement_values(x.best.measurement), measurement_values(y.best.measurement), objectives)
-        return -1 if s > 0 else (1 if s < 0 else 0)
-
-    ranked.sort(key=functools.cmp_to_key(cmp))
+    ranked.sort(key=_by_score(objectives))
+    leaders = tied_leaders(ranked, objectives)  # the tied leaders first, cheapest first
+    ranked = leaders + [r for r in ranked if all(r is not x for x in leaders)]
     if top_n is None:
         return ranked
     any_pass = any(r.passing for r in ranked)

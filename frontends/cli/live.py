@@ -18,10 +18,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TaskID, 
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
+from modelyzer.kernel import metrics
 from modelyzer.kernel.interfaces import RankedConfig
 from modelyzer.kernel.models import ConfigVariant, Measurement, RunConfig
 from modelyzer.kernel.progress import Progress
-from modelyzer.kernel.ranking import measurement_values
+from modelyzer.kernel.ranking import TIE_BREAK_RULE, Tie, measurement_values
 
 
 class LiveProgress(Progress):
@@ -110,20 +111,35 @@ def accelerator_cell(variant: ConfigVariant) -> str:
                      for e in entries if isinstance(e, dict)) or "none"
 
 
-def results_table(ranking: dict[str, list[RankedConfig]], cpu_only: Collection[str] = ()) -> list[Table]:
+def tie_line(model: str, tie: Tie) -> str:
+    """The sentence under a model's table when its leaders are statistically tied."""
+    names = ", ".join(tie.names)
+    return (f"{model}: {names} are statistically tied within ±{tie.within:.1f}% (95% confidence); {tie.names[0]} is "
+            f"ranked first by the tie-break rule: {TIE_BREAK_RULE}")
+
+
+def results_table(ranking: dict[str, list[RankedConfig]], cpu_only: Collection[str] = (),
+                  ties: dict[str, Tie] | None = None) -> list[Table]:
     """One table per model: rank, config, its knobs (and its accelerator when a variant names one), the load of
-    its best measurement, throughput, p99 (and tokens/s, TTFT p99, ITL p99 when measured), passing."""
+    its best measurement, throughput (with its ±CI when measured), p99 (and tokens/s, TTFT p99, ITL p99 when
+    measured), passing. The statistically tied leaders (`ties`) are ranked "1≈", "2≈", …, and the table's caption
+    says so."""
     tables = []
     for model, ranked in ranking.items():
-        table = Table(title=f"Top configurations for {model}:", title_justify="left", box=None, pad_edge=False)
+        tie = (ties or {}).get(model)
+        table = Table(title=f"Top configurations for {model}:", title_justify="left", box=None, pad_edge=False,
+                      caption=tie_line(model, tie) if tie else None, caption_justify="left")
         measured = {m.tag for rc in ranked for m in rc.best.measurement.metrics}
+        ci_tag = metrics.ci_tag("perf_throughput")
+        with_ci = ci_tag in measured
         tokens = [c for c in TOKEN_COLUMNS if c[1] in measured]
         latency = "request p99 ms" if tokens else "p99 ms"
         accelerators = [accelerator_cell(rc.best.run_config.variant) for rc in ranked]
         shown = any(a != "none" for a in accelerators)
         for header, justify in (("rank", "left"), ("config", "left"), ("instances", "left"), ("max batch", "left"),
                                 ("dyn.batch", "left"), *((("accelerator", "left"),) if shown else ()),
-                                ("load", "left"), ("infer/s", "right"), (latency, "right"),
+                                ("load", "left"), ("infer/s", "right"), *((("±%", "right"),) if with_ci else ()),
+                                (latency, "right"),
                                 *((c[0], "right") for c in tokens), ("ok", "left")):
             table.add_column(header, justify=justify, no_wrap=True)  # type: ignore[arg-type]
         for i, (rc, accelerator) in enumerate(zip(ranked, accelerators, strict=True), 1):
@@ -132,8 +148,10 @@ def results_table(ranking: dict[str, list[RankedConfig]], cpu_only: Collection[s
             knobs = knob_cells(rc.best.run_config, model in cpu_only, cpu_only)
             if shown:
                 knobs = (*knobs[:3], accelerator, *knobs[3:])
-            table.add_row(str(i), v.name, *knobs,
-                          f"{vals.get('perf_throughput', 0.0):.1f}", f"{vals.get('perf_latency_p99', 0.0):.2f}",
+            rank = f"{i}≈" if tie and v.name in tie.names else str(i)
+            ci = (f"{vals[ci_tag]:.1f}" if ci_tag in vals else "–",) if with_ci else ()
+            table.add_row(rank, v.name, *knobs, f"{vals.get('perf_throughput', 0.0):.1f}", *ci,
+                          f"{vals.get('perf_latency_p99', 0.0):.2f}",
                           *(f"{vals[tag]:.{digits}f}" if tag in vals else "–" for _, tag, digits in tokens),
                           "yes" if rc.passing else "NO")
         tables.append(table)
@@ -141,10 +159,11 @@ def results_table(ranking: dict[str, list[RankedConfig]], cpu_only: Collection[s
 
 
 def print_results(ranking: dict[str, list[RankedConfig]], stream: TextIO | None = None,
-                  cpu_only: Collection[str] = ()) -> None:
-    """The ranked tables; `cpu_only`: the models profiled on the CPU (a config without instance groups runs there)."""
+                  cpu_only: Collection[str] = (), ties: dict[str, Tie] | None = None) -> None:
+    """The ranked tables; `cpu_only`: the models profiled on the CPU (a config without instance groups runs there);
+    `ties`: the models whose leaders are statistically tied."""
     console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True, width=200)
-    for i, table in enumerate(results_table(ranking, cpu_only)):
+    for i, table in enumerate(results_table(ranking, cpu_only, ties)):
         if i:
             console.print()
         console.print(table)

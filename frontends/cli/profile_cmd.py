@@ -62,8 +62,9 @@ def profile(quiet: bool, **kwargs: Any) -> None:
         click.echo(f"retried {summary.retried} RunConfigs that failed in earlier runs", err=True)
     ranking = run.rank()
     paths = run.write_reports(summary.run_id, ranking)
+    ties = run.ties()
     run.close()
-    print_results(ranking, cpu_only={spec.name for spec in run.config.models if spec.cpu_only})
+    print_results(ranking, cpu_only={spec.name for spec in run.config.models if spec.cpu_only}, ties=ties)
     duty = summary.window_seconds / summary.wall_seconds if summary.wall_seconds else 0.0
     click.echo(
         f"\n{summary.measured} measured, {summary.skipped} skipped, {summary.failed} failed in "

@@ -6,17 +6,26 @@ parsed by ``perf_analyzer_csv``. Robustness follows MA:
 - perf_analyzer runs in its own process group (new session) with stdout+stderr going to a file; the whole group
   is killed when it runs longer than ``perf_analyzer_timeout`` s, when its CPU use (psutil, sampled every second)
   exceeds ``perf_analyzer_cpu_util`` %, and when we are interrupted (Ctrl-C: kill, then re-raise).
+- **Precision** (``measurement_precision`` > 0, the default ±5%): each perf_analyzer run keeps its first three
+  windows (a stability threshold every window passes, ``--percentile=99``, ``-v`` so every window's throughput and
+  p99 are printed); runs are repeated and their windows pooled until the 95% confidence intervals of throughput and
+  p99 are both within the target or ``measurement_max_seconds`` is spent (``precision``: the stopping rule). The
+  stored metrics are the mean of the runs' CSV values, plus the windows, the CI half-widths and the CV. Nothing
+  measured is thrown away. With ``measurement_precision: 0``, or when ``perf_analyzer_flags`` sets
+  ``stability-percentage`` / ``max-trials``, perf_analyzer decides stability itself, Model Analyzer's way:
 - "Failed to obtain stable measurement" / "Please use a larger time window" → retry with a larger window
   (``--measurement-request-count`` 100, then +50; time_windows: ``--measurement-interval`` 6000 ms, then +1000)
-  up to ``perf_analyzer_max_auto_adjusts`` times.
+  up to ``perf_analyzer_max_auto_adjusts`` times; the windows of the failed attempts are lost to perf_analyzer,
+  and their time is counted as retries (``last_retry_seconds``).
 - Any failure raises ``LoadGeneratorError`` whose message carries perf_analyzer's own error line; command and
   full output are appended to ``<export_path>/perf_analyzer_error.log``. With ``perf_output`` the output of every
   run is appended to ``perf_output_path`` (or logged when no path is set).
 
 The binary is ``perf_analyzer_path``; when that is the default ``perf_analyzer`` and not on PATH, the project's
 ``.tools/bin/perf_analyzer`` (under the source tree, then under the current directory) is used.
-``last_window_seconds`` holds the wall time of the last successful perf_analyzer run (its measurement windows
-plus start-up, typically a few ms); ``last_attempts`` how many runs that took.
+``last_window_seconds`` holds the wall time of the perf_analyzer runs whose windows the last measurement kept
+(their windows plus start-up, typically a few ms each); ``last_retry_seconds`` that of the runs thrown away
+(unstable, failed or killed); ``last_attempts`` how many runs it took; ``last_precision`` its windows.
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ from modelyzer.plugins.loadgen.perf_analyzer_args import (
     render,
 )
 from modelyzer.plugins.loadgen.perf_analyzer_csv import GPU_COLUMNS, NON_GPU_COLUMNS, parse_csv
+from modelyzer.plugins.loadgen.precision import Precision, Window, mean_metrics, parse_windows
 from modelyzer.plugins.setup_tools import setup_tool
 
 UNSTABLE_MARKERS = ("Failed to obtain stable measurement", "Please use a larger time window")
@@ -60,6 +70,10 @@ POLL_SECONDS = 0.1
 CPU_SAMPLE_SECONDS = 1.0
 KILL_GRACE_SECONDS = 2.0
 TOGETHER_STABILITY_PERCENT = 10000  # max/min of three windows within 100×: the first three always pass
+POOLED_STABILITY_PERCENT = TOGETHER_STABILITY_PERCENT  # precision mode: each run's first three windows are kept
+KEPT_WINDOWS = 3  # perf_analyzer's result is the mean of its last three windows
+#: perf_analyzer flags with which the user keeps the stability decision with perf_analyzer
+PA_STABILITY_ARGS = ("stability-percentage", "max-trials")
 
 
 def find_perf_analyzer(path: str | None) -> str:
@@ -211,7 +225,9 @@ class PerfAnalyzerLoadGenerator(LoadGenerator):
         self.config = config
         self.context = context
         self.last_window_seconds = 0.0
+        self.last_retry_seconds = 0.0
         self.last_attempts = 0
+        self.last_precision: Precision | None = None
 
     # --- command lines -------------------------------------------------------------------------------
     def _binary(self) -> str:
@@ -257,17 +273,34 @@ class PerfAnalyzerLoadGenerator(LoadGenerator):
             )
         return env
 
+    def precise(self, run_config: RunConfig) -> bool:
+        """Whether this RunConfig is measured to ``measurement_precision`` (runs pooled until precise) rather than
+        by perf_analyzer's own stability check: a target is set and the user's flags leave stability to us."""
+        return bool(self.config.measurement_precision) and not any(
+            key in run_config.perf_analyzer_flags for key in PA_STABILITY_ARGS)
+
     def measure(self, run_config: RunConfig, endpoints: Endpoints) -> list[Metric]:
-        self.last_window_seconds, self.last_attempts = 0.0, 0
+        """One measurement: perf_analyzer runs (see the module docstring) until precise, capped, or failed."""
+        self.last_window_seconds, self.last_retry_seconds, self.last_attempts = 0.0, 0.0, 0
+        adjusts = 0
         binary = self._binary()
         timeout = float(self.config.perf_analyzer_timeout)
         cpu_limit = float(self.config.perf_analyzer_cpu_util)
         max_adjusts = self.config.perf_analyzer_max_auto_adjusts
+        target = float(self.config.measurement_precision) if self.precise(run_config) else 0.0
+        cap = float(self.config.measurement_max_seconds)
         export = Path(self.context.export_path)
         export.mkdir(parents=True, exist_ok=True)
         model = model_name_for(run_config, endpoints)
+        windows: list[Window] = []
+        latency_tag = "perf_latency_p99"
+        runs: list[list[Metric]] = []
+        kept = spent = 0.0
         with tempfile.TemporaryDirectory(dir=export, prefix=".perf_analyzer-") as tmp:
             flags = self.flags(run_config, endpoints, csv_path=Path(tmp) / f"{model}-results.csv")
+            flags = {**flags, "verbose": True}  # one line per window
+            if target:  # every run keeps its first three windows (p99 per window): the pooling decides when to stop
+                flags.update({"stability-percentage": POOLED_STABILITY_PERCENT, "percentile": flags.get("percentile", 99)})
             env = self._env(binary, endpoints)
             attempt = 0
             while True:
@@ -275,42 +308,50 @@ class PerfAnalyzerLoadGenerator(LoadGenerator):
                 argv = [binary, *render(flags)]
                 self.context.log.debug("running %s", shlex.join(argv))
                 window = " ".join(render({k: flags[k] for k in WINDOW_ARGS if k in flags}))
-                label = "perf_analyzer" + (f" auto-adjust {attempt - 1}/{max_adjusts} {window}" if attempt > 1 else "")
-                self.context.status(f"{label}: started")
+                label = ("perf_analyzer" + (f" run {len(runs) + 1}" if runs else "")
+                         + (f" auto-adjust {adjusts}/{max_adjusts} {window}" if adjusts else ""))
+                self.context.status(f"{label}: started" + (f" — {Precision(tuple(windows), latency_tag).describe(target)}"
+                                                           if windows else ""))
                 outcome = run_process(argv, Path(tmp) / f"output-{attempt}.txt", timeout, cpu_limit, env,
                                       on_tick=functools.partial(self._show_progress, label))
+                spent += outcome.seconds
                 self._perf_output(argv, outcome.output)
                 if outcome.killed:
-                    self._fail(
-                        run_config, argv, outcome.output, f"perf_analyzer {outcome.killed} and was killed"
-                    )
-                if outcome.returncode == 0:
+                    self.last_retry_seconds += outcome.seconds
+                    self._fail(run_config, argv, outcome.output, f"perf_analyzer {outcome.killed} and was killed")
+                if outcome.returncode != 0:
+                    self.last_retry_seconds += outcome.seconds
+                    if is_unstable(outcome.output) and adjusts < max_adjusts:
+                        adjusts += 1
+                        flags = adjust_for_stability(flags)
+                        self.context.log.info(
+                            "%s: unstable measurement, retrying with %s (%d/%d)", run_config.describe(),
+                            " ".join(render({k: flags[k] for k in WINDOW_ARGS if k in flags})), adjusts,
+                            max_adjusts)
+                        continue
+                    retried = f" after {adjusts} auto-adjust(s)" if adjusts else ""
+                    reason = f"perf_analyzer failed (exit {outcome.returncode}){retried}: {error_line(outcome.output)}"
+                    self._fail(run_config, argv, outcome.output, reason)
+                csv_path = Path(str(flags["latency-report-file"]))
+                text = csv_path.read_text(errors="replace") if csv_path.is_file() else ""
+                measured = parse_csv(text, run_config.load)
+                if not measured:
+                    self.last_retry_seconds += outcome.seconds
+                    self._fail(run_config, argv, outcome.output, f"perf_analyzer wrote no measurement to {csv_path.name}")
+                csv_path.unlink()
+                passes, latency_tag = parse_windows(outcome.output)
+                windows += passes[-KEPT_WINDOWS:]  # perf_analyzer reports its last three windows
+                runs.append(measured)
+                kept += outcome.seconds
+                precision = Precision(tuple(windows), latency_tag)
+                if not target or precision.met(target) or spent + outcome.seconds > cap or not passes:
                     break
-                if is_unstable(outcome.output) and attempt <= max_adjusts:
-                    flags = adjust_for_stability(flags)
-                    self.context.log.info(
-                        "%s: unstable measurement, retrying with %s (%d/%d)",
-                        run_config.describe(),
-                        " ".join(render({k: flags[k] for k in WINDOW_ARGS if k in flags})),
-                        attempt,
-                        max_adjusts,
-                    )
-                    continue
-                retried = f" after {attempt - 1} auto-adjust(s)" if attempt > 1 else ""
-                reason = (
-                    f"perf_analyzer failed (exit {outcome.returncode}){retried}: {error_line(outcome.output)}"
-                )
-                self._fail(run_config, argv, outcome.output, reason)
-            csv_path = Path(str(flags["latency-report-file"]))
-            text = csv_path.read_text(errors="replace") if csv_path.is_file() else ""
-            metrics = parse_csv(text, run_config.load)
-            if not metrics:
-                self._fail(
-                    run_config, argv, outcome.output, f"perf_analyzer wrote no measurement to {csv_path.name}"
-                )
-        self.last_window_seconds = outcome.seconds
-        self.last_attempts = attempt
-        return metrics
+        self.last_window_seconds, self.last_attempts = kept, attempt
+        self.last_precision = Precision(tuple(windows), latency_tag)
+        if target and not self.last_precision.met(target):
+            self.context.log.info("%s: precision target not met within measurement_max_seconds=%g: %s",
+                                  run_config.describe(), cap, self.last_precision.describe(target))
+        return mean_metrics(runs) + (self.last_precision.metrics(target or None) if windows else [])
 
     def _show_progress(self, label: str, seconds: float, line: str) -> None:
         """The status line while perf_analyzer runs: which attempt, for how long, and what it last said."""

@@ -71,11 +71,15 @@ def verdict_fields(data: ModelData, constraints: list[dict[str, Any]]) -> dict[s
     the default, the counts behind the summary sentence and the hardware."""
     assert data.best is not None
     gain = data.gain()
+    tie = data.tie
     return {
         "constraints": constraints,
         "constraints_met": data.best.passing,
         "objectives": [{"tag": o.tag, "weight": o.weight} for o in data.spec.objectives],
         "gain_over_default_percent": round(gain, 2) if gain is not None else None,
+        # the leaders the measurements cannot tell apart, in tie-break order (this variant first); null: none
+        "statistically_tied": {"variants": list(tie.names), "within_percent": round(tie.within, 2),
+                               "tie_break": ranking.TIE_BREAK_RULE} if tie else None,
         "measurements": data.measurements,
         "configurations": data.configurations,
         "failed_measurements": len(data.failed),

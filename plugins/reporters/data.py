@@ -203,6 +203,11 @@ class ModelData:
         return self.top[0] if self.top else None
 
     @property
+    def tie(self) -> ranking.Tie | None:
+        """The leading configs the measurements cannot tell apart (`ranking.tie`), None when the best stands alone."""
+        return ranking.tie(self.ranked, self.spec.objectives)
+
+    @property
     def default(self) -> RankedConfig | None:
         return next((r for r in self.ranked if r.best.run_config.variant.is_default), None)
 

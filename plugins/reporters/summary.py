@@ -29,7 +29,7 @@ from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.interfaces import RankedConfig
 from modelyzer.kernel.models import RunConfig
 from modelyzer.kernel.progress import format_duration
-from modelyzer.kernel.ranking import measurement_values
+from modelyzer.kernel.ranking import TIE_BREAK_RULE, measurement_values
 from modelyzer.kernel.store import Store
 from modelyzer.plugins.reporters import plots
 from modelyzer.plugins.reporters.data import (
@@ -85,8 +85,14 @@ def headline(data: ModelData) -> str:
         verdict = f"is {rounded}% better than the default configuration at {goal}"
     else:
         verdict = "provides no gain over the default configuration"
-    return (f"In {data.measurements} measurements across {data.configurations} configurations, {name} {verdict}, "
-            f"under the given constraints, on {data.hardware.phrase}.")
+    sentence = (f"In {data.measurements} measurements across {data.configurations} configurations, {name} {verdict}, "
+                f"under the given constraints, on {data.hardware.phrase}.")
+    tie = data.tie
+    if tie is not None:
+        sentence += (f" The measurements cannot tell {', '.join(tie.names)} apart: they are statistically tied "
+                     f"within ±{tie.within:.1f}% (95% confidence), and {tie.names[0]} is chosen by the tie-break "
+                     f"rule: {TIE_BREAK_RULE}.")
+    return sentence
 
 
 def best_names(data: ModelData) -> str:
@@ -191,6 +197,9 @@ def table(data: ModelData) -> tuple[list[str], list[list[Any]]]:
     if data.gpu_metrics:
         headers += ["Max GPU Memory Usage (MB)", "Average GPU Utilization (%)"]
     headers.append("Satisfies Constraints")
+    tie = data.tie
+    if tie is not None:
+        headers.append("Statistically Tied")
     rows = []
     for rc in data.top:
         r, v = rc.best, rc.best.run_config.variant
@@ -208,6 +217,8 @@ def table(data: ModelData) -> tuple[list[str], list[list[Any]]]:
             util = value(r, "gpu_utilization")
             row += [int(mem) if mem is not None else "–", f"{util:.1f}" if util is not None else "–"]
         row.append("Yes" if rc.passing else "No")
+        if tie is not None:
+            row.append(f"±{tie.within:.1f}%" if v.name in tie.names else "")
         rows.append(row)
     return headers, rows
 

@@ -98,3 +98,27 @@ def test_an_accelerator_column_shows_when_a_ranked_variant_names_one() -> None:
     out = io.StringIO()
     print_results({"m": ranked[1:]}, out)  # no variant names one: no column
     assert "accelerator" not in out.getvalue()
+
+
+def test_tied_leaders_are_marked_and_the_table_says_why_the_first_leads() -> None:
+    from modelyzer.kernel import ranking
+    from modelyzer.kernel.models import Objective
+
+    def with_ci(name: str, throughput: float) -> Result:
+        rc = run_config(name)
+        return Result(rc, Measurement("k", metrics=(Metric("perf_throughput", throughput),
+                                                    Metric("perf_throughput_ci", 4.0), Metric("perf_latency_p99", 3.5))))
+
+    objectives = (Objective("perf_throughput", 1),)
+    ranked = ranking.rank([with_ci("m_config_1", 250.0), with_ci("m_config_2", 245.0), with_ci("m_config_3", 150.0)],
+                          objectives, ())
+    tie = ranking.tie(ranked, objectives)
+    assert tie is not None
+    out = io.StringIO()
+    print_results({"m": ranked}, out, ties={"m": tie})
+    lines = out.getvalue().splitlines()
+    assert "±%" in lines[1]
+    assert [line.split()[0] for line in lines[2:5]] == ["1≈", "2≈", "3"]
+    assert lines[2].split()[-4:-2] == ["250.0", "4.0"]
+    caption = " ".join(lines[5:])
+    assert "m_config_1, m_config_2 are statistically tied within ±4.0%" in caption and "fewer instances" in caption

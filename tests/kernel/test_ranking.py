@@ -100,3 +100,53 @@ def test_gain_percent() -> None:
     assert ranking.gain_percent({"perf_throughput": 150.0}, {"perf_throughput": 100.0}, THR) == pytest.approx(50.0)
     lat = (Objective("perf_latency_p99", 1),)
     assert ranking.gain_percent({"perf_latency_p99": 5.0}, {"perf_latency_p99": 10.0}, lat) == pytest.approx(100.0)
+
+
+def tied_res(variant: str, instances: int, mbs: int, **values: float) -> Result:
+    config = {"max_batch_size": mbs, "instance_group": [{"count": instances, "kind": "KIND_CPU"}]}
+    rc = RunConfig("m", ConfigVariant("m", config, name=variant), LoadSpec(concurrency=4))
+    return Result(rc, Measurement(rc.key, metrics=tuple(Metric(t, v) for t, v in values.items())))
+
+
+def test_configs_within_their_noise_are_tied_and_the_cheapest_ranks_first() -> None:
+    """a leads b by 3% but each is ±2%: tied, and b (1 instance) beats a (2 instances) by the tie-break rule; c
+    is 20% behind: not tied. Without CIs nothing is tied and the score decides."""
+    a = tied_res("a", 2, 8, perf_throughput=1030.0, perf_throughput_ci=2.0, perf_latency_p99=5.0)
+    b = tied_res("b", 1, 8, perf_throughput=1000.0, perf_throughput_ci=2.0, perf_latency_p99=6.0)
+    c = tied_res("c", 1, 1, perf_throughput=800.0, perf_throughput_ci=2.0, perf_latency_p99=6.0)
+    ranked = ranking.rank([a, c, b], THR, ())
+    assert [r.variant_name for r in ranked] == ["b", "a", "c"]
+    found = ranking.tie(ranked, THR)
+    assert found == ranking.Tie(("b", "a"), 2.0)
+    precise = [tied_res(n, i, 8, perf_throughput=t, perf_throughput_ci=0.5) for n, i, t in (("a", 2, 1030.0),
+                                                                                           ("b", 1, 1000.0))]
+    assert [r.variant_name for r in ranking.rank(precise, THR, ())] == ["a", "b"] and ranking.tie(
+        ranking.rank(precise, THR, ()), THR) is None
+    no_ci = [tied_res("a", 2, 8, perf_throughput=1030.0), tied_res("b", 1, 8, perf_throughput=1000.0)]
+    assert [r.variant_name for r in ranking.rank(no_ci, THR, ())] == ["a", "b"]
+    assert ranking.tie(ranking.rank(no_ci, THR, ()), THR) is None
+
+
+def test_the_tie_break_goes_instances_then_batch_then_memory_then_latency() -> None:
+    same = {"perf_throughput": 1000.0, "perf_throughput_ci": 5.0}
+    rs = [tied_res("big-batch", 1, 16, **same, cpu_used_ram=100.0), tied_res("two", 2, 1, **same),
+          tied_res("more-ram", 1, 8, **same, cpu_used_ram=200.0, perf_latency_p99=1.0),
+          tied_res("less-ram", 1, 8, **same, cpu_used_ram=100.0, perf_latency_p99=9.0)]
+    assert [r.variant_name for r in ranking.rank(rs, THR, ())] == ["less-ram", "more-ram", "big-batch", "two"]
+
+
+def test_a_config_failing_the_constraints_is_never_tied_with_a_passing_leader() -> None:
+    cons = (Constraint("perf_latency_p99", max=10),)
+    ok = tied_res("ok", 2, 8, perf_throughput=1000.0, perf_throughput_ci=5.0, perf_latency_p99=9.0)
+    slow = tied_res("slow", 1, 8, perf_throughput=1010.0, perf_throughput_ci=5.0, perf_latency_p99=11.0)
+    ranked = ranking.rank([slow, ok], THR, cons)
+    assert [r.variant_name for r in ranked] == ["ok", "slow"] and ranking.tie(ranked, THR) is None
+
+
+def test_weighted_objectives_add_their_noise() -> None:
+    objs = (Objective("perf_throughput", 1), Objective("perf_latency_p99", 1))
+    a = {"perf_throughput": 110.0, "perf_throughput_ci": 1.0, "perf_latency_p99": 10.0, "perf_latency_p99_ci": 10.0}
+    b = {"perf_throughput": 100.0, "perf_throughput_ci": 1.0, "perf_latency_p99": 10.0, "perf_latency_p99_ci": 10.0}
+    assert ranking.noise(a, b, objs) == pytest.approx(0.5 * 0.02 + 0.5 * 0.2)
+    assert ranking.tied(a, b, objs)  # score ≈ 0.048 ≤ 0.11
+    assert not ranking.tied(a, b, (Objective("perf_throughput", 1),))  # 9.5% apart, ±1% each

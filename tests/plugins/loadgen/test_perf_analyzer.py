@@ -340,3 +340,79 @@ def test_real_perf_analyzer_and_collectors_against_mlserver(
     assert values["perf_throughput"] > 0 and values["perf_server_compute_infer"] > 0
     assert {m.tag for m in cpu} == {"cpu_used_ram", "cpu_available_ram"} and gpu == []
     assert 0 < gen.last_window_seconds < 120
+
+
+# --- precision: runs pooled until the confidence intervals are within measurement_precision ------------------
+POOLING_SCRIPT = """
+    import json, sys
+    calls = {calls!r}
+    with open(calls, "a") as fh:
+        fh.write(json.dumps(sys.argv[1:]) + "\\n")
+    n = sum(1 for _ in open(calls))
+    passes = {passes!r}
+    for i, (tput, p99) in enumerate(passes[min(n, len(passes)) - 1], 1):
+        print(f"  Pass [{{i}}] throughput: {{tput}} infer/sec. p99 latency: {{p99}} usec")
+    args = sys.argv[1:]
+    open(args[args.index("-f") + 1], "w").write({csv!r}.replace("2618.4", str(1000.0 * n)))
+"""
+NOISY = [(1000, 1000), (1500, 1500), (700, 700)]
+STEADY = [(1000, 1000), (1001, 1001), (999, 999)]
+
+
+def test_runs_are_pooled_until_the_intervals_meet_the_target(tmp_path: Path) -> None:
+    """Noisy first run → a second run; the pooled windows' intervals are within ±30% → stop. Stored: the mean of
+    the two runs' CSV values, 6 windows, the half-widths, the CV, target met; nothing is counted as a retry."""
+    calls = tmp_path / "calls.jsonl"
+    script = fake_pa(tmp_path, POOLING_SCRIPT.format(calls=str(calls), passes=[NOISY, STEADY], csv=REAL_CSV))
+    gen = generator(tmp_path, perf_analyzer_path=script, measurement_precision=30.0)
+    values = {m.tag: m.value for m in gen.measure(run_config(LoadSpec(concurrency=4)), TRITON) if m.gpu_uuid is None}
+    argvs = [json.loads(line) for line in calls.read_text().splitlines()]
+    assert len(argvs) == 2 and gen.last_attempts == 2 and gen.last_retry_seconds == 0.0
+    assert all("--stability-percentage=10000" in a and "--percentile=99" in a and "-v" in a for a in argvs)
+    assert values["perf_throughput"] == 1500.0  # (1000 + 2000) / 2: each run's CSV, averaged
+    assert values["measurement_windows"] == 6 and values["precision_target_met"] == 1.0
+    assert 25 < values["perf_throughput_ci"] <= 30 and 0 < values["perf_latency_p99_ci"] <= 30
+    assert values["perf_throughput_cv"] > 0
+    assert gen.last_precision is not None and len(gen.last_precision.windows) == 6
+
+
+def test_pooling_stops_at_the_time_cap_and_keeps_the_measurement(tmp_path: Path) -> None:
+    calls = tmp_path / "calls.jsonl"
+    script = fake_pa(tmp_path, POOLING_SCRIPT.format(calls=str(calls), passes=[NOISY], csv=REAL_CSV))
+    gen = generator(tmp_path, perf_analyzer_path=script, measurement_precision=1.0, measurement_max_seconds=0.0)
+    values = {m.tag: m.value for m in gen.measure(run_config(), TRITON)}
+    assert len(calls.read_text().splitlines()) == 1
+    assert values["measurement_windows"] == 3 and values["precision_target_met"] == 0.0
+    assert values["perf_throughput_ci"] > 1.0
+
+
+def test_perf_analyzers_own_stability_when_asked(tmp_path: Path) -> None:
+    """`measurement_precision: 0`, or `stability-percentage` in the flags: one run, perf_analyzer's own rule (no
+    forced threshold, no --percentile); its last three windows still give the interval."""
+    for flags, values in (({}, {"measurement_precision": 0.0}), ({"stability-percentage": 20}, {})):
+        calls = tmp_path / "calls.jsonl"
+        calls.unlink(missing_ok=True)
+        script = fake_pa(tmp_path, POOLING_SCRIPT.format(calls=str(calls), passes=[NOISY], csv=REAL_CSV))
+        gen = generator(tmp_path, perf_analyzer_path=script, **values)
+        stored = {m.tag: m.value for m in gen.measure(run_config(flags=flags), TRITON)}
+        (argv,) = [json.loads(line) for line in calls.read_text().splitlines()]
+        assert "--stability-percentage=10000" not in argv and not any(a.startswith("--percentile") for a in argv)
+        assert stored["measurement_windows"] == 3 and "precision_target_met" not in stored
+
+
+@needs_pa
+@pytest.mark.integration
+def test_real_perf_analyzer_pools_windows_to_the_target(tmp_path: Path, stub_port: int) -> None:
+    """The real binary in precision mode: every run's three windows are parsed and pooled; the measurement stops
+    when precise or at the cap, and says which."""
+    gen = generator(tmp_path, perf_analyzer_path="perf_analyzer", client_protocol="http", triton_launch_mode="remote",
+                    measurement_precision=10.0, measurement_max_seconds=8.0)
+    endpoints = Endpoints(http=f"127.0.0.1:{stub_port}", protocol="http", model_name="add_sub",
+                          loadgen_flags={"input-tensor-format": "json", "output-tensor-format": "json"})
+    values = {m.tag: m.value for m in gen.measure(run_config(LoadSpec(concurrency=2)), endpoints)}
+    windows = values["measurement_windows"]
+    assert windows >= 3 and windows % 3 == 0 and windows == 3 * gen.last_attempts
+    assert values["perf_throughput"] > 0 and values["perf_throughput_cv"] >= 0
+    met = values["precision_target_met"] == 1.0
+    assert met == (values["perf_throughput_ci"] <= 10.0 and values["perf_latency_p99_ci"] <= 10.0)
+    assert met or gen.last_window_seconds >= 4.0  # not met: it went on until about the cap

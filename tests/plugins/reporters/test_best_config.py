@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modelyzer.kernel import registry
+from modelyzer.kernel import ranking, registry
 from modelyzer.kernel.store import Store
 from tests.plugins.reporters.test_summary import GAIN, build_store, make_config, write
 
@@ -70,3 +70,14 @@ def test_no_passing_config_is_said(tmp_path: Path) -> None:
     assert doc["constraints_met"] is False
     assert doc["constraints"][0]["met"] is False
     assert doc["gain_over_default_percent"] is None  # no default measurement meets the constraints
+
+
+def test_best_config_json_names_statistically_tied_leaders(tmp_path: Path) -> None:
+    write(build_store(tmp_path / "results.db", ci=15.0), make_config(tmp_path), "best_config")
+    doc = json.loads((tmp_path / "best_configs" / "m" / "best_config.json").read_text())
+    assert doc["variant"] == "m_config_1"  # cheaper than m_config_0, which the measurements cannot tell apart
+    assert doc["statistically_tied"] == {"variants": ["m_config_1", "m_config_0"], "within_percent": 15.0,
+                                         "tie_break": ranking.TIE_BREAK_RULE}
+    write(build_store(tmp_path / "plain" / "results.db"), make_config(tmp_path / "plain"), "best_config")
+    plain = json.loads((tmp_path / "plain" / "best_configs" / "m" / "best_config.json").read_text())
+    assert plain["statistically_tied"] is None and plain["variant"] == "m_config_0"

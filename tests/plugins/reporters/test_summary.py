@@ -51,8 +51,9 @@ def variant_config(kind: str, count: int, mbs: int, dyn: bool) -> dict[str, Any]
     return config
 
 
-def build_store(path: Path, gpu: bool = True, status: str = "finished", config: ProfileConfig | None = None) -> Store:
-    """The synthetic results DB (see the module docstring)."""
+def build_store(path: Path, gpu: bool = True, status: str = "finished", config: ProfileConfig | None = None,
+                ci: float | None = None) -> Store:
+    """The synthetic results DB (see the module docstring); `ci`: every throughput measured to ±`ci` %."""
     store = Store(path)
     cfg = config or make_config(path.parent, gpu=gpu)
     run_id = store.start_run(cfg.to_dict())
@@ -80,6 +81,8 @@ def build_store(path: Path, gpu: bool = True, status: str = "finished", config: 
                                 Metric("gpu_utilization", 10.0 * conc, uuid), Metric("gpu_power_usage", 40.0 + conc, uuid)]
             else:
                 metrics.append(Metric("cpu_used_ram", 500.0 + 50 * count))
+            if ci is not None:
+                metrics.append(Metric("perf_throughput_ci", ci))
             store.record(run_id, rc, Measurement(rc.key, metrics=tuple(metrics), window_seconds=2.0, host="localhost"))
         if name == "m_config_2":
             rc = RunConfig("m", variant, LoadSpec(concurrency=16))
@@ -332,3 +335,21 @@ def test_summary_matches_model_analyzer(name: str, tmp_path: Path) -> None:
     assert data.hardware.phrase == f"GPU(s) {expected['gpu_names']}"
     assert data.hardware.memory_text == expected["total_gpu_memory"]
     assert [r[0] for r in summary_report.table(data)[1]] == [row[0] for row in expected["table_rows"]]
+
+
+def test_statistically_tied_leaders_are_named_and_the_cheapest_is_chosen(tmp_path: Path) -> None:
+    """Throughputs measured to ±15%: m_config_0 (2 instances, 300/s) and m_config_1 (1 instance, 230/s) cannot be
+    told apart, so m_config_1 leads by the tie-break rule; the headline and the table say so."""
+    store = build_store(tmp_path / "results.db", ci=15.0)
+    config = make_config(tmp_path)
+    data = model_data(store, config, config.models[0])
+    assert data.tie is not None and data.tie.names == ("m_config_1", "m_config_0") and data.tie.within == 15.0
+    text = summary_report.headline(data)
+    assert text.startswith("In 16 measurements across 4 configurations, m_config_1 ")
+    assert ("cannot tell m_config_1, m_config_0 apart: they are statistically tied within ±15.0% (95% confidence), "
+            "and m_config_1 is chosen by the tie-break rule: fewer instances") in text
+    headers, rows = summary_report.table(data)
+    assert headers[-1] == "Statistically Tied"
+    assert [(r[0], r[-1]) for r in rows][:2] == [("m_config_1", "±15.0%"), ("m_config_0", "±15.0%")]
+    assert all(r[-1] == "" for r in rows[2:])
+    assert model_data(build_store(tmp_path / "plain.db"), config, config.models[0]).tie is None
