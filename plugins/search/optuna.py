@@ -10,7 +10,12 @@ asked as is; with `use_concurrency_formula` the load is the formula, clamped by 
 Analyzer's bug 9.2.3 ignored the maximum).
 
 Trials: between `min_percentage_of_search_space` and `max_percentage_of_search_space` of the search space
-(`optuna_min_trials` / `optuna_max_trials` when set; both kinds set: the tighter bounds). After the minimum,
+(`optuna_min_trials` / `optuna_max_trials` when set; both kinds set: the tighter bounds). The first trials after
+the default are a warm start (`_warm_start`: the ordered config knobs all lowest — quick's start —, all highest,
+all middle, each highest alone, at the saturating load); every new best point then queues its ±1 neighbours
+along the ordered config knobs (a greedy climb, the side the scores rise toward first; they replace the previous
+best's), and with a latency-like constraint a passing trial queues its config one load step higher. Queued
+points are asked first; TPE samples whenever the queue is empty. After the minimum,
 TPE stops once `optuna_early_exit_threshold` trials brought no improvement above 1% (noise does not count);
 then a polish, still within the maximum: the ±1 neighbours of the best point along each ordered config
 parameter, greedily, while they improve. A trial that breaks a latency-like constraint makes the same config
@@ -21,7 +26,7 @@ Score (maximized): the weighted relative objective gain over the default config 
 baseline) when a trial passes the constraints, `-2 − violation` when it fails them (below every passing
 trial), −10 for a failed measurement; a `not_recorded` replay answer is a failed trial TPE ignores.
 
-Seed and resume: the seed (random on a fresh profile) is stored in the results DB (`search_state`, scoped by
+Seed and resume: the seed (`optuna_seed`, else random on a fresh profile) is stored in the results DB (`search_state`, scoped by
 model and search space); a resumed profile gets the same seed, asks the same trials, the engine answers them
 from the stored measurements, and the study goes on where it stopped. With several slots, several trials are
 asked at once (TPE's constant liar keeps them apart). After the trials (unless `concurrency_sweep_disable`):
@@ -56,7 +61,7 @@ from modelyzer.plugins.search.common import (
 )
 from modelyzer.plugins.search.joint import JointSpace, space_of
 from modelyzer.plugins.search.load_sweep import WalkDriver, sweeps_for
-from modelyzer.plugins.search.optuna_params import Param, relative_load, trial_bounds
+from modelyzer.plugins.search.optuna_params import Param, load_offset, relative_load, trial_bounds, warm_start
 from modelyzer.plugins.search.space import ConfigSpace
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,7 +69,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 FAILED_SCORE = -10.0
 MIN_IMPROVEMENT = 0.01  # a score gain below this (1% relative objective gain) is noise for the early exit
-STARTUP_TRIALS = 6  # random trials before TPE models the space (optuna's default is 10)
+STARTUP_TRIALS = 6  # trials (the warm start's included) before TPE models the space (optuna's default is 10)
 
 
 class OptunaSearch(SearchStrategy):
@@ -99,7 +104,7 @@ class OptunaSearch(SearchStrategy):
         self.sweep_enabled = not config.concurrency_sweep_disable
         self.scope = f"optuna/{spec.name}/{self._space_hash()}"
         self.state = state if state is not None else SearchState.for_config(config)
-        self.seed = self._seed(seed)
+        self.seed = self._seed(seed if seed is not None else config.optuna_seed)
         if state is None:
             self.state.close()  # only the seed lives there
         self.study = self._study()
@@ -110,7 +115,8 @@ class OptunaSearch(SearchStrategy):
         self._untold: list[tuple[optuna.trial.Trial, Measurement]] = []
         self.baseline: Measurement | None = None
         self._trial_points: dict[int, tuple[int, ...]] = {}
-        self._queued: set[tuple[int, ...]] = set()
+        self._queued: list[tuple[int, ...]] = []  # points asked next, in order (TPE samples when it is empty)
+        self._climbing: set[tuple[int, ...]] = set()  # the queued neighbours of the best point (the greedy climb)
         self._asked_points: set[tuple[int, ...]] = set()
         self.best_point: tuple[int, ...] | None = None
         self.polishing = False
@@ -126,6 +132,9 @@ class OptunaSearch(SearchStrategy):
             else self._run_config(default, formula_load(default, self.plan), self._batch(0)))
         self.sweeper: WalkDriver | None = None
         self._finished = False
+        self.upper_constraints = any(c.max is not None for c in spec.constraints)
+        for point in self._warm_start():
+            self._enqueue(point)
 
     # parameters, seed, study ---------------------------------------------------------------------------
     def _params(self) -> list[Param]:
@@ -154,6 +163,14 @@ class OptunaSearch(SearchStrategy):
         if stored is None or int(stored) != seed:
             self.state.set(self.scope, "seed", seed)
         return seed
+
+    def _warm_start(self) -> list[tuple[int, ...]]:
+        """The first trials after the default (`optuna_params.warm_start`)."""
+        load = None
+        if self.load_param is not None:
+            size = self.params[self.load_param].size
+            load = (self.load_param, load_offset(self.plan) if self.relative_load else (size - 1) // 2)
+        return warm_start(self.params, len(self.space.dimensions), load)
 
     def _study(self) -> optuna.study.Study:
         import optuna
@@ -248,12 +265,13 @@ class OptunaSearch(SearchStrategy):
             self._start_polish()
             if not self._can_ask():
                 break
-            trial = self.study.ask()
+            trial = self._next_trial()
             self.asked += 1
             point, rc = self._ask(trial)
             self._trial_points[trial.number] = point
             self._asked_points.add(point)
-            self._queued.discard(point)
+            if point in self._queued:
+                self._queued.remove(point)
             if rc is None:
                 self._tell(trial, Measurement("", status="skipped", error="batch size > max_batch_size"))
                 continue
@@ -306,32 +324,68 @@ class OptunaSearch(SearchStrategy):
                     if self.best_score is None or value > self.best_score + MIN_IMPROVEMENT:
                         self.best_trial = self.told  # noise-level gains do not postpone the early exit
                     self.best_score, self.best_point = value, point
-                    if self.polishing and point is not None:
-                        self._enqueue_neighbours(point)
+                    if point is not None:
+                        self._enqueue_neighbours(point, load=not self.polishing and self.upper_constraints)
                 if point is not None and m.ok and self.judge.load_failure(m) > 0:
                     self._enqueue_lower_load(point, m)
+                elif point is not None and m.ok and self.upper_constraints and self.judge.passes(m):
+                    self._enqueue_higher_load(point)
             self.told += 1
 
     # trials the study is asked to run next --------------------------------------------------------------
     def _known(self, point: tuple[int, ...]) -> bool:
         return point in self._asked_points or point in self._queued or self._predicted_failure(point) is not None
 
-    def _enqueue(self, point: tuple[int, ...]) -> None:
+    def _enqueue(self, point: tuple[int, ...], front: bool = False) -> None:
         if self._known(point):
             return
-        self._queued.add(point)
-        params: dict[str, Any] = {p.name: index for p, index in zip(self.params, point, strict=True)}
-        self.study.enqueue_trial(params, skip_if_exists=False)
+        self._queued.insert(0, point) if front else self._queued.append(point)
 
-    def _enqueue_neighbours(self, point: tuple[int, ...]) -> None:
-        """Polish: the ±1 neighbours of the best point along every ordered config parameter (the load is
-        refined by the sweep that follows) are asked next."""
-        for i, p in enumerate(self.params):
-            if not p.ordered or i == self.load_param:
+    def _next_trial(self) -> optuna.trial.Trial:
+        """The first queued point as a trial (handed to the study right before it is asked), else TPE's sample."""
+        while self._queued:
+            point = self._queued.pop(0)
+            self._climbing.discard(point)
+            if point in self._asked_points:
                 continue
-            for step in (1, -1):
+            params: dict[str, Any] = {p.name: index for p, index in zip(self.params, point, strict=True)}
+            self.study.enqueue_trial(params, skip_if_exists=False)
+            break
+        return self.study.ask()
+
+    def _enqueue_neighbours(self, point: tuple[int, ...], load: bool = False) -> None:
+        """The ±1 neighbours of a new best point along every ordered config parameter (and the load with `load`)
+        are asked next, instead of those of the previous best: a greedy climb between TPE's trials, and the
+        polish after them (there the load is refined by the sweep that follows)."""
+        self._queued = [q for q in self._queued if q not in self._climbing]
+        self._climbing.clear()
+        for i, p in enumerate(self.params):
+            if not p.ordered or (i == self.load_param and not load):
+                continue
+            for step in ((1,) if i == self.load_param else (self._trend(i), -self._trend(i))):
                 if 0 <= point[i] + step < p.size:
-                    self._enqueue(point[:i] + (point[i] + step,) + point[i + 1 :])
+                    neighbour = point[:i] + (point[i] + step,) + point[i + 1 :]
+                    if not self._known(neighbour):
+                        self._climbing.add(neighbour)
+                        self._enqueue(neighbour)
+
+    def _trend(self, i: int) -> int:
+        """+1 when the scores measured so far rise with parameter `i` (their covariance), else −1: the climb
+        tries that side of the best point first."""
+        told = [(point[i], self.score(m)) for point, m in self._points.items() if m.ok]
+        if len(told) < 2:
+            return 1
+        mean_x = sum(x for x, _ in told) / len(told)
+        mean_s = sum(v for _, v in told) / len(told)
+        return 1 if sum((x - mean_x) * (v - mean_s) for x, v in told) >= 0 else -1
+
+    def _enqueue_higher_load(self, point: tuple[int, ...]) -> None:
+        """A trial passed a latency-like constraint: ask the same config one load step higher, so every passing
+        config is bracketed by the constraint (as quick raises a passing load) and the sweep ranks it by what it
+        reaches at the boundary, not by a load that left headroom."""
+        i = self.load_param
+        if i is not None and point[i] + 1 < self.params[i].size:
+            self._enqueue(point[:i] + (point[i] + 1,) + point[i + 1 :])
 
     def _enqueue_lower_load(self, point: tuple[int, ...], m: Measurement) -> None:
         """A latency-like constraint failed: ask the same config at a load lowered by the violation (Little's

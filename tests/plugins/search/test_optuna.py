@@ -196,7 +196,7 @@ def keys(run_configs: list[RunConfig]) -> list[str]:
 
 def test_the_seed_decides_the_study_and_is_stored(tmp_path: Path) -> None:
     surface = by_name("synthetic-sweet-spot")
-    spec = surface_spec(surface, True)
+    spec = surface_spec(surface, False)  # (the warm start and the climb are the same for every seed; TPE's samples not)
     first = keys(flat(drive(tpe(spec, surface, seed=7), surface.metrics)))
     assert keys(flat(drive(tpe(spec, surface, seed=7), surface.metrics))) == first
     assert keys(flat(drive(tpe(spec, surface, seed=8), surface.metrics))) != first
@@ -204,8 +204,23 @@ def test_the_seed_decides_the_study_and_is_stored(tmp_path: Path) -> None:
     fresh = OptunaSearch(spec, surface.base_config(), make_config(results_db=db))
     again = OptunaSearch(spec, surface.base_config(), make_config(results_db=db))
     assert fresh.seed == again.seed == SearchState(db).get(fresh.scope, "seed")
+    # optuna_seed (--optuna-seed) sets it explicitly, and the results DB keeps it for a resume
+    chosen = OptunaSearch(spec, surface.base_config(), make_config(results_db=db, optuna_seed=7))
+    assert chosen.seed == 7 == SearchState(db).get(chosen.scope, "seed")
+    assert OptunaSearch(spec, surface.base_config(), make_config(results_db=db)).seed == 7
+    assert keys(flat(drive(OptunaSearch(spec, surface.base_config(), make_config(optuna_seed=7),
+                                        state=SearchState(None)), surface.metrics))) == first
     other_space = OptunaSearch(spec, surface.base_config(), make_config(results_db=db, run_config_search_max_instance_count=2))
     assert other_space.scope != fresh.scope
+
+
+def test_the_first_trials_are_a_design_at_the_saturating_load() -> None:
+    """After the default: the knobs all lowest, all highest, all middle, then each highest alone (formula load)."""
+    surface = by_name("synthetic-sweet-spot")
+    spec = surface_spec(surface, False)
+    run_configs = flat(drive(tpe(spec, surface, seed=3), surface.metrics))
+    first = [(rc.variant.max_batch_size, rc.variant.instance_count, rc.load.concurrency) for rc in run_configs[:6]]
+    assert first == [(8, 1, 16), (1, 1, 2), (128, 5, 1024), (16, 3, 128), (128, 1, 256), (1, 5, 8)]
 
 
 class SurfaceLoad(LoadGenerator):
