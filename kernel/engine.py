@@ -59,9 +59,27 @@ class ProfileSummary:
     retried: int = 0
     failed: int = 0
     status: str = "running"
-    wall_seconds: float = 0.0
+    wall_seconds: float = 0.0  # the command's wall time (from `Engine(started=…)`, the profile command's start)
     window_seconds: float = 0.0
+    retry_seconds: float = 0.0
+    slots: int = 1  # measurements that ran at once (agents' slots): the duty is per slot
     counters: dict[str, int] = attrs.field(factory=dict)
+
+    def duty(self) -> tuple[float, float, float]:
+        """The duty figure: (measuring, retries, tool) shares of the wall time per slot — the windows stored
+        measurements kept, the load-generator runs thrown away (unstable attempts, failed measurements), and the
+        rest (server starts, model loads, modelyzer, the load generator's start-up between runs)."""
+        capacity = self.wall_seconds * max(self.slots, 1)
+        if capacity <= 0:
+            return 0.0, 0.0, 0.0
+        measuring = min(self.window_seconds / capacity, 1.0)
+        retries = min(self.retry_seconds / capacity, 1.0 - measuring)
+        return measuring, retries, 1.0 - measuring - retries
+
+    def duty_text(self) -> str:
+        """"measuring 71%, retries 24%, tool 5%"."""
+        measuring, retries, tool = self.duty()
+        return f"measuring {measuring:.0%}, retries {retries:.0%}, tool {tool:.0%}"
 
 
 StrategyFactory = Callable[[ModelSpec, dict[str, Any], ProfileConfig], SearchStrategy]
@@ -79,7 +97,10 @@ class Engine:
         strategy_factory: StrategyFactory,
         progress: Progress | None = None,
         workloads: Sequence[dict[str, Any]] = ({},),
+        started: float | None = None,
     ) -> None:
+        """`started`: the `time.monotonic()` the command began (its wall time is the duty figure's base)."""
+        self.started = time.monotonic() if started is None else started
         self.workloads = [dict(w) for w in workloads] or [{}]
         self.config = config
         self.store = store
@@ -102,7 +123,6 @@ class Engine:
     def run(self) -> ProfileSummary:
         run_id = self.store.start_run(self.config.to_dict())
         summary = ProfileSummary(run_id)
-        started = time.monotonic()
         hooks.run_started(run_id, self.config)
         try:
             self.executor.start()
@@ -120,7 +140,7 @@ class Engine:
             try:
                 self.executor.stop()
             finally:
-                summary.wall_seconds = time.monotonic() - started
+                summary.wall_seconds = time.monotonic() - self.started
                 summary.counters = self.executor.counters()
                 self.store.update_run(
                     run_id,
@@ -131,6 +151,7 @@ class Engine:
                     failed=summary.failed,
                     wall_seconds=summary.wall_seconds,
                     window_seconds=summary.window_seconds,
+                    retry_seconds=summary.retry_seconds,
                     **summary.counters,
                 )
                 hooks.run_finished(run_id, summary.status)
@@ -173,6 +194,8 @@ class Engine:
                     hooks.measurement_recorded(rc, measurement)
                 summary.measured += 1
                 summary.window_seconds += measurement.window_seconds
+                summary.retry_seconds += measurement.retry_seconds
+                summary.slots = max(summary.slots, self.executor.slots)
                 attempts += 1
                 if not measurement.ok:
                     summary.failed += 1

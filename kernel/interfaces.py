@@ -185,6 +185,8 @@ class LoadGenerator(abc.ABC):
     preference: ClassVar[int] = 0
     #: seconds of measurement windows the last `measure()` kept (None: the executor times the whole call)
     last_window_seconds: float | None = None
+    #: seconds of the last `measure()`'s runs whose windows were thrown away (unstable attempts, failed runs)
+    last_retry_seconds: float = 0.0
 
     @classmethod
     def workloads(cls, config: ProfileConfig) -> list[dict[str, Any]]:

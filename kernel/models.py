@@ -335,6 +335,8 @@ class Measurement:
     started_at: float = 0.0
     finished_at: float = 0.0
     window_seconds: float = 0.0
+    #: seconds of load-generator runs whose windows were thrown away (unstable attempts, a failed measurement's)
+    retry_seconds: float = 0.0
     host: str = ""
     agent: str = ""
     gpu: str = ""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -126,6 +127,7 @@ class Profile:
     """One profile of `config`; see the module docstring. `store` may be given (an open results DB)."""
 
     def __init__(self, config: ProfileConfig, progress: Progress | None = None, store: Store | None = None) -> None:
+        self.started = time.monotonic()  # the command's wall time starts here (the duty figure's base)
         assembly.check_plugin_names(config)
         self.config = config
         self.progress = progress or Progress()
@@ -171,7 +173,7 @@ class Profile:
         executor = self.prepare()  # first: it settles the config (CPU-only rule)
         return Engine(self.config, self.store, executor, assembly.codec(self.config),
                       assembly.strategy_factory(self.config, assembly.recorded_loads(self.config, self.context)),
-                      self.progress, assembly.workloads(self.config))
+                      self.progress, assembly.workloads(self.config), started=self.started)
 
     def run(self) -> ProfileSummary:
         """Search, measure and store every model (the executor is stopped at the end, also on Ctrl-C)."""

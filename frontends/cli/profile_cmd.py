@@ -65,10 +65,9 @@ def profile(quiet: bool, **kwargs: Any) -> None:
     ties = run.ties()
     run.close()
     print_results(ranking, cpu_only={spec.name for spec in run.config.models if spec.cpu_only}, ties=ties)
-    duty = summary.window_seconds / summary.wall_seconds if summary.wall_seconds else 0.0
     click.echo(
         f"\n{summary.measured} measured, {summary.skipped} skipped, {summary.failed} failed in "
-        f"{format_duration(summary.wall_seconds)} (measurement windows {duty:.0%} of wall time; "
+        f"{format_duration(summary.wall_seconds)} ({summary.duty_text()}; "
         f"server starts {summary.counters.get('server_starts', 0)}, model loads {summary.counters.get('model_loads', 0)})"
     )
     click.echo(f"results DB: {Path(config.results_db)}")

@@ -89,3 +89,11 @@ def m001_initial(db: Any) -> None:
 def m002_group_members(db: Any) -> None:
     """A concurrent multi-model RunConfig's member RunConfigs (JSON; NULL for one model's)."""
     db["run_configs"].add_column("members", str)
+
+
+@migrations()
+def m003_retry_seconds(db: Any) -> None:
+    """Time spent in load-generator runs whose windows no stored measurement kept (unstable attempts, failures):
+    per measurement, and per run (the duty figure's "retries")."""
+    db["measurements"].add_column("retry_seconds", float)
+    db["runs"].add_column("retry_seconds", float)

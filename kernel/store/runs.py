@@ -38,6 +38,7 @@ def _run(row: dict[str, Any]) -> Run:
         failed=int(row.get("failed") or 0),
         wall_seconds=float(row.get("wall_seconds") or 0.0),
         window_seconds=float(row.get("window_seconds") or 0.0),
+        retry_seconds=float(row.get("retry_seconds") or 0.0),
     )
 
 

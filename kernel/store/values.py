@@ -29,6 +29,7 @@ class Run:
     failed: int = 0
     wall_seconds: float = 0.0
     window_seconds: float = 0.0
+    retry_seconds: float = 0.0
 
     @property
     def num_configs_per_model(self) -> int | None:

@@ -46,6 +46,7 @@ class GroupOutcome:
     metrics: list[Metric]
     window_seconds: float
     overlap: float
+    retry_seconds: float = 0.0
 
 
 def overlap_percent(spans: Sequence[tuple[float, float]]) -> float:
@@ -120,7 +121,8 @@ def measure_together(
     windows = [g.last_window_seconds for g in generators[: len(members)]]
     window = max((w for w in windows if w), default=max(e - s for s, e in spans))
     measured = combine_group(members, [r.metrics for r in runs])
-    return GroupOutcome(measured + [Metric(OVERLAP, overlap)], float(window), overlap)
+    retries = max((float(g.last_retry_seconds or 0.0) for g in generators[: len(members)]), default=0.0)
+    return GroupOutcome(measured + [Metric(OVERLAP, overlap)], float(window), overlap, retries)
 
 
 def _kill_new_children(before: set[int]) -> None:

@@ -146,8 +146,10 @@ class InProcessExecutor(Executor):
                 running.append(c)
             measured.extend(self.load_generator.measure(rc, endpoints))
             n_loadgen = len(measured)
-        except LoadGeneratorError as err:
-            return Measurement(status=err.status or STATUS_FAILED, error=str(err), finished_at=time.time(), **base)
+        except LoadGeneratorError as err:  # its runs' time counts as retries (no window of it is kept)
+            spent = float(self.load_generator.last_retry_seconds or 0.0) or (time.monotonic() - t0)
+            return Measurement(status=err.status or STATUS_FAILED, error=str(err), finished_at=time.time(),
+                               retry_seconds=spent, **base)
         finally:
             measured.extend(self._stop_collectors(running))
         measured = prefer_load_generator(measured, n_loadgen)
@@ -157,6 +159,7 @@ class InProcessExecutor(Executor):
             metrics=tuple(measured),
             finished_at=time.time(),
             window_seconds=float(window),
+            retry_seconds=float(self.load_generator.last_retry_seconds or 0.0),
             **base,
         )
 
@@ -193,7 +196,7 @@ class InProcessExecutor(Executor):
             collected = self._stop_collectors(running)
         measured = prefer_load_generator(outcome.metrics + collected, len(outcome.metrics))
         return Measurement(status=STATUS_OK, metrics=tuple(measured), finished_at=time.time(),
-                           window_seconds=outcome.window_seconds, **base)
+                           window_seconds=outcome.window_seconds, retry_seconds=outcome.retry_seconds, **base)
 
     def _stop_collectors(self, running: Sequence[MetricCollector]) -> list[Metric]:
         out: list[Metric] = []

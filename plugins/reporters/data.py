@@ -123,6 +123,7 @@ class RunInfo:
     server_starts: int
     model_loads: int
     started_at: float
+    retry_seconds: float = 0.0
 
 
 def run_infos(store: Store) -> list[RunInfo]:
@@ -137,7 +138,7 @@ def run_infos(store: Store) -> list[RunInfo]:
                        or ""),
             measured=run.measured, skipped=run.skipped, failed=run.failed, wall_seconds=run.wall_seconds,
             window_seconds=run.window_seconds, server_starts=run.server_starts, model_loads=run.model_loads,
-            started_at=run.started_at,
+            started_at=run.started_at, retry_seconds=run.retry_seconds,
         ))
     return out
 

@@ -260,12 +260,13 @@ def group_table(data: ModelData) -> tuple[list[str], list[list[Any]]]:
 
 def runs_table(runs: list[RunInfo]) -> tuple[list[str], list[list[Any]]]:
     headers = ["Run", "Started", "Status", "Strategy", "Measured", "Resumed (skipped)", "Failed", "Wall Time",
-               "Measurement Windows", "Server Starts", "Model Loads"]
+               "Measurement Windows", "Retries", "Server Starts", "Model Loads"]
     rows = []
     for r in runs:
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started_at)) if r.started_at else "–"
         rows.append([r.id, started, r.status, r.strategy, r.measured, r.skipped, r.failed,
-                     format_duration(r.wall_seconds), format_duration(r.window_seconds), r.server_starts,
+                     format_duration(r.wall_seconds), format_duration(r.window_seconds),
+                     format_duration(r.retry_seconds), r.server_starts,
                      r.model_loads])
     return headers, rows
 

@@ -286,3 +286,35 @@ def test_a_variant_that_cannot_be_written_fails_alone(setup: SimpleNamespace) ->
     assert (summary.measured, summary.failed, summary.status) == (2, 1, "finished")
     [failed] = [r for r in Store(setup.db).results("m") if not r.measurement.ok]
     assert failed.measurement.error.startswith("variant not written: invalid model config for model 'm'")
+
+
+class RetryingLoad(FakeLoad):
+    """Every measurement keeps 10 µs of windows after 20 µs of thrown-away attempts; the 2nd one fails."""
+
+    def measure(self, run_config: RunConfig, endpoints: Endpoints) -> list[Metric]:
+        self.last_window_seconds, self.last_retry_seconds = 1e-5, 2e-5
+        return super().measure(run_config, endpoints)
+
+
+def test_window_and_retry_time_are_stored_per_measurement_and_per_run(setup: SimpleNamespace) -> None:
+    summary, _, _ = run(setup, RetryingLoad(fail={2}))
+    store = Store(setup.db)
+    stored = [r.measurement for r in store.results("m")]
+    assert [m.retry_seconds for m in stored] == [2e-5] * 6  # the failed one's attempts are retries too
+    assert sorted(m.window_seconds for m in stored) == [0.0] + [1e-5] * 5
+    assert summary.retry_seconds == pytest.approx(12e-5) and summary.window_seconds == pytest.approx(5e-5)
+    row = store.run(summary.run_id)
+    assert row is not None and row.retry_seconds == pytest.approx(12e-5) and row.wall_seconds == summary.wall_seconds
+    measuring, retries, tool = summary.duty()
+    assert measuring == pytest.approx(5e-5 / summary.wall_seconds) and retries == pytest.approx(12e-5 / summary.wall_seconds)
+    assert measuring + retries + tool == pytest.approx(1.0)
+
+
+def test_the_duty_figure_is_per_slot_and_names_its_parts() -> None:
+    from modelyzer.kernel.engine import ProfileSummary
+
+    one = ProfileSummary(1, wall_seconds=100.0, window_seconds=71.0, retry_seconds=24.0)
+    assert one.duty_text() == "measuring 71%, retries 24%, tool 5%"
+    four = ProfileSummary(1, wall_seconds=100.0, window_seconds=320.0, retry_seconds=0.0, slots=4)
+    assert four.duty() == pytest.approx((0.8, 0.0, 0.2))
+    assert ProfileSummary(1).duty() == (0.0, 0.0, 0.0)

@@ -25,6 +25,7 @@ def test_empty_db_migrates_to_expected_schema(tmp_path: Path) -> None:
     assert store.db["measurements"].columns_dict == {
         "id": int, "run_config_key": str, "run_id": int, "status": str, "error": str, "started_at": float,
         "finished_at": float, "window_seconds": float, "host": str, "agent": str, "gpu": str,
+        "retry_seconds": float,  # m003
     }
     assert store.db["metric_values"].columns_dict == {"measurement_id": int, "tag": str, "value": float, "gpu_uuid": str}
     assert store.db["run_configs"].columns_dict["members"] is str  # m002: a concurrent group's member RunConfigs
@@ -32,4 +33,5 @@ def test_empty_db_migrates_to_expected_schema(tmp_path: Path) -> None:
     store.close()
     # re-opening applies nothing twice
     again = Store(tmp_path / "r.db")
-    assert again.db["_sqlite_migrations"].count == 2
+    assert again.db["_sqlite_migrations"].count == 3
+    assert again.db["runs"].columns_dict["retry_seconds"] is float  # m003
