@@ -10,10 +10,14 @@ proposes the same key twice.
 Analyzer's bug 9.2.1, where the sweeper never saw a measurement):
 - the grid is the plan's values: powers of two between the search bounds, or the user's list (concurrency or
   request rate); request intervals are a single load; client batch sizes are the outer loop;
-- a searched grid is *climbed* from the best load measured so far: up while the objective still gains more
-  than `step_gain` (early exit on plateau); down while it gains when one step up was clearly worse (past the
-  peak) or the objective is not a throughput; down to the first passing load when the start already fails a
-  latency-like (`max`) constraint; a user list is measured in full (plateau exit only with `early_exit_enable`);
+- a searched grid is *climbed from its lowest load*, geometrically (the grid's powers of two): up while the
+  objective still gains more than `step_gain` — the throughput knee, two steps in a row without that gain (one
+  can be noise), ends it — or while a load measured before
+  (by the search phase) further up is better than the best so far; so every swept config's peak is found from
+  below, the default's too, also when throughput collapses at high load (a config first measured at
+  concurrency 256 that peaks at 2). Loads the search phase measured are reused, not measured again. When even
+  the lowest load fails a latency-like (`max`) constraint there is nothing lower: the sweep ends; a user list
+  is measured in full (plateau exit only with `early_exit_enable`);
 - a `max` constraint failing means the sweep never goes higher; between the last passing and the first
   failing load it bisects (at most `run_config_search_max_binary_search_steps`, only while the failing side
   still promises more than `step_gain`), never below load 1, onto recorded loads when the load generator
@@ -24,9 +28,7 @@ Analyzer's bug 9.2.1, where the sweeper never saw a measurement):
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Generator, Sequence
-from typing import Any
 
 import attrs
 
@@ -43,6 +45,7 @@ from modelyzer.plugins.search.common import Judge, LoadPlan, bisection_load, mak
 
 Walk = Generator[RunConfig, Measurement, None]
 STEP_GAIN = 0.01  # a load step (or a client batch size) must gain more than this to keep the sweep going
+KNEE_STEPS = 2  # consecutive load steps without that gain end a climb (a single flat step can be noise)
 LOAD_MONOTONE = frozenset({"perf_throughput", "output_token_throughput"})  # never better at a lower load
 
 
@@ -117,14 +120,6 @@ class WalkDriver:
 
 
 # --- one variant's load sweep ---------------------------------------------------------------------------------
-def nearest_index(values: Sequence[int], target: int) -> int:
-    """Index of the grid value closest to `target` on a log scale (ties: the lower one)."""
-    target = max(int(target), 1)
-    return min(range(len(values)), key=lambda i: (abs(_log(values[i]) - _log(target)), values[i]))
-
-
-def _log(value: int) -> float:
-    return math.log2(max(value, 1))
 
 
 @attrs.define
@@ -135,7 +130,6 @@ class Sweep:
     plan: LoadPlan
     judge: Judge
     variant: ConfigVariant
-    start: int | str | None = None
     start_batch: int | None = None
     step_gain: float = STEP_GAIN
     points: dict[tuple[int, int | str], Measurement] = attrs.field(factory=dict)
@@ -159,13 +153,11 @@ class Sweep:
             legal.remove(self.start_batch)
             legal.insert(0, self.start_batch)
         previous_best: Measurement | None = None
-        start = self.start
         for batch_size in legal:
-            yield from self._batch_sweep(batch_size, start)
+            yield from self._batch_sweep(batch_size)
             best_here = self.judge.best([m for (b, _), m in self.points.items() if b == batch_size])
             if best_here is None:
                 continue
-            start = next(v for (b, v), m in self.points.items() if b == batch_size and m is best_here)
             if (
                 self.plan.early_exit
                 and previous_best is not None
@@ -183,7 +175,7 @@ class Sweep:
             return True
         return self.judge.gain(new, old) > self.step_gain
 
-    def _batch_sweep(self, batch_size: int, start: int | str | None) -> Walk:
+    def _batch_sweep(self, batch_size: int) -> Walk:
         plan = self.plan
         if plan.mode == "request_intervals":
             yield from self._measure(batch_size, plan.values[0])
@@ -192,29 +184,14 @@ class Sweep:
         if not plan.early_exit:
             yield from self._full(batch_size, grid)
             return
-        i = nearest_index(grid, int(start)) if start is not None else 0
+        i = 0  # from the lowest load up: the peak is found from below (module docstring)
         first = yield from self._measure(batch_size, grid[i])
         while first.status == STATUS_NOT_RECORDED and i + 1 < len(grid):
             i += 1
             first = yield from self._measure(batch_size, grid[i])
-        if not first.ok:
-            return
-        if self.judge.load_failure(first) > 0:
-            yield from self._down_to_passing(batch_size, grid, i)
-            return
-        went_up = yield from self._up(batch_size, grid, i)
-        monotone = all(o.tag in LOAD_MONOTONE for o in self.spec.objectives)
-        declined = self._declined(batch_size, grid, i)
-        if went_up is False and (not monotone or declined):
-            yield from self._down_while_better(batch_size, grid, i)
-
-    def _declined(self, batch_size: int, grid: list[int], i: int) -> bool:
-        """The next higher load measured worse than load `i` by more than the step gain (past the peak)."""
-        start = self.points.get((batch_size, grid[i]))
-        above = self.points.get((batch_size, grid[i + 1])) if i + 1 < len(grid) else None
-        if start is None or above is None or not above.ok or not self.judge.passes(above):
-            return False
-        return self.judge.gain(start, above) > self.step_gain
+        if not first.ok or self.judge.load_failure(first) > 0:
+            return  # failed, or even the lowest load breaks a latency-like constraint: nothing lower to try
+        yield from self._up(batch_size, grid, i)
 
     def _full(self, batch_size: int, grid: list[int]) -> Walk:
         """Every value of a user list, ascending; stops only where a `max` constraint already fails widely."""
@@ -230,6 +207,7 @@ class Sweep:
         last_passing = grid[i]
         best = self.points[(batch_size, grid[i])]
         improved = False
+        flat = 0  # consecutive steps without gain: the knee is two of them (one can be noise)
         for value in grid[i + 1 :]:
             m = yield from self._measure(batch_size, value)
             if m.status == STATUS_NOT_RECORDED:
@@ -243,33 +221,16 @@ class Sweep:
             if self.judge.better(m, best):
                 best, improved = m, True
             last_passing = value
-            if not gained:
-                return improved
+            flat = 0 if gained else flat + 1
+            if flat >= KNEE_STEPS and not self._better_known_above(batch_size, grid, value, best):
+                return improved  # the knee
         return improved
 
-    def _down_while_better(self, batch_size: int, grid: list[int], i: int) -> Walk:
-        best = self.points[(batch_size, grid[i])]
-        for value in reversed(grid[:i]):
-            m = yield from self._measure(batch_size, value)
-            if m.status == STATUS_NOT_RECORDED:
-                continue
-            if not m.ok or not self._improves(m, best):
-                return
-            best = m
-
-    def _down_to_passing(self, batch_size: int, grid: list[int], i: int) -> Walk:
-        """The start fails a `max` constraint: halve the load until it passes, then bisect the boundary."""
-        failing = grid[i]
-        for value in reversed(grid[:i]):
-            m = yield from self._measure(batch_size, value)
-            if m.status == STATUS_NOT_RECORDED:
-                continue
-            if not m.ok:
-                return
-            if self.judge.load_failure(m) == 0:
-                yield from self._bisect(batch_size, value, failing)
-                return
-            failing = value
+    def _better_known_above(self, batch_size: int, grid: list[int], value: int, best: Measurement) -> bool:
+        """A load above `value` already measured (passing) that beats `best` by more than the step gain."""
+        return any(
+            (m := self.points.get((batch_size, v))) is not None and m.ok and self.judge.passes(m)
+            and self._improves(m, best) for v in grid if v > value)
 
     def _bisect(self, batch_size: int, passing: int, failing: int) -> Walk:
         """Binary search between a passing and a failing load while the failing side promises a gain."""
@@ -370,8 +331,7 @@ def sweeps_for(
     `recorded_loads` when the load generator answers only those)."""
     out = []
     for r in top_variants(results, judge, top_n):
-        value: Any = r.run_config.load.value
-        sweep = Sweep(spec, plan, judge, r.run_config.variant, start=value, start_batch=r.run_config.load.batch_size,
+        sweep = Sweep(spec, plan, judge, r.run_config.variant, start_batch=r.run_config.load.batch_size,
                       step_gain=step_gain, recorded_loads=recorded_loads)
         for other in results:  # everything already known about this variant's loads
             if other.run_config.variant.config_hash == r.run_config.variant.config_hash:

@@ -40,7 +40,7 @@ from modelyzer.plugins.search.common import (
     load_plan,
     make_run_config,
 )
-from modelyzer.plugins.search.load_sweep import Sweep, WalkDriver, nearest_index, top_variants
+from modelyzer.plugins.search.load_sweep import Sweep, WalkDriver, top_variants
 from modelyzer.plugins.search.space import config_space
 
 Answer = Callable[[RunConfig], "dict[str, float] | None"]
@@ -255,37 +255,58 @@ def saturating(rc: RunConfig) -> dict[str, float]:
     return {"perf_throughput": 1000 * c / (c + 20), LATENCY: c / 2}
 
 
-def test_sweep_climbs_from_the_start_until_the_plateau() -> None:
+def test_sweep_climbs_from_the_lowest_load_to_the_knee() -> None:
     spec = ModelSpec("m")
-    sweep = Sweep(spec, load_plan(spec, make_config()), Judge(spec), ConfigVariant("m", {"max_batch_size": 8}), start=64)
-    assert sweep_values(sweep, saturating) == [64, 128, 256, 512, 1024]  # stops gaining 1% per step only at the top
-    flat_top = Sweep(spec, load_plan(spec, make_config()), Judge(spec), ConfigVariant("m", {}), start=16)
-    assert sweep_values(flat_top, lambda rc: {"perf_throughput": 100.0}) == [16, 32]
+    sweep = Sweep(spec, load_plan(spec, make_config()), Judge(spec), ConfigVariant("m", {"max_batch_size": 8}))
+    assert sweep_values(sweep, saturating) == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]  # gains >1% to the top
+    flat_top = Sweep(spec, load_plan(spec, make_config()), Judge(spec), ConfigVariant("m", {}))
+    assert sweep_values(flat_top, lambda rc: {"perf_throughput": 100.0}) == [1, 2, 4]  # the knee: two flat steps
 
 
-def test_sweep_goes_down_to_the_boundary_and_bisects() -> None:
+def test_sweep_finds_a_peak_below_where_the_search_first_measured() -> None:
+    """Throughput collapses at high load (peak 213/s at concurrency 2, 87/s at 256, the search's load): the sweep
+    climbs from 1, finds the peak and stops at the knee above it — never reporting the config at 87/s."""
+    spec = ModelSpec("m")
+    variant = ConfigVariant("m", {})
+    sweep = Sweep(spec, load_plan(spec, make_config()), Judge(spec), variant)
+    known = make_run_config(spec, variant, "concurrency", 1, 256)
+    sweep.points[(1, 256)] = measurement(known, {"perf_throughput": 87.0})
+    collapse = {1: 150.0, 2: 213.0, 4: 190.0, 8: 160.0}
+    assert sweep_values(sweep, lambda rc: {"perf_throughput": collapse.get(rc.load.concurrency or 1, 90.0)}) == [1, 2, 4, 8]
+    best = Judge(spec).best(list(sweep.points.values()))
+    assert best is not None and Judge(spec).values(best)["perf_throughput"] == 213.0
+
+
+def test_sweep_climbs_on_past_a_flat_stretch_to_a_better_known_load() -> None:
+    spec = ModelSpec("m")
+    variant = ConfigVariant("m", {})
+    sweep = Sweep(spec, load_plan(spec, make_config()), Judge(spec), variant)
+    sweep.points[(1, 64)] = measurement(make_run_config(spec, variant, "concurrency", 1, 64), {"perf_throughput": 200.0})
+    step = lambda rc: {"perf_throughput": 200.0 if (rc.load.concurrency or 1) >= 64 else 100.0}  # noqa: E731
+    assert sweep_values(sweep, step) == [1, 2, 4, 8, 16, 32, 128, 256]  # 64 was known: reused, not asked
+
+
+def test_sweep_bisects_the_latency_boundary_on_the_way_up() -> None:
     spec = ModelSpec("m", constraints=(Constraint(LATENCY, max=20.0),))
     plan = load_plan(spec, make_config())
-    sweep = Sweep(spec, plan, Judge(spec), ConfigVariant("m", {}), start=256)
-    values = sweep_values(sweep, saturating)
-    assert values[:4] == [256, 128, 64, 32]  # down until latency passes (c/2 ≤ 20 ↔ c ≤ 40)
-    assert values[4:] == [48, 40]  # at 40 the latency is exactly the budget: nothing left to win above it
-    steep = Sweep(spec, plan, Judge(spec), ConfigVariant("m", {}), start=32)
+    values = sweep_values(Sweep(spec, plan, Judge(spec), ConfigVariant("m", {})), saturating)
+    assert values == [1, 2, 4, 8, 16, 32, 64, 48, 40]  # c/2 ≤ 20 ↔ c ≤ 40: at 40 nothing is left to win above it
+    steep = Sweep(spec, plan, Judge(spec), ConfigVariant("m", {}))
     values = sweep_values(steep, lambda rc: {"perf_throughput": float(rc.load.concurrency or 1), LATENCY: 15.0
                                              if (rc.load.concurrency or 1) <= 41 else 25.0})
-    assert values == [32, 64, 48, 40, 44, 42, 41]  # a step in latency: bisected to the last passing load
+    assert values == [1, 2, 4, 8, 16, 32, 64, 48, 40, 44, 42, 41]  # a step in latency: bisected to the last passing
     assert all(isinstance(v, int) and v >= 1 for v in values)
-    never_passing = Sweep(spec, plan, Judge(spec), ConfigVariant("m", {}), start=8)
-    assert sweep_values(never_passing, lambda rc: {"perf_throughput": 1.0, LATENCY: 99.0}) == [8, 4, 2, 1]
+    never_passing = Sweep(spec, plan, Judge(spec), ConfigVariant("m", {}))
+    assert sweep_values(never_passing, lambda rc: {"perf_throughput": 1.0, LATENCY: 99.0}) == [1]
 
 
 def test_sweep_bisects_onto_recorded_loads() -> None:
     spec = ModelSpec("m", constraints=(Constraint(LATENCY, max=20.0),))
     plan = load_plan(spec, make_config())
     recorded = (1, 2, 4, 8, 16, 32, 36, 56, 64, 128, 256)
-    sweep = Sweep(spec, plan, Judge(spec), ConfigVariant("m", {}), start=256, recorded_loads=lambda rc: recorded)
+    sweep = Sweep(spec, plan, Judge(spec), ConfigVariant("m", {}), recorded_loads=lambda rc: recorded)
     values = sweep_values(sweep, saturating)
-    assert values == [256, 128, 64, 32, 56, 36]  # 48 and 40 were never recorded: the nearest recorded loads
+    assert values == [1, 2, 4, 8, 16, 32, 64, 56, 36]  # 48 and 40 were never recorded: the nearest recorded loads
     assert bisection_load(32, 64) == 48 and bisection_load(32, 64, recorded) == 56
     assert bisection_load(32, 64, (1, 32, 64)) is None and bisection_load(1, 2) is None
     assert bisection_load(32, 64, (40, 56)) == 40  # equally near the middle: the lower
@@ -293,10 +314,10 @@ def test_sweep_bisects_onto_recorded_loads() -> None:
 
 def test_sweep_measures_a_user_list_in_full_and_skips_missing_points() -> None:
     spec = ModelSpec("m", concurrency=(1, 2, 4, 8))
-    sweep = Sweep(spec, load_plan(spec, make_config()), Judge(spec), ConfigVariant("m", {}), start=4)
+    sweep = Sweep(spec, load_plan(spec, make_config()), Judge(spec), ConfigVariant("m", {}))
     assert sweep_values(sweep, lambda rc: {"perf_throughput": 5.0}) == [1, 2, 4, 8]
     spec = ModelSpec("m")
-    sweep = Sweep(spec, load_plan(spec, make_config()), Judge(spec), ConfigVariant("m", {}), start=4)
+    sweep = Sweep(spec, load_plan(spec, make_config()), Judge(spec), ConfigVariant("m", {}))
     driver = WalkDriver({})
     driver.add(sweep.walk())
     asked: list[int | str | None] = []
@@ -306,7 +327,7 @@ def test_sweep_measures_a_user_list_in_full_and_skips_missing_points() -> None:
         missing = rc.load.concurrency == 8
         m_ = Measurement(rc.key, status=STATUS_NOT_RECORDED) if missing else measurement(rc, saturating(rc))
         driver.observe([Result(rc, m_)])
-    assert asked[:3] == [4, 8, 16]  # 8 was not recorded: skipped, the climb goes on
+    assert asked[:5] == [1, 2, 4, 8, 16]  # 8 was not recorded: skipped, the climb goes on
 
 
 def test_walk_driver_reuses_measured_keys_and_runs_walks_side_by_side() -> None:
@@ -322,7 +343,6 @@ def test_walk_driver_reuses_measured_keys_and_runs_walks_side_by_side() -> None:
     assert driver.propose(5) == []  # both walks wait for their results
     driver.observe([Result(rc, measurement(rc, {"perf_throughput": 1.0})) for rc in first])
     assert [(rc.variant.max_batch_size, rc.load.concurrency) for rc in driver.propose(5)] == [(2, 2)]
-    assert nearest_index([1, 2, 4, 8], 5) == 2 and nearest_index([1, 2, 4, 8], 6) == 3  # on a log scale
 
 
 def test_top_variants_rank_by_boundary_value_and_add_the_default() -> None:
