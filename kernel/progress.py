@@ -2,6 +2,11 @@
 
 The engine calls `expect/measured/skipped`; the default writes to a text stream (stderr). Frontends may pass
 their own subclass (a live view, a quiet one).
+
+The ETA is the time measurements are really taking — the mean interval between the last `RATE_WINDOW` finished
+measurements (so parallel agent slots, model loads and retries all count, and the server's start-up before the
+first one does not; the first measurement's own duration until a second one finishes) — times the RunConfigs
+the strategy still expects. That count is the strategy's upper bound, so the ETA errs long, never short.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ def format_duration(seconds: float) -> str:
     return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
 
 
+RATE_WINDOW = 8  # finished measurements the ETA's rate is taken over (recent ones: a profile's pace changes)
+
+
 class Progress:
     def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
         self.stream = stream or sys.stderr
@@ -31,16 +39,29 @@ class Progress:
         self.remaining = 0
         self.skipped_count = 0
         self._t0 = time.monotonic()
+        self._last: float | None = None  # when the previous measurement finished (monotonic)
+        self._intervals: list[float] = []
 
     def expect(self, remaining: int) -> None:
         """Upper bound of RunConfigs still to measure (from the strategy's estimate)."""
         self.remaining = max(remaining, 0)
 
+    def seconds_per_measurement(self) -> float | None:
+        """The mean of the last `RATE_WINDOW` intervals between finished measurements (None: none finished yet)."""
+        recent = self._intervals[-RATE_WINDOW:]
+        return sum(recent) / len(recent) if recent else None
+
     def eta(self) -> str:
-        if not self.done:
-            return "?"
-        per = (time.monotonic() - self._t0) / self.done
-        return format_duration(per * self.remaining)
+        per = self.seconds_per_measurement()
+        return "?" if per is None else format_duration(per * self.remaining)
+
+    def _clock(self, measurement: Measurement) -> None:
+        now = time.monotonic()
+        if self._last is not None:
+            self._intervals.append(now - self._last)
+        elif measurement.finished_at > measurement.started_at > 0:
+            self._intervals.append(measurement.finished_at - measurement.started_at)
+        self._last = now
 
     def _write(self, line: str) -> None:
         if not self.quiet:
@@ -50,6 +71,7 @@ class Progress:
         self.skipped_count += 1
 
     def measured(self, rc: RunConfig, measurement: Measurement) -> None:
+        self._clock(measurement)
         self.done += 1
         self.remaining = max(self.remaining - 1, 0)
         total = self.done + self.remaining

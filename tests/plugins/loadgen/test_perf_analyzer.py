@@ -365,7 +365,12 @@ def test_runs_are_pooled_until_the_intervals_meet_the_target(tmp_path: Path) -> 
     calls = tmp_path / "calls.jsonl"
     script = fake_pa(tmp_path, POOLING_SCRIPT.format(calls=str(calls), passes=[NOISY, STEADY], csv=REAL_CSV))
     gen = generator(tmp_path, perf_analyzer_path=script, measurement_precision=30.0)
+    shown: list[str] = []
+    gen.context.status = shown.append
     values = {m.tag: m.value for m in gen.measure(run_config(LoadSpec(concurrency=4)), TRITON) if m.gpu_uuid is None}
+    assert shown[0] == "perf_analyzer: started"  # the live line: each run, with the precision reached so far
+    assert any(line.startswith("perf_analyzer run 2: started — 3 windows, throughput ±") and "(target ±30%)" in line
+               for line in shown), shown
     argvs = [json.loads(line) for line in calls.read_text().splitlines()]
     assert len(argvs) == 2 and gen.last_attempts == 2 and gen.last_retry_seconds == 0.0
     assert all("--stability-percentage=10000" in a and "--percentile=99" in a and "-v" in a for a in argvs)
