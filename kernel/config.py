@@ -65,6 +65,7 @@ class ProfileConfig:
     export_path: Path = _d("export_path")
     results_db: Path = attrs.field()
     retry_failed: bool = _d("retry_failed")
+    confirm_top: int = _d("confirm_top")
     model_type: str = _d("model_type")
     monitoring_interval: float = _d("monitoring_interval")
     duration_seconds: int = _d("duration_seconds")

@@ -185,6 +185,9 @@ FIELDS_LIST: tuple[Field, ...] = (
       commands=BOTH, default_doc="<export_path>/results.db"),
     F("retry_failed", "bool", "On resume, measure again the RunConfigs whose stored measurement failed (failed, "
       "timeout, …; not a replay's `not_recorded`); the new measurement replaces the failed one.", default=False),
+    F("confirm_top", "int", "After each model's search, measure the statistically tied leading configs (at most "
+      "this many; their confidence intervals overlap) once more at their best load and pool both measurements, so "
+      "the tie is broken by data where it can be. 0: off.", default=0, minimum=0, section="Ranking"),
     F("model_type", "choice", "`LLM` profiles with a load generator that serves LLMs (genai-perf or AIPerf, "
       "installed as a plugin) and adds LLM metrics.", default="generic", choices=("generic", "LLM")),
     F("monitoring_interval", "float", "Seconds between metric samples.", short="-i", default=1.0, minimum=0),

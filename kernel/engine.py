@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from modelyzer.kernel import hooks
+from modelyzer.kernel import hooks, metrics, ranking
 from modelyzer.kernel.composing import COMPOSING_BASES_KEY
 from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import ModelyzerError
@@ -35,6 +35,7 @@ from modelyzer.kernel.models import (
     MEMBERS_KEY,
     STATUS_SKIPPED,
     Measurement,
+    Metric,
     ModelSpec,
     Result,
     RunConfig,
@@ -129,6 +130,7 @@ class Engine:
             self._server_only(run_id)
             for spec in self.config.models:
                 self._profile_model(run_id, spec, summary)
+                self._confirm_top(run_id, spec, summary)
             summary.status = "finished"
         except KeyboardInterrupt:
             summary.status = "interrupted"
@@ -212,6 +214,46 @@ class Engine:
             self.store.update_run(run_id, measured=summary.measured, skipped=summary.skipped, failed=summary.failed, **counters)
             reference = [(rc, self._under(rc, self.workloads[0]).key) for rc in named]
             strategy.observe([Result(rc, results[key].measurement) for rc, key in reference if key in results])
+
+    def _confirm_top(self, run_id: int, spec: ModelSpec, summary: ProfileSummary) -> None:
+        """`confirm_top`: measure the statistically tied leaders (`ranking.tied_leaders`, at most `confirm_top`) once
+        more at their best RunConfig and store each as both measurements pooled (`metrics.pool`: means, CIs
+        narrowed), replacing the stored one — the tie is re-judged on twice the windows. A confirmation that fails
+        leaves the stored measurement as it was."""
+        n = int(getattr(self.config, "confirm_top", 0) or 0)
+        if n <= 0:
+            return
+        reference = self.workloads[0]
+        results = ranking.at_workload(self.store.results(spec.name), reference)
+        leaders = ranking.tied_leaders(ranking.rank(results, spec.objectives, spec.constraints), spec.objectives)[:n]
+        if any(metrics.CONFIRMATIONS in r.best.measurement.values() for r in leaders):
+            log.info("%s: the tied leaders were confirmed in an earlier run", spec.name)
+            return
+        if not leaders:
+            log.info("%s: no statistically tied leaders to confirm", spec.name)
+            return
+        names = ", ".join(r.variant_name for r in leaders)
+        log.info("%s: confirming the statistically tied leaders %s", spec.name, names)
+        self.progress.expect(len(leaders))
+        for rc, measurement in self.executor.execute([r.best.run_config for r in leaders]):
+            summary.window_seconds += measurement.window_seconds
+            summary.retry_seconds += measurement.retry_seconds
+            stored = self.store.measurement(rc.key)
+            if measurement.ok and stored is not None and stored.ok:
+                again = (*measurement.metrics, Metric(metrics.CONFIRMATIONS, 1.0))
+                pooled = attrs.evolve(measurement, metrics=tuple(metrics.pool(stored.metrics, again)),
+                                      window_seconds=stored.window_seconds + measurement.window_seconds,
+                                      retry_seconds=stored.retry_seconds + measurement.retry_seconds)
+                self.store.record(run_id, rc, pooled, replace=True)
+                summary.measured += 1
+                self.progress.measured(rc, pooled)
+            else:
+                log.warning("%s: confirmation failed, the stored measurement stays: %s", rc.describe(),
+                            measurement.error)
+        after = ranking.tie(ranking.rank(ranking.at_workload(self.store.results(spec.name), reference), spec.objectives,
+                                         spec.constraints), spec.objectives)
+        log.info("%s: after confirmation %s", spec.name,
+                 f"still tied: {', '.join(after.names)} within ±{after.within:.1f}%" if after else "the tie is broken")
 
     def _server_only(self, run_id: int) -> None:
         """Measure (or, on resume with the same GPUs, reuse) the server-only metrics of this run: per GPU, and of

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 
 import attrs
 
+from modelyzer.kernel.models import Metric
+
 HIGHER = 1
 LOWER = -1
 
@@ -30,6 +32,9 @@ class MetricInfo:
     #: user chose its fields), of the detailed report's table, of the summary's top-configs table, and a row of
     #: the summary's "models side by side" table (e.g. the dali collector's bytes per request)
     shown: bool = False
+    #: how two measurements of one RunConfig are pooled into one (`pool`): "mean" of the values, "sum" (counts),
+    #: "max"; a CI half-width (`ci_tag`) always pools as the half-width of the mean of two independent estimates
+    pooled: str = "mean"
 
 
 _REGISTRY: dict[str, MetricInfo] = {}
@@ -58,6 +63,25 @@ def ci_tag(tag: str) -> str:
     """The tag of `tag`'s relative 95% CI half-width (%); of a per-model tag, `perf_throughput_ci@model`."""
     base, model = split_model_tag(tag)
     return base + CI_SUFFIX if model is None else model_tag(base + CI_SUFFIX, model)
+
+
+def pool(first: Iterable[Metric], second: Iterable[Metric]) -> list[Metric]:
+    """Two measurements of the same RunConfig as one: each tag's (and GPU's) values pooled by its rule
+    (`MetricInfo.pooled`); a CI half-width as sqrt(a² + b²) / 2, the half-width of the mean of two estimates; a
+    tag only one side has is kept as it is."""
+    values: dict[tuple[str, str | None], list[float]] = {}
+    for m in (*first, *second):
+        values.setdefault((m.tag, m.gpu_uuid), []).append(m.value)
+    out = []
+    for (tag, uuid), vals in values.items():
+        base = split_model_tag(tag)[0]
+        if base.endswith(CI_SUFFIX) and len(vals) == 2:
+            value = (vals[0] ** 2 + vals[1] ** 2) ** 0.5 / 2
+        else:
+            info = get(tag)
+            value = reduce(vals, info.pooled if info else "mean")
+        out.append(Metric(tag, value, uuid))
+    return out
 
 
 def split_model_tag(tag: str) -> tuple[str, str | None]:
@@ -138,6 +162,9 @@ _m("gpu_utilization", "GPU Utilization (%)", "%", HIGHER, samples="mean", combin
 _m("gpu_power_usage", "GPU Power Usage (W)", "W", LOWER, samples="mean", combine="mean", gpu=True)
 _m("cpu_used_ram", "RAM Usage (MB)", "MB", LOWER, samples="max", combine="mean")
 _m("cpu_available_ram", "RAM Available (MB)", "MB", HIGHER, samples="max", combine="mean")
+#: how many times a measurement was confirmed (measured again and pooled: the engine's `confirm_top`)
+CONFIRMATIONS = "confirmations"
+register_metric(MetricInfo(CONFIRMATIONS, "Confirmations", "", HIGHER, pooled="sum"))
 _m("cpu_free_ram", "RAM Available (MB)", "MB", HIGHER, samples="max", combine="mean")
 # token metrics (LLM load generators): latencies in ms, converted from whatever unit the tool reports
 TOKEN_STATS = ("avg", "min", "max", "p25", "p50", "p75", "p90", "p95", "p99")

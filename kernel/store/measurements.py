@@ -59,13 +59,14 @@ class MeasurementsMixin(VariantsMixin):
             gpu=row["gpu"] or "",
         )
 
-    def record(self, run_id: int, run_config: RunConfig, measurement: Measurement, replace_failed: bool = False
-               ) -> bool:
+    def record(self, run_id: int, run_config: RunConfig, measurement: Measurement, replace_failed: bool = False,
+               replace: bool = False) -> bool:
         """Store one measurement (and its RunConfig) in one committed transaction.
 
         Returns False, changing nothing, when this RunConfig key already has a measurement (exactly once) —
-        unless `replace_failed` and the stored one failed (`models.retryable`): then the new measurement replaces
-        it (its metric values too) in the same transaction, so the key still has exactly one row.
+        unless `replace_failed` and the stored one failed (`models.retryable`), or `replace` (a confirmation that
+        pools the stored measurement into the new one): then the new measurement replaces it (its metric values
+        too) in the same transaction, so the key still has exactly one row.
         """
         if not run_config.variant.name:
             raise ValueError("record() needs a named variant (Store.name_variant)")
@@ -74,7 +75,7 @@ class MeasurementsMixin(VariantsMixin):
             stored = next(self.db.table("measurements").rows_where("run_config_key = ?", [key], select="id, status"),
                           None)
             if stored is not None:
-                if not (replace_failed and retryable(stored["status"])):
+                if not (replace or (replace_failed and retryable(stored["status"]))):
                     return False
                 self.db.execute("delete from metric_values where measurement_id = ?", [stored["id"]])
                 self.db.execute("delete from measurements where id = ?", [stored["id"]])

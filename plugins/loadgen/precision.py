@@ -43,9 +43,10 @@ PRECISION_TARGET_MET = "precision_target_met"
 T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 
-for _tag, _header in ((WINDOWS, "Measurement Windows"), (THROUGHPUT_CV, "Throughput CV (%)"),
-                      (PRECISION_TARGET_MET, "Precision Target Met")):
-    metrics.register_metric(metrics.MetricInfo(_tag, _header, "" if _tag != THROUGHPUT_CV else "%", metrics.LOWER))
+metrics.register_metric(metrics.MetricInfo(WINDOWS, "Measurement Windows", "", metrics.HIGHER, pooled="sum"))
+metrics.register_metric(metrics.MetricInfo(THROUGHPUT_CV, "Throughput CV (%)", "%", metrics.LOWER))
+metrics.register_metric(metrics.MetricInfo(PRECISION_TARGET_MET, "Precision Target Met", "", metrics.HIGHER,
+                                           pooled="max"))
 for _base in ("perf_throughput", "perf_latency_p99", "perf_latency_avg", "perf_latency_p95", "perf_latency_p90",
               "perf_latency_p50"):
     _info = metrics.get(_base)

@@ -318,3 +318,34 @@ def test_the_duty_figure_is_per_slot_and_names_its_parts() -> None:
     four = ProfileSummary(1, wall_seconds=100.0, window_seconds=320.0, retry_seconds=0.0, slots=4)
     assert four.duty() == pytest.approx((0.8, 0.0, 0.2))
     assert ProfileSummary(1).duty() == (0.0, 0.0, 0.0)
+
+
+class NoisyLoad(FakeLoad):
+    """Throughputs 1000 (max_batch_size 8, the default), 990 and 980, each measured to ±5%: all three tied."""
+
+    def measure(self, run_config: RunConfig, endpoints: Endpoints) -> list[Metric]:
+        self.calls += 1
+        tput = {8: 1000.0, 1: 990.0, 2: 980.0}[run_config.variant.max_batch_size]
+        return [Metric("perf_throughput", tput + self.calls), Metric("perf_throughput_ci", 5.0),
+                Metric("measurement_windows", 3.0)]
+
+
+def test_confirm_top_measures_the_tied_leaders_again_and_pools_them_once(setup: SimpleNamespace) -> None:
+    from modelyzer.kernel.models import Objective
+
+    spec = ModelSpec("m", model_path=setup.config.models[0].model_path, objectives=(Objective("perf_throughput", 1),))
+    setup.config.models = (spec,)
+    setup.config.confirm_top = 2
+    load = NoisyLoad()
+    summary, _, _ = run(setup, load)
+    assert load.calls == 6 + 2 and summary.measured == 8  # the six RunConfigs, then the two cheapest tied leaders
+    store = Store(setup.db)
+    confirmed = [r for r in store.results("m") if "confirmations" in r.measurement.values()]
+    assert len(confirmed) == 2 and store.counts()["measurements"] == 6  # pooled in place: one row per key
+    for r in confirmed:
+        values = r.measurement.values()
+        assert values["perf_throughput_ci"] == pytest.approx((5.0**2 + 5.0**2) ** 0.5 / 2)
+        assert values["measurement_windows"] == 6.0 and values["confirmations"] == 1.0
+    again = NoisyLoad()
+    run(setup, again)
+    assert again.calls == 0  # confirmed once: a rerun does not pool again

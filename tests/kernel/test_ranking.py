@@ -150,3 +150,15 @@ def test_weighted_objectives_add_their_noise() -> None:
     assert ranking.noise(a, b, objs) == pytest.approx(0.5 * 0.02 + 0.5 * 0.2)
     assert ranking.tied(a, b, objs)  # score ≈ 0.048 ≤ 0.11
     assert not ranking.tied(a, b, (Objective("perf_throughput", 1),))  # 9.5% apart, ±1% each
+
+
+def test_two_measurements_pool_by_each_metrics_rule() -> None:
+    from modelyzer.kernel import metrics
+
+    first = [Metric("perf_throughput", 100.0), Metric("perf_throughput_ci", 6.0), Metric("gpu_used_memory", 10.0, "G"),
+             Metric("confirmations", 1.0)]
+    second = [Metric("perf_throughput", 110.0), Metric("perf_throughput_ci", 8.0), Metric("gpu_used_memory", 20.0, "G"),
+              Metric("confirmations", 1.0), Metric("only_here", 3.0)]
+    pooled = {(m.tag, m.gpu_uuid): m.value for m in metrics.pool(first, second)}
+    assert pooled == {("perf_throughput", None): 105.0, ("perf_throughput_ci", None): 5.0,
+                      ("gpu_used_memory", "G"): 15.0, ("confirmations", None): 2.0, ("only_here", None): 3.0}
