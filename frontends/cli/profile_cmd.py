@@ -38,6 +38,12 @@ def profile(quiet: bool, **kwargs: Any) -> None:
         except KeyboardInterrupt:
             click.echo("\ninterrupted while waiting for agents", err=True)
             sys.exit(130)
+        failed_before = len(run.store.failed_keys())
+        if failed_before:  # said at resume, before anything is measured (and again at the end, for this run)
+            n = failed_before
+            click.echo(f"{n} RunConfig{'s' if n != 1 else ''} in {config.results_db} failed in earlier runs; "
+                       + ("measuring them again (--retry-failed)" if config.retry_failed
+                          else "rerun with --retry-failed to measure them again"), err=True)
         try:
             summary = run.run()
         except KeyboardInterrupt:

@@ -187,6 +187,8 @@ def test_a_failed_measurement_is_skipped_on_resume_and_measured_again_with_retry
     resumed = subprocess.run(profile_cmd(export, *ONE_MEASUREMENT), capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "1 RunConfig failed in earlier runs; rerun with --retry-failed to measure it again" in resumed.stderr
+    said_first = f"1 RunConfig in {db} failed in earlier runs; rerun with --retry-failed to measure them again"
+    assert resumed.stderr.index(said_first) < resumed.stderr.index("resumed: skipped")  # said before measuring
     assert "0 measured, 1 skipped, 0 failed" in resumed.stdout
     assert count(db, "select count(*) from measurements where status = 'failed'") == 1
 
@@ -194,6 +196,7 @@ def test_a_failed_measurement_is_skipped_on_resume_and_measured_again_with_retry
                              timeout=600)
     assert retried.returncode == 0, retried.stderr[-3000:]
     assert "retried 1 RunConfigs that failed in earlier runs" in retried.stderr
+    assert f"1 RunConfig in {db} failed in earlier runs; measuring them again (--retry-failed)" in retried.stderr
     assert "failed in earlier runs; rerun" not in retried.stderr
     assert "1 measured, 0 skipped, 0 failed" in retried.stdout
     assert count(db, "select count(*) from measurements") == 1
