@@ -27,7 +27,7 @@ from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.engine import Engine, ProfileSummary
 from modelyzer.kernel.errors import ConfigError
 from modelyzer.kernel.executor import Executor
-from modelyzer.kernel.gpus import discover_gpus, resolve_cpu_only, use_gpus
+from modelyzer.kernel.gpus import cpu_only_server, discover_gpus, resolve_cpu_only, use_gpus
 from modelyzer.kernel.interfaces import RankedConfig, RunContext
 from modelyzer.kernel.models import group_spec
 from modelyzer.kernel.progress import Progress
@@ -156,6 +156,8 @@ class Profile:
         executor: Executor = registry.get("executors", self.config.executor).factory(self.config, self.context)
         try:
             offered = executor.offered_gpus()
+            if offered is not None:  # remote hosts (agents) run the launcher the config names: its device truth
+                self.context.cpu_only_server = cpu_only_server(assembly.launcher(self.config, self.context))
             gpus = offered if offered is not None else discover_gpus(
                 self.config, self.context, assembly.launcher(self.config, self.context))  # building starts nothing
             prepare_output_repository(Path(self.config.output_model_repository_path),

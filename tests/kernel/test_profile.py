@@ -169,3 +169,39 @@ def test_a_pipeline_cannot_be_profiled_concurrently_with_other_models(tmp_path: 
                                           config.models[1]))
     with pytest.raises(ConfigError, match=r"^run_config_profile_models_concurrently_enable: m calls composing models"):
         grouped(config)
+
+
+def test_hosts_elsewhere_running_a_cpu_only_server_profile_cpu_only(tmp_path: Path, register_plugin: Any,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """An executor whose RunConfigs run on other hosts (agents) offers their GPUs; the launcher the config names
+    declares a CPU-only server (devices() == []): a KIND_GPU instance group is profiled as KIND_CPU there too."""
+    from modelyzer.kernel.hookspecs import hookimpl
+    from modelyzer.kernel.models import GpuDevice
+    from tests.kernel.assembly_support import FakeLauncher
+
+    class CpuServer(FakeLauncher):
+        def devices(self) -> list[GpuDevice]:
+            return []
+
+    class Elsewhere(InProcessExecutor):
+        def offered_gpus(self) -> list[GpuDevice]:
+            return []
+
+    class Plugin:
+        @hookimpl
+        def register_launchers(self, register: Any) -> None:
+            register("cpu_server", CpuServer)
+
+        @hookimpl
+        def register_executors(self, register: Any) -> None:
+            register("elsewhere", Elsewhere)
+
+    register_plugin(Plugin(), "kernel-test-elsewhere")
+    caplog.set_level(logging.WARNING, logger="modelyzer")
+    params = {"instance_group": [{"count": 1, "kind": "KIND_GPU"}]}
+    run = Profile(profile_config(tmp_path, triton_launch_mode="cpu_server", executor="elsewhere",
+                                 profile_models={"m": {"model_config_parameters": params}}), Progress(quiet=True))
+    run.prepare()
+    assert run.context.cpu_only_server and [m.cpu_only for m in run.config.models] == [True]
+    assert any("KIND_GPU" in w for w in warnings_of(caplog))
+    run.close()
