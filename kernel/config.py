@@ -19,7 +19,8 @@ import attrs
 import yaml
 
 from modelyzer.kernel import config_rules as rules
-from modelyzer.kernel.config_fields import FIELDS
+from modelyzer.kernel import metrics
+from modelyzer.kernel.config_fields import FIELDS, PER_MODEL_KEYS
 from modelyzer.kernel.config_models import resolve_model, shorthands
 from modelyzer.kernel.config_settings import plugin_fields
 from modelyzer.kernel.config_settings import view as settings_view
@@ -215,10 +216,34 @@ def _jsonable(value: Any) -> Any:
 # ---- loading ----------------------------------------------------------------------------------------
 
 
+#: a config file is a few kB; anything this large is not one (and `-f /dev/zero` must not read until memory ends)
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def short_key(key: str) -> str:
+    """A key as error messages show it: at most 60 characters."""
+    return key if len(key) <= 60 else key[:57] + "..."
+
+
+def misplaced(key: str) -> str:
+    """The hint for a top-level key that belongs one level down: a metric (under `objectives:`/`constraints:`) or a
+    per-model key (under a model in `profile_models:`); "" otherwise."""
+    if metrics.is_known(key):
+        return (f"; {key!r} is a metric: put it under 'constraints:' (e.g. constraints: {{{key}: {{max: …}}}}) or "
+                "'objectives:'")
+    if key in PER_MODEL_KEYS:
+        return f"; {key!r} is a per-model key: put it under a model in 'profile_models:' (profile_models: {{m: {{{key}: …}}}})"
+    return ""
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     """The top-level mapping of a YAML config file; ConfigError naming the file (and line) otherwise."""
-    where = Where(f"config file {path}")
+    where = Where(f"config file {short_key(str(path))}")
     try:
+        if path.exists() and not path.is_file():
+            where.fail("is not a regular file (a directory, FIFO or device); give the YAML file's path to -f")
+        if path.is_file() and path.stat().st_size > MAX_CONFIG_BYTES:
+            where.fail(f"is larger than {MAX_CONFIG_BYTES >> 20} MiB: not a config file; check the path given to -f")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         where.fail("does not exist; check the path given to -f/--config-file")
@@ -236,6 +261,10 @@ def read_config_file(path: Path) -> dict[str, Any]:
         where.fail(f"is not valid YAML ({err})")
     except RecursionError:
         where.fail("is nested too deeply")
+    except (ValueError, OverflowError, AttributeError, TypeError) as err:  # a YAML constructor on a bad value:
+        # !!int "abc", 2024-13-45, a 5000-digit integer, !!timestamp "x" (PyYAML raises AttributeError there)
+        where.fail(f"has a value YAML cannot construct ({one_line(str(err))[:100]}); quote it to make it a string, "
+                   "or fix it")
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -287,13 +316,14 @@ class _Loader:
             if not isinstance(key, str):
                 Where("config", yaml_source).fail(f"keys must be strings, got {show(key)}")
             if key not in self.fields:
-                Where(key, yaml_source).fail(f"unknown key{did_you_mean(key, self.fields)}")
+                Where(short_key(key), yaml_source).fail(f"unknown key{misplaced(key) or did_you_mean(key, self.fields)}")
             if value is not None:
                 self.raw[key], self.where[key] = value, Where(key, yaml_source)
         for key, value in cli.items():
             field = self.fields.get(key)
             if field is None:
-                Where(str(key), " (from the command line)").fail(f"unknown option{did_you_mean(key, self.fields)}")
+                Where(short_key(str(key)), " (from the command line)").fail(
+                    f"unknown option{did_you_mean(key, self.fields)}")
             if value is None:
                 continue
             if field.yaml_only:

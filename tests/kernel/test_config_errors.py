@@ -27,6 +27,41 @@ def test_yaml_must_be_a_mapping(tmp_path: Path, text: str) -> None:
         load_profile_config(write(tmp_path, text), {}, check_paths=False)
 
 
+@pytest.mark.parametrize("text", ["concurrency: 2024-13-45\n", 'concurrency: !!int "abc"\n', 'x: !!timestamp "x"\n',
+                                  "concurrency: " + "9" * 5000 + "\n"])
+def test_values_yaml_cannot_construct_are_one_line(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError, match="has a value YAML cannot construct .*; quote it") as info:
+        load_profile_config(write(tmp_path, text), {}, check_paths=False)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 300
+
+
+def test_a_fifo_a_device_and_a_huge_file_are_not_read(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero"), tmp_path):
+        with pytest.raises(ConfigError, match="is not a regular file"):
+            load_profile_config(path, {}, check_paths=False)
+    huge = tmp_path / "huge.yaml"
+    huge.write_bytes(b"#" * ((1 << 20) + 1))
+    with pytest.raises(ConfigError, match="larger than 1 MiB"):
+        load_profile_config(huge, {}, check_paths=False)
+    with pytest.raises(ConfigError, match="cannot be read .File name too long") as info:
+        load_profile_config(tmp_path / ("x" * 300), {}, check_paths=False)
+    assert len(str(info.value)) < 200
+
+
+def test_a_long_unknown_key_is_shortened_and_misplaced_keys_say_where_they_belong(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^k{57}\.\.\.: unknown key"):
+        load_profile_config(write(tmp_path, "k" * 500 + ": 1\n"), {}, check_paths=False)
+    with pytest.raises(ConfigError, match="'perf_throughput' is a metric: put it under 'constraints:'"):
+        load_profile_config(write(tmp_path, "profile_models: a\nperf_throughput: 5\n"), {}, check_paths=False)
+    with pytest.raises(ConfigError, match="is a per-model key: put it under a model in 'profile_models:'"):
+        load_profile_config(write(tmp_path, "profile_models: a\nmodel_config_parameters: {max_batch_size: 4}\n"), {},
+                            check_paths=False)
+
+
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_profile_config(tmp_path / "nope.yaml", {}, check_paths=False)
