@@ -153,6 +153,7 @@ class Profile:
             return self.executor
         check_supported(self.config)
         check_ensembles(self.config)
+        self.store.claim()  # one writing profile per results DB: a second one stops here, with one line
         executor: Executor = registry.get("executors", self.config.executor).factory(self.config, self.context)
         try:
             offered = executor.offered_gpus()

@@ -10,13 +10,18 @@ import sqlite_utils
 from modelyzer.kernel.migrations.core import migrations
 from modelyzer.kernel.store.extras import ExtrasMixin
 from modelyzer.kernel.store.hardware import HardwareMixin
+from modelyzer.kernel.store.lock import LockMixin
 from modelyzer.kernel.store.measurements import MeasurementsMixin
 from modelyzer.kernel.store.runs import RunsMixin
 from modelyzer.kernel.store.values import NotAResultsDB
 
 
-class Store(RunsMixin, MeasurementsMixin, HardwareMixin, ExtrasMixin):
+class Store(RunsMixin, MeasurementsMixin, HardwareMixin, ExtrasMixin, LockMixin):
     """One results database. `Store(path)` opens (creating and migrating) it; `Store(":memory:")` for tests."""
+
+    def close(self) -> None:
+        self.release()
+        super().close()
 
     @classmethod
     def open_existing(cls, path: str | Path) -> Store:

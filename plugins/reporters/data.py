@@ -151,8 +151,8 @@ def unfinished_note(runs: Sequence[RunInfo]) -> str | None:
     if last.status == "interrupted":
         return (f"The profile (run {last.id}) was interrupted: this report covers the measurements stored before it "
                 "stopped. Run the same profile command again to resume it.")
-    if last.status in ("running", "failed"):
-        what = "failed" if last.status == "failed" else "did not finish (killed, or still running)"
+    if last.status in ("running", "failed", "killed"):
+        what = {"failed": "failed", "killed": "was killed"}.get(last.status, "did not finish (killed, or still running)")
         return f"The profile (run {last.id}) {what}: this report covers the measurements stored so far."
     return None
 

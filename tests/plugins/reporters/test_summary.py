@@ -353,3 +353,16 @@ def test_statistically_tied_leaders_are_named_and_the_cheapest_is_chosen(tmp_pat
     assert [(r[0], r[-1]) for r in rows][:2] == [("m_config_1", "±15.0%"), ("m_config_0", "±15.0%")]
     assert all(r[-1] == "" for r in rows[2:])
     assert model_data(build_store(tmp_path / "plain.db"), config, config.models[0]).tie is None
+
+
+def test_a_report_says_when_the_latest_profile_did_not_finish() -> None:
+    from modelyzer.plugins.reporters.data import RunInfo, unfinished_note
+
+    def info(status: str) -> RunInfo:
+        return RunInfo(id=3, status=status, strategy="quick", launch_mode="local", server="", measured=1, skipped=0,
+                       failed=0, wall_seconds=1.0, window_seconds=1.0, server_starts=1, model_loads=1, started_at=0.0)
+
+    assert unfinished_note([]) is None and unfinished_note([info("finished")]) is None
+    assert "run 3) was killed" in (unfinished_note([info("killed")]) or "")
+    assert "was interrupted" in (unfinished_note([info("interrupted")]) or "")
+    assert "did not finish" in (unfinished_note([info("running")]) or "")
