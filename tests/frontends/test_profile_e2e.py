@@ -207,3 +207,23 @@ def test_a_failed_measurement_is_skipped_on_resume_and_measured_again_with_retry
     with (export / "results" / "metrics-model-inference.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 1 and float(rows[0]["Throughput (infer/sec)"]) > 0
+
+
+def test_a_second_profile_on_a_db_in_use_stops_at_once_with_one_line(tmp_path: Path) -> None:
+    """Another process holds the results DB (as a running profile does): `profile` on it exits 1 with one line
+    naming that process, before any server starts and without writing a run."""
+    from tests.kernel.store.test_lock import holder
+
+    export = tmp_path / "out"
+    db = export / "results.db"
+    proc = holder(db)
+    try:
+        second = subprocess.run(profile_cmd(export, *ONE_MEASUREMENT), capture_output=True, text=True, timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert second.returncode == 1, second.stderr[-2000:]
+    lines = [line for line in second.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"is in use by another profile (pid {proc.pid} on " in lines[0], second.stderr
+    assert count(db, "select count(*) from runs") == 1  # the holder's run only
+    assert not (export / "mlserver").exists()
