@@ -212,7 +212,7 @@ def test_a_failed_measurement_is_skipped_on_resume_and_measured_again_with_retry
 def test_a_second_profile_on_a_db_in_use_stops_at_once_with_one_line(tmp_path: Path) -> None:
     """Another process holds the results DB (as a running profile does): `profile` on it exits 1 with one line
     naming that process, before any server starts and without writing a run."""
-    from tests.kernel.store.test_lock import holder
+    from tests.support.db_holder import holder
 
     export = tmp_path / "out"
     db = export / "results.db"

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,22 +12,7 @@ import pytest
 
 from modelyzer.kernel.store import Store
 from modelyzer.kernel.store.lock import STATUS_KILLED, DatabaseInUse
-
-HOLD = """
-import sys, time
-from modelyzer.kernel.store import Store
-store = Store(sys.argv[1])
-store.claim()
-store.start_run({})
-print("held", flush=True)
-time.sleep(60)
-"""
-
-
-def holder(db: Path) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(db)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
-    return proc
+from tests.support.db_holder import holder
 
 
 def test_a_second_profile_is_refused_naming_the_holder_and_a_killed_one_frees_the_db(tmp_path: Path) -> None:
