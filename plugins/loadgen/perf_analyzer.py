@@ -293,6 +293,7 @@ class PerfAnalyzerLoadGenerator(LoadGenerator):
         export.mkdir(parents=True, exist_ok=True)
         model = model_name_for(run_config, endpoints)
         windows: list[Window] = []
+        sizes: list[int] = []  # windows per kept run
         latency_tag = "perf_latency_p99"
         runs: list[list[Metric]] = []
         kept = spent = 0.0
@@ -310,8 +311,8 @@ class PerfAnalyzerLoadGenerator(LoadGenerator):
                 window = " ".join(render({k: flags[k] for k in WINDOW_ARGS if k in flags}))
                 label = ("perf_analyzer" + (f" run {len(runs) + 1}" if runs else "")
                          + (f" auto-adjust {adjusts}/{max_adjusts} {window}" if adjusts else ""))
-                self.context.status(f"{label}: started" + (f" — {Precision(tuple(windows), latency_tag).describe(target)}"
-                                                           if windows else ""))
+                shown = Precision(tuple(windows), latency_tag, tuple(sizes)).describe(target) if windows else ""
+                self.context.status(f"{label}: started" + (f" — {shown}" if shown else ""))
                 outcome = run_process(argv, Path(tmp) / f"output-{attempt}.txt", timeout, cpu_limit, env,
                                       on_tick=functools.partial(self._show_progress, label))
                 spent += outcome.seconds
@@ -340,14 +341,16 @@ class PerfAnalyzerLoadGenerator(LoadGenerator):
                     self._fail(run_config, argv, outcome.output, f"perf_analyzer wrote no measurement to {csv_path.name}")
                 csv_path.unlink()
                 passes, latency_tag = parse_windows(outcome.output)
-                windows += passes[-KEPT_WINDOWS:]  # perf_analyzer reports its last three windows
+                kept_passes = passes[-KEPT_WINDOWS:]  # perf_analyzer reports its last three windows
+                windows += kept_passes
+                sizes.append(len(kept_passes))
                 runs.append(measured)
                 kept += outcome.seconds
-                precision = Precision(tuple(windows), latency_tag)
+                precision = Precision(tuple(windows), latency_tag, tuple(sizes))
                 if not target or precision.met(target) or spent + outcome.seconds > cap or not passes:
                     break
         self.last_window_seconds, self.last_attempts = kept, attempt
-        self.last_precision = Precision(tuple(windows), latency_tag)
+        self.last_precision = Precision(tuple(windows), latency_tag, tuple(sizes))
         if target and not self.last_precision.met(target):
             self.context.log.info("%s: precision target not met within measurement_max_seconds=%g: %s",
                                   run_config.describe(), cap, self.last_precision.describe(target))

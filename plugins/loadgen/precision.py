@@ -8,9 +8,12 @@ perf_analyzer run with ``-v`` prints one line per measurement window ("pass")::
 ``parse_windows`` reads them. ``Precision`` summarises the windows kept so far: their number, the mean, and the
 95% confidence interval of the mean (Student's t, half-width relative to the mean, in %) of the throughput and
 of the per-window latency, and the throughput's coefficient of variation. ``met(target)`` is the sequential
-stopping rule: both half-widths within ``target`` % (``measurement_precision``). Windows are treated as
-independent samples; consecutive windows of a loaded server are somewhat correlated, so the interval is a
-little optimistic — it is the same rule perf_analyzer's own stability check approximates, made explicit.
+stopping rule: both half-widths within ``target`` % (``measurement_precision``).
+
+Consecutive windows of one perf_analyzer run are correlated (same connections, same server state), so the
+windows' interval alone is optimistic. From ``MIN_RUNS`` runs on, the interval is also computed from the runs'
+own means (each run is one sample: between-run variation counts in full) and the wider of the two is the
+measurement's — the honest interval of a value that is the mean of the runs.
 
 The stored metrics (``WINDOWS``, ``THROUGHPUT_CI``, ``LATENCY_CI``, ``THROUGHPUT_CV``, ``PRECISION_TARGET_MET``)
 follow the kernel's convention ``<tag>_ci`` for the relative half-width of a metric's interval, which the
@@ -22,7 +25,7 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 
@@ -89,20 +92,44 @@ def half_width(values: Sequence[float]) -> float | None:
     return 100.0 * t95(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values)) / abs(mean)
 
 
+MIN_RUNS = 3  # runs from which their means give an interval too (two would give Student's t of 12.7)
+
+
 @attrs.frozen
 class Precision:
-    """The precision of the windows kept for one measurement (see the module docstring)."""
+    """The precision of the windows kept for one measurement (see the module docstring); `run_sizes`: how many
+    of the windows, in order, each perf_analyzer run gave (empty: one run)."""
 
     windows: tuple[Window, ...]
     latency_tag: str = "perf_latency_p99"
+    run_sizes: tuple[int, ...] = ()
+
+    def _runs(self) -> list[tuple[Window, ...]]:
+        if not self.run_sizes:
+            return [self.windows]
+        out, start = [], 0
+        for size in self.run_sizes:
+            out.append(self.windows[start:start + size])
+            start += size
+        return [run for run in out if run]
+
+    def _ci(self, value: Callable[[Window], float]) -> float | None:
+        """The windows' interval; from `MIN_RUNS` runs on, the runs' means' interval when it is wider."""
+        ci = half_width([value(w) for w in self.windows])
+        runs = self._runs()
+        if len(runs) >= MIN_RUNS:
+            between = half_width([statistics.fmean(value(w) for w in run) for run in runs])
+            if between is not None and (ci is None or between > ci):
+                ci = between
+        return ci
 
     @property
     def throughput_ci(self) -> float | None:
-        return half_width([w.throughput for w in self.windows])
+        return self._ci(lambda w: w.throughput)
 
     @property
     def latency_ci(self) -> float | None:
-        return half_width([w.latency_ms for w in self.windows])
+        return self._ci(lambda w: w.latency_ms)
 
     @property
     def throughput_cv(self) -> float | None:

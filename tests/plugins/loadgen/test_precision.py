@@ -71,3 +71,16 @@ def test_runs_are_averaged_tag_by_tag_and_gpu_by_gpu() -> None:
             [Metric("perf_throughput", 200.0), Metric("gpu_utilization", 30.0, "GPU-a"), Metric("x", 1.0)]]
     assert mean_metrics(runs) == [Metric("perf_throughput", 150.0), Metric("gpu_utilization", 20.0, "GPU-a"),
                                   Metric("x", 1.0)]
+
+
+def test_from_three_runs_on_the_runs_means_widen_the_interval() -> None:
+    """Steady windows inside each run, but the runs disagree (1000, 1100, 900): the windows alone would claim
+    about ±4%; the runs' means give the honest, wider interval."""
+    windows = tuple(Window(base + d, 1.0) for base in (1000.0, 1100.0, 900.0) for d in (-1.0, 0.0, 1.0))
+    pooled = Precision(windows)
+    runs = Precision(windows, run_sizes=(3, 3, 3))
+    assert pooled.throughput_ci is not None and runs.throughput_ci is not None
+    assert runs.throughput_ci == pytest.approx(half_width([1000.0, 1100.0, 900.0]))
+    assert runs.throughput_ci > pooled.throughput_ci and not runs.met(10.0)
+    two = Precision(windows[:6], run_sizes=(3, 3))  # two runs: the windows' interval only
+    assert two.throughput_ci == half_width([w.throughput for w in windows[:6]])
