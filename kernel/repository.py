@@ -32,6 +32,9 @@ def prepare_output_repository(path: Path, override: bool) -> Path:
     to resume it needs no extra flag.
     """
     path = Path(path)
+    if (path.exists() or path.is_symlink()) and not path.is_dir():  # a file (or a link to one) is never deleted
+        raise ConfigError(f"output_model_repository_path {path} is a file, not a directory; modelyzer will not "
+                          "delete it, even with --override-output-model-repository: move it or choose another path")
     if (path / MARKER).exists() and not override:
         return path
     if path.exists() or path.is_symlink():
@@ -42,10 +45,10 @@ def prepare_output_repository(path: Path, override: bool) -> Path:
                     f"output_model_repository_path {path} already exists and is not empty; remove it, choose "
                     "another path, or pass --override-output-model-repository"
                 )
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
+            if path.is_symlink():
+                path.unlink()  # the link goes; the directory it points to is left alone
             else:
-                path.unlink()
+                shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
     (path / MARKER).write_text("written by modelyzer; variants of the profiled models\n")
     return path

@@ -244,8 +244,3 @@ def test_prepare_accepts_missing_or_empty_directory(tmp_path: Path) -> None:
     assert prepare_output_repository(tmp_path / "a" / "b", override=False).is_dir()
     (tmp_path / "empty").mkdir()
     assert prepare_output_repository(tmp_path / "empty", override=False).is_dir()
-
-
-def test_prepare_override_replaces_a_file(tmp_path: Path) -> None:
-    (tmp_path / "out").write_text("not a directory")
-    assert prepare_output_repository(tmp_path / "out", override=True).is_dir()
