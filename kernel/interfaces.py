@@ -203,6 +203,10 @@ class LoadGenerator(abc.ABC):
         """The command line this generator would run (shown in logs and errors)."""
         return []
 
+    def check(self) -> None:  # noqa: B027 - optional hook
+        """Raise a ModelyzerError with one line naming the fix when it cannot run on this host (its binary is
+        missing, say). Called before any server starts, when measurements run on this host."""
+
     def recorded_loads(self, run_config: RunConfig) -> tuple[int, ...] | None:
         """The load values (ascending) it can answer for `run_config`'s variant, client batch size and load mode
         when it answers only some (a recording: () for a variant it never saw); None (the default): any load.

@@ -157,10 +157,10 @@ class Profile:
         executor: Executor = registry.get("executors", self.config.executor).factory(self.config, self.context)
         try:
             offered = executor.offered_gpus()
-            if offered is not None:  # remote hosts (agents) run the launcher the config names: its device truth
-                self.context.cpu_only_server = cpu_only_server(assembly.launcher(self.config, self.context))
-            gpus = offered if offered is not None else discover_gpus(
-                self.config, self.context, assembly.launcher(self.config, self.context))  # building starts nothing
+            launcher = assembly.launcher(self.config, self.context)  # building it starts nothing
+            if offered is not None:  # the executor's hosts (agents) run the launcher the config names: its device truth
+                self.context.cpu_only_server = cpu_only_server(launcher)
+            gpus = offered if offered is not None else discover_gpus(self.config, self.context, launcher)
             prepare_output_repository(Path(self.config.output_model_repository_path),
                                       self.config.override_output_model_repository)
             use_gpus(self.context, gpus, self.store)

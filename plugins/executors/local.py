@@ -91,6 +91,7 @@ class InProcessExecutor(Executor):
         if not self._started:
             self._started = True
             _ = self.load_generator, self.collectors  # choose them before the server starts: fail fast
+            self.load_generator.check()  # e.g. perf_analyzer_path: one line, no server started, nothing measured
             self.launcher.start()
 
     def stop(self) -> None:

@@ -233,6 +233,10 @@ class PerfAnalyzerLoadGenerator(LoadGenerator):
     def _binary(self) -> str:
         return find_perf_analyzer(self.config.perf_analyzer_path)
 
+    def check(self) -> None:
+        """perf_analyzer_path names an executable (found before any server starts)."""
+        self._binary()
+
     def flags(
         self, run_config: RunConfig, endpoints: Endpoints, csv_path: str | Path | None = None
     ) -> dict[str, Any]:

@@ -173,12 +173,14 @@ ONE_MEASUREMENT = ["--run-config-search-disable", "--concurrency", "1", "--skip-
 
 
 def test_a_failed_measurement_is_skipped_on_resume_and_measured_again_with_retry_failed(tmp_path: Path) -> None:
-    """A wrong perf_analyzer path fails the measurement; rerun with the right one: skipped, with the line that says
+    """A broken perf_analyzer fails the measurement; rerun with the right one: skipped, with the line that says
     how to retry; rerun with --retry-failed: measured ok, and the key still has exactly one measurement row."""
     export = tmp_path / "out"
     db = export / "results.db"
-    missing = tmp_path / "no" / "perf_analyzer"
-    failed = subprocess.run(profile_cmd(export, *ONE_MEASUREMENT, "--perf-analyzer-path", str(missing)),
+    broken = tmp_path / "perf_analyzer"  # an executable that fails every run
+    broken.write_text("#!/bin/sh\necho 'error: this perf_analyzer is broken' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    failed = subprocess.run(profile_cmd(export, *ONE_MEASUREMENT, "--perf-analyzer-path", str(broken)),
                             capture_output=True, text=True, timeout=600)
     assert failed.returncode == 0, failed.stderr[-3000:]
     assert count(db, "select count(*) from measurements where status = 'failed'") == 1
@@ -226,4 +228,17 @@ def test_a_second_profile_on_a_db_in_use_stops_at_once_with_one_line(tmp_path: P
     lines = [line for line in second.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and f"is in use by another profile (pid {proc.pid} on " in lines[0], second.stderr
     assert count(db, "select count(*) from runs") == 1  # the holder's run only
+    assert not (export / "mlserver").exists()
+
+
+def test_a_missing_perf_analyzer_is_one_line_before_any_server_starts(tmp_path: Path) -> None:
+    export = tmp_path / "out"
+    missing = tmp_path / "no" / "perf_analyzer"
+    run = subprocess.run(profile_cmd(export, *ONE_MEASUREMENT, "--perf-analyzer-path", str(missing)),
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"perf_analyzer_path '{missing}' is not an executable file" in errors[0], run.stderr
+    assert "Traceback" not in run.stderr
+    assert count(export / "results.db", "select count(*) from measurements") == 0
     assert not (export / "mlserver").exists()
