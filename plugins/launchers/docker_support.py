@@ -50,9 +50,26 @@ def docker_client() -> Any:
         client = docker.DockerClient(base_url=base_url) if base_url else docker.from_env()
         client.ping()
     except Exception as exc:  # noqa: BLE001 - DockerException, requests errors, bad URLs
-        hint = f"set ${ENV_DOCKER_HOST} or DOCKER_HOST to a running docker engine"
-        raise LaunchError(f"cannot reach the docker engine at {where}: {one_line(exc)}; {hint}") from exc
+        hint = f"start dockerd, or set ${ENV_DOCKER_HOST} or DOCKER_HOST to a running docker engine"
+        raise LaunchError(f"cannot reach the docker engine at {where}: {unreachable_reason(exc)}; {hint}") from exc
     return client
+
+
+#: what the SDK's wrapped errors mean, in words (the first one found in the message wins)
+UNREACHABLE = (("FileNotFoundError", "no socket there (is dockerd running?)"),
+               ("ConnectionRefused", "connection refused (nothing listens there)"),
+               ("Connection refused", "connection refused (nothing listens there)"),
+               ("PermissionError", "permission denied on the socket (run as root or join the docker group)"),
+               ("Name or service not known", "unknown host"), ("timed out", "timed out"))
+
+
+def unreachable_reason(exc: BaseException) -> str:
+    """Why the docker engine could not be reached, in words, instead of requests' nested tuple reprs."""
+    text = str(exc)
+    for marker, words in UNREACHABLE:
+        if marker in text:
+            return words
+    return one_line(exc)[:200]
 
 
 def shared_client() -> Any:

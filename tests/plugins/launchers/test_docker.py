@@ -190,6 +190,25 @@ def test_run_kwargs_gpus_ports_and_mounts(tmp_path: Path) -> None:
         launcher(tmp_path, attrs.evolve(config(tmp_path), triton_docker_mounts=["/a:/b"]))
 
 
+def test_no_docker_engine_is_one_line_in_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A socket path where no dockerd listens, and a TCP port nothing listens on: the SDK's real errors, said in
+    words (no nested exception tuples), with the fix."""
+    for url, words in ((f"unix://{tmp_path}/docker.sock", "no socket there (is dockerd running?)"),
+                       (f"tcp://127.0.0.1:{_free_port()}", "connection refused")):
+        monkeypatch.setenv(ds.ENV_DOCKER_HOST, url)
+        with pytest.raises(LaunchError) as info:
+            ds.docker_client()
+        message = str(info.value)
+        assert f"cannot reach the docker engine at {url}: {words}" in message and "start dockerd" in message
+        assert "\n" not in message and "Connection aborted" not in message and "Errno" not in message
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def test_orphan_detection_by_owner_process() -> None:
     mine = ds.owner_labels("r1")
     assert ds.owner_alive(mine) is True
