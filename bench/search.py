@@ -34,8 +34,6 @@ from typing import Any
 import attrs
 
 ROOT = Path(__file__).resolve().parents[1]
-# bench/ holds concurrent.py, which would shadow the standard library's `concurrent` package (asyncio needs it)
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
 from modelyzer.kernel.config import ProfileConfig, config_from_dict  # noqa: E402

@@ -37,6 +37,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from modelyzer.kernel import ranking  # noqa: E402
+from modelyzer.kernel.config import load_profile_config  # noqa: E402
 from modelyzer.kernel.engine import ProfileSummary  # noqa: E402
 from modelyzer.kernel.store import Store  # noqa: E402
 
@@ -65,6 +67,7 @@ class Outcome:
     latency_ci: list[float]
     best: str
     tied: tuple[str, ...]
+    leaders: list[tuple[str, float, float]]  # the three best configs: name, throughput, its ±CI %
 
     @property
     def candidates(self) -> set[str]:
@@ -94,7 +97,13 @@ def profile_once(label: str, repository: Path, changes: dict[str, Any], extra: l
         try:
             run = store.latest_run()
             assert run is not None, "the profile stored no run"
-            values = [r.measurement.values() for r in store.results() if r.measurement.ok]
+            results = store.results()
+            values = [r.measurement.values() for r in results if r.measurement.ok]
+            spec = load_profile_config(config, {}, check_paths=False).models[0]
+            leaders = []
+            for rc in ranking.rank(results, spec.objectives, spec.constraints)[:3]:
+                v = ranking.measurement_values(rc.best.measurement)
+                leaders.append((rc.variant_name, v.get("perf_throughput", 0.0), v.get("perf_throughput_ci", 0.0)))
         finally:
             store.close()
         model = changes.get("profile_models", base["profile_models"])
@@ -106,7 +115,7 @@ def profile_once(label: str, repository: Path, changes: dict[str, Any], extra: l
                    [v["measurement_windows"] for v in values if "measurement_windows" in v],
                    [v["perf_throughput_ci"] for v in values if "perf_throughput_ci" in v],
                    [v["perf_latency_p99_ci"] for v in values if "perf_latency_p99_ci" in v],
-                   doc["variant"], tuple(tied.get("variants") or ()))
+                   doc["variant"], tuple(tied.get("variants") or ()), leaders)
 
 
 def spread(values: list[float], unit: str = "") -> str:
@@ -124,7 +133,8 @@ def report(condition: str, outcomes: list[Outcome]) -> None:
               f"retries {retries:.0%}, tool {tool:.0%}; server starts {o.starts}, model loads {o.loads}")
         print(f"      per measurement: windows {spread(o.windows)}; throughput ±{spread(o.throughput_ci, '%')}; "
               f"p99 ±{spread(o.latency_ci, '%')}")
-        print(f"      best {o.best}{tie}")
+        print(f"      best {o.best}{tie}; leaders: "
+              + ", ".join(f"{name} {tput:.0f}/s ±{ci:.1f}%" for name, tput, ci in o.leaders))
     modal, _ = Counter(o.best for o in outcomes).most_common(1)[0]
     modal_ties: set[str] = set().union(*(o.candidates for o in outcomes if o.best == modal))
     agree = sum(1 for o in outcomes if modal in o.candidates or o.best in modal_ties)

@@ -1,4 +1,4 @@
-"""bench/concurrent.py on its smallest setting: the printed counts are consistent (no timing)."""
+"""bench/concurrent_models.py on its smallest setting: the printed counts are consistent (no timing)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ ROW = re.compile(r"^\s+(?P<noise>\d+\.\d+)\s+(?P<seed>\d+)\s+(?P<name>quick|brut
 
 
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("modelyzer_bench_concurrent", ROOT / "bench" / "concurrent.py")
+    spec = importlib.util.spec_from_file_location("modelyzer_bench_concurrent", ROOT / "bench" / "concurrent_models.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -1,6 +1,6 @@
 """bench/concurrent: quick vs brute (vs optuna) on concurrent multi-model groups, offline, synthetic surfaces.
 
-Run: `.venv/bin/python bench/concurrent.py [--surface NAME]... [--noise 0,0.03,0.1] [--seeds 0-2]
+Run: `.venv/bin/python bench/concurrent_models.py [--surface NAME]... [--noise 0,0.03,0.1] [--seeds 0-2]
 [--optuna-seeds 0-2] [--slots N] [--no-big]`
 
 A concurrent group (`kernel.models.group_spec`) is searched over the joint space of its models
@@ -32,20 +32,14 @@ refused (`BruteSearch` climbs it with quick). Numbers only; no assertions.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# this file is named like the standard library's `concurrent` package: run as a script, its directory comes first
-# on sys.path and would shadow it (asyncio imports concurrent.futures)
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-
 import argparse  # noqa: E402
 import hashlib  # noqa: E402
 import itertools  # noqa: E402
 import math  # noqa: E402
 import statistics  # noqa: E402
+import sys
 from collections.abc import Callable, Sequence  # noqa: E402
+from pathlib import Path
 from typing import Any  # noqa: E402
 
 import attrs  # noqa: E402
