@@ -327,10 +327,13 @@ def sweeps_for(
     spec: ModelSpec, plan: LoadPlan, judge: Judge, results: Sequence[Result], top_n: int, step_gain: float = STEP_GAIN,
     recorded_loads: RecordedLoads | None = None,
 ) -> list[Sweep]:
-    """A Sweep for each top variant, starting from its best measured load and client batch size (bisecting onto
-    `recorded_loads` when the load generator answers only those)."""
+    """A Sweep for each top variant and the default (the default's first: its peak is the reference of "gain over
+    default", and the search measured it at one load only), climbing from the lowest load with the client batch
+    size measured best first, fed with every load already measured (bisecting onto `recorded_loads` when the
+    load generator answers only those)."""
     out = []
-    for r in top_variants(results, judge, top_n):
+    chosen = top_variants(results, judge, top_n)
+    for r in sorted(chosen, key=lambda r: not r.run_config.variant.is_default):
         sweep = Sweep(spec, plan, judge, r.run_config.variant, start_batch=r.run_config.load.batch_size,
                       step_gain=step_gain, recorded_loads=recorded_loads)
         for other in results:  # everything already known about this variant's loads
