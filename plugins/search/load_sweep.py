@@ -202,29 +202,27 @@ class Sweep:
             if not m.ok or self.judge.deep_failing(m):
                 return
 
-    def _up(self, batch_size: int, grid: list[int], i: int) -> Generator[RunConfig, Measurement, bool]:
-        """Climb from passing index `i` while the objective gains; True if a higher load was better."""
+    def _up(self, batch_size: int, grid: list[int], i: int) -> Walk:
+        """Climb from passing index `i` to the knee (or bisect the latency boundary when a load breaks it)."""
         last_passing = grid[i]
         best = self.points[(batch_size, grid[i])]
-        improved = False
         flat = 0  # consecutive steps without gain: the knee is two of them (one can be noise)
         for value in grid[i + 1 :]:
             m = yield from self._measure(batch_size, value)
             if m.status == STATUS_NOT_RECORDED:
                 continue
             if not m.ok:
-                return improved
+                return
             if self.judge.load_failure(m) > 0:
                 yield from self._bisect(batch_size, last_passing, value)
-                return improved
+                return
             gained = self._improves(m, best)
             if self.judge.better(m, best):
-                best, improved = m, True
+                best = m
             last_passing = value
             flat = 0 if gained else flat + 1
             if flat >= KNEE_STEPS and not self._better_known_above(batch_size, grid, value, best):
-                return improved  # the knee
-        return improved
+                return  # the knee
 
     def _better_known_above(self, batch_size: int, grid: list[int], value: int, best: Measurement) -> bool:
         """A load above `value` already measured (passing) that beats `best` by more than the step gain."""
