@@ -38,7 +38,6 @@ class Progress:
         self.done = 0
         self.remaining = 0
         self.skipped_count = 0
-        self._t0 = time.monotonic()
         self._last: float | None = None  # when the previous measurement finished (monotonic)
         self._intervals: list[float] = []
 
