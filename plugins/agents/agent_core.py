@@ -96,6 +96,7 @@ class AgentCore:
         self.backoff = Backoff(clock=clock)
         self.registered = False
         self.session = ""
+        self.token = ""  # of the last welcome: sent with every message (binds them to this registration)
         self.config_id = ""
         self.seq = 0
         self.seen_seq = 0
@@ -148,6 +149,7 @@ class AgentCore:
     def _welcome(self, welcome: Welcome, seq: int) -> None:
         self.registered = True
         self.session = welcome.session
+        self.token = welcome.token
         self.seen_seq = seq
         self.backoff.reset()
         self.watch = Liveness(welcome.heartbeat_interval, welcome.liveness, self.clock)
@@ -241,7 +243,7 @@ class AgentCore:
 
     def _send(self, type_: MessageType, payload: Any = None) -> None:
         self.seq += 1
-        self.outbox.append(encode(message(type_, payload, agent=self.name, seq=self.seq)))
+        self.outbox.append(encode(message(type_, payload, agent=self.name, seq=self.seq, token=self.token)))
         self.watch.sent(CONTROLLER)
 
     def bye(self) -> None:

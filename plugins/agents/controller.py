@@ -251,8 +251,12 @@ class AgentsExecutor(Executor):
             except zmq.ZMQError as err:
                 raise ConfigError(f"agents: cannot listen on {self.bind}: {err}") from None
             self.endpoint = router.last_endpoint.decode()
+            handler = ZapHandler(self.keys.authorized) if self.keys else None
+            if handler is not None:
+                with self._lock:
+                    self.hub.authorized = handler.admits  # a deleted key file revokes a connected agent too
             self._ready.set()
-            self._loop(router, zap, wake, ZapHandler(self.keys.authorized) if self.keys else None)
+            self._loop(router, zap, wake, handler)
         except BaseException as err:  # noqa: BLE001 - reported to the engine's thread by _check_io
             self._error = err
             if self._ready.is_set():

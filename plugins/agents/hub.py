@@ -13,7 +13,10 @@ Delivery rules (see docs/agents.md, "Guarantees"):
   unacknowledged as an *orphan* and delivered as soon as the engine submits that key (resume without
   re-measuring); orphans never asked for are acknowledged when the profile ends (`finish()`);
 - an agent silent for the liveness window is lost: its in-flight RunConfigs go back to the front of the
-  queue and `on_lost` fires; any later message from it gets a `rehello`, and its hello re-registers it.
+  queue and `on_lost` fires; any later message from it gets a `rehello`, and its hello re-registers it;
+- a message counts as the registered agent's only with the token of its welcome: a second process presenting
+  the same key (refused) has none, so its `bye` or anything else cannot touch the registered agent;
+- a key no longer `authorized` (its file deleted) is dropped at its next message, told so (fatal refusal).
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ class AgentRecord:
     counters: dict[str, int] = attrs.field(factory=dict)
     incarnation: str = ""  # the agent process (a restarted agent has a new one)
     hello_seq: int = 0  # seq of the hello that registered it
+    token: str = ""  # of its welcome: its messages carry it (another process with the same key does not)
 
     @property
     def label(self) -> str:
@@ -112,6 +116,7 @@ class Hub:
         on_joined: Callable[[AgentRecord], None] = lambda agent: None,
         on_lost: Callable[[AgentRecord], None] = lambda agent: None,
         status_every: float = STATUS_EVERY,
+        authorized: Callable[[str], bool] = lambda key: True,
     ) -> None:
         self.config = config
         self.config_id = config_id
@@ -123,6 +128,7 @@ class Hub:
         self.deliver = deliver
         self.on_joined = on_joined
         self.on_lost = on_lost
+        self.authorized = authorized  # is this (authenticated) key still authorized? (revocation)
         self.session = uuid.uuid4().hex[:12]
         self.agents: dict[str, AgentRecord] = {}
         self.outbox: list[tuple[bytes, bytes]] = []
@@ -147,6 +153,9 @@ class Hub:
 
     def _dispatch(self, route: bytes, user_id: str, msg: Message) -> None:
         agent_id = user_id or f"insecure:{msg.agent or route.hex()}"
+        if user_id and not self.authorized(user_id):
+            self._revoked(route, user_id)
+            return
         if msg.type is MessageType.STATUS:
             self.outbox.append((route, encode(message(MessageType.STATUS, self.status()))))
             return
@@ -163,7 +172,13 @@ class Hub:
             if msg.type is not MessageType.BYE:
                 self._rehello(route)
             return
-        rec.route = route
+        if msg.token != rec.token:
+            # not the registered connection: a refused process with the same key, or a stale copy from before
+            # the agent's last welcome — it must not touch (or keep alive) the registered agent
+            log.debug("ignored a %s for agent %s without its registration token (route %s)", msg.type, rec.label,
+                      route.hex())
+            return
+        rec.route = route  # the same agent over a new connection (libzmq reconnected it)
         self.liveness.heard(agent_id)
         if msg.type is MessageType.HEARTBEAT:
             self._heartbeat(rec, payload_of(msg, Heartbeat))
@@ -202,7 +217,7 @@ class Hub:
         rec = AgentRecord(agent_id, hello.name, hello.host, route, hello.slots, hello.launch_modes,
                           hello.load_generators, done=old.done if old else 0, incarnation=hello.incarnation,
                           hello_seq=seq, counters=dict(old.counters) if old and old.incarnation == hello.incarnation
-                          else {})
+                          else {}, token=uuid.uuid4().hex[:16])
         self.agents[agent_id] = rec
         specs = [SlotSpec(s.index, s.gpu, s.gpu_name) for s in hello.slots]
         # an agent that warms up builds its slots for our config after this welcome: not free until it says so
@@ -213,7 +228,8 @@ class Hub:
             if self.scheduler.hold(key) or (self.scheduler.pending(key) and key not in self.expected):
                 self.expected[key] = deadline
         self.liveness.heard(agent_id)
-        welcome = Welcome(self.session, self.liveness.interval, self.liveness.liveness, self.config, self.config_id)
+        welcome = Welcome(self.session, self.liveness.interval, self.liveness.liveness, self.config, self.config_id,
+                          rec.token)
         self._send(rec, MessageType.WELCOME, welcome)
         gpus = ", ".join(g.uuid for g in rec.gpus) or "CPU"
         verb = "rejoined" if old is not None else "joined"
@@ -338,12 +354,29 @@ class Hub:
         self.liveness.sent(rec.id)
 
     def _rehello(self, route: bytes) -> None:
-        now = self.clock()
-        if now - self._rehello_sent.get(route, float("-inf")) >= REHELLO_EVERY:
-            if len(self._rehello_sent) > MAX_REMEMBERED:
-                self._rehello_sent.clear()
-            self._rehello_sent[route] = now
+        if self._due(route):
             self.outbox.append((route, encode(message(MessageType.REHELLO, agent="controller"))))
+
+    def _revoked(self, route: bytes, key: str) -> None:
+        """A message under a key no longer authorized: drop its agent, tell the sender (at most once a second)."""
+        rec = self.agents.get(key)
+        if rec is not None and rec.state == "connected":
+            self._drop_agent(rec, "gone", "revoked (its key file is no longer in the authorized directory)")
+        if self._due(route):
+            reason = (f"this agent's key {fingerprint(key)} is no longer authorized by the controller (its file was "
+                      "removed from authorized_keys)")
+            self.outbox.append((route, encode(message(MessageType.REFUSED, Refused(reason, fatal=True),
+                                                      agent="controller"))))
+
+    def _due(self, route: bytes) -> bool:
+        """Rate limit of answers to senders the controller does not take as registered agents."""
+        now = self.clock()
+        if now - self._rehello_sent.get(route, float("-inf")) < REHELLO_EVERY:
+            return False
+        if len(self._rehello_sent) > MAX_REMEMBERED:
+            self._rehello_sent.clear()
+        self._rehello_sent[route] = now
+        return True
 
     def take_outbox(self) -> list[tuple[bytes, bytes]]:
         out, self.outbox = self.outbox, []

@@ -11,14 +11,17 @@ The controller (`profile --agents … --agent-keys DIR`) loads its secret key an
 an agent (`agent --keys DIR`) loads `controller.key` and its own `*.key_secret`. `ZapHandler` answers
 libzmq's ZAP requests for the controller's socket: a CURVE client whose public key has a file in the
 authorized directory is accepted with its key (Z85) as User-Id — the agent's identity —, anything else is
-refused and logged with its address. The directory is re-read when an unknown key shows up, so adding an
-agent needs no controller restart. There is no allow-any mode: plaintext (`--insecure`) is the only
+refused and logged with its address. The directory is checked (one `scandir`: names, sizes, mtimes) on every
+handshake and re-read when it changed, so adding an agent needs no controller restart and deleting a key file
+revokes it: refused at its next connection, and `admits()` tells the controller to drop a connected agent at
+its next message. There is no allow-any mode: plaintext (`--insecure`) is the only
 alternative, and it warns.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +39,7 @@ CONTROLLER = "controller"
 AUTHORIZED = "authorized_keys"
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 REFUSAL_LOG_INTERVAL = 60.0  # seconds between two log lines about the same refused key and address
+ADMIT_CHECK_EVERY = 0.2  # seconds between two looks at the authorized directory for messages (handshakes: always)
 
 
 @attrs.frozen
@@ -138,14 +142,50 @@ def fingerprint(key: str | bytes) -> str:
     return text[:8]
 
 
+def directory_state(directory: Path) -> tuple[object, ...]:
+    """What changes when a key file is added, removed, renamed or rewritten in `directory` (cheap: one scandir)."""
+    try:
+        entries = []
+        for entry in os.scandir(directory):
+            if entry.name.endswith(".key"):
+                st = entry.stat()
+                entries.append((entry.name, st.st_mtime_ns, st.st_size))
+        return os.stat(directory).st_mtime_ns, *sorted(entries)
+    except OSError as err:
+        return (type(err).__name__,)
+
+
 class ZapHandler:
     """Answers ZAP requests: CURVE keys from the authorized directory are accepted, everything else refused."""
 
     def __init__(self, authorized: Path, clock: Callable[[], float] = time.monotonic) -> None:
         self.authorized = authorized
         self.clock = clock
+        self._state = directory_state(authorized)
+        self._checked = clock()
         self.keys = authorized_keys(authorized)
         self._logged: dict[tuple[bytes, str], float] = {}
+
+    def refresh(self) -> None:
+        """Re-read the authorized directory if anything in it changed since the last look."""
+        state = directory_state(self.authorized)
+        if state == self._state:
+            return
+        self._state = state
+        before, self.keys = self.keys, authorized_keys(self.authorized)
+        for public in before.keys() - self.keys.keys():
+            log.warning("agent key %s (%s) revoked: its file is gone from %s", fingerprint(public), before[public],
+                        self.authorized)
+        for public in self.keys.keys() - before.keys():
+            log.info("agent key %s (%s) authorized", fingerprint(public), self.keys[public])
+
+    def admits(self, public: str) -> bool:
+        """Whether the key (Z85) of a connected agent is still authorized (the directory re-checked first)."""
+        now = self.clock()
+        if now - self._checked >= ADMIT_CHECK_EVERY:
+            self._checked = now
+            self.refresh()
+        return public.encode() in self.keys
 
     def reply(self, frames: list[bytes]) -> list[bytes]:
         """The reply frames to one ZAP request (routing envelope included)."""
@@ -157,8 +197,7 @@ class ZapHandler:
             return envelope + [b"1.0", request_id, b"500", b"unsupported ZAP version", b"", b""]
         key = credentials[0] if credentials and mechanism == b"CURVE" and len(credentials[0]) == 32 else b""
         public = z85.encode(key) if key else b""
-        if public and public not in self.keys:
-            self.keys = authorized_keys(self.authorized)  # a key added since start
+        self.refresh()  # a key added or deleted since the last handshake
         if public and public in self.keys:
             log.debug("agent key %s (%s) accepted from %s", fingerprint(public), self.keys[public], address.decode())
             return envelope + [b"1.0", request_id, b"200", b"OK", public, b""]
@@ -191,6 +230,7 @@ __all__ = [
     "ZapHandler",
     "agent_key_name",
     "authorized_keys",
+    "directory_state",
     "fingerprint",
     "generate_keys",
     "load_agent_keys",

@@ -1,8 +1,10 @@
 """The agent protocol: one `Message` envelope, typed payloads, one JSON codec (cattrs), size and version checks.
 
-Every frame on the wire is `encode(Message)`: UTF-8 JSON of `{type, agent, seq, payload}`. `type` is a
+Every frame on the wire is `encode(Message)`: UTF-8 JSON of `{type, agent, seq, token, payload}`. `type` is a
 `MessageType`; `agent` is the sender's self-declared name (informational — the controller identifies agents
-by their authenticated CURVE key); `seq` counts the sender's messages in its session; `payload` is the
+by their authenticated CURVE key); `seq` counts the sender's messages in its session; `token` is the
+registration token of the agent's last welcome, echoed in everything it sends (the controller takes a message
+as the registered agent's only with the right token: another process presenting the same key has none); `payload` is the
 unstructured form of the attrs class `PAYLOADS[type]`. `decode()` refuses frames over `MAX_MESSAGE_BYTES`,
 non-JSON, unknown types and malformed envelopes with a `ProtocolError` (the receiver logs it and drops the
 frame); `payload_of()` structures the payload, also raising `ProtocolError` when it does not fit.
@@ -10,7 +12,7 @@ frame); `payload_of()` structures the payload, also raising `ProtocolError` when
 The conversation (agent → controller ▸, controller → agent ◂):
 
     ▸ hello {version, name, host, slots, launch modes, load generators, busy, unacked}
-    ◂ welcome {session, heartbeat interval, liveness, config}   or  ◂ refused {reason, fatal}
+    ◂ welcome {session, token, heartbeat interval, liveness, config}   or  ◂ refused {reason, fatal}
     ◂ run {slot, run_config}      ▸ measurement {slot, measurement}     ◂ ack {keys}
     ▸ reject {slot, key, reason}  (the slot cannot take it: it goes back to the queue)
     ▸◂ heartbeat (both ways; the agent's carries busy slots, the last controller seq seen, counters)
@@ -30,7 +32,7 @@ import cattrs
 
 from modelyzer.kernel.models import Measurement, RunConfig, converter
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: the registration token (welcome → every agent message)
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # also the ZMQ_MAXMSGSIZE of the controller's socket
 MAX_LISTED = 1000  # keys listed in a heartbeat or hello
 
@@ -63,6 +65,7 @@ class Message:
     agent: str = ""
     seq: int = 0
     payload: dict[str, Any] = attrs.field(factory=dict)
+    token: str = ""  # agent → controller: the token of its last welcome ("" before it was welcomed)
 
 
 # --- payloads ----------------------------------------------------------------------------------------------
@@ -101,6 +104,7 @@ class Welcome:
     liveness: int
     config: dict[str, Any] = attrs.field(factory=dict)
     config_id: str = ""
+    token: str = ""  # this registration's token: the agent echoes it in every message until the next welcome
 
 
 @attrs.frozen
@@ -192,10 +196,10 @@ PAYLOADS: dict[MessageType, type] = {
 
 
 # --- codec -------------------------------------------------------------------------------------------------
-def message(type_: MessageType, payload: Any = None, *, agent: str = "", seq: int = 0) -> Message:
+def message(type_: MessageType, payload: Any = None, *, agent: str = "", seq: int = 0, token: str = "") -> Message:
     """A Message with `payload` (an attrs payload instance, or None) unstructured."""
     body = converter.unstructure(payload) if payload is not None else {}
-    return Message(type_, agent=agent, seq=seq, payload=body)
+    return Message(type_, agent=agent, seq=seq, payload=body, token=token)
 
 
 def encode(msg: Message) -> bytes:

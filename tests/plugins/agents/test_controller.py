@@ -1,4 +1,4 @@
-"""plugins/agents/controller.py + zmq_agent.py on real sockets, in one process: CURVE, ZAP, the engine, status.
+"""plugins/agents/controller.py + agent.py on real sockets, in one process: CURVE, ZAP, the engine, status, faults.
 
 Agents run as threads here (fast); tests/integration/test_agents.py runs them as separate processes and
 kills them.
@@ -6,87 +6,29 @@ kills them.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from modelyzer.kernel import assembly
 from modelyzer.kernel.config import config_from_dict
-from modelyzer.kernel.engine import Engine
 from modelyzer.kernel.errors import ConfigError, ModelyzerError
 from modelyzer.kernel.hookspecs import hookimpl
-from modelyzer.kernel.progress import Progress
 from modelyzer.kernel.store import Store
-from modelyzer.plugins.agents.agent import EXIT_REFUSED, AgentDaemon
+from modelyzer.plugins.agents.agent import EXIT_REFUSED
 from modelyzer.plugins.agents.controller import AgentsExecutor
 from modelyzer.plugins.agents.keys import generate_keys, load_agent_keys
-from modelyzer.plugins.agents.protocol import SlotInfo
+from modelyzer.plugins.agents.protocol import Empty, MessageType, Refused, payload_of
 from modelyzer.plugins.agents.status import format_status, query_status
-from tests.integration import bench_agents
-
-
-@pytest.fixture(scope="module")
-def replay(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
-    root = tmp_path_factory.mktemp("replay")
-    return bench_agents().make_fixture(root, instances=[1, 2], batch_sizes=[1, 2, 4], concurrency=[1, 2, 4])  # type: ignore[no-any-return]
+from tests.plugins.agents.realnet import Agents, RawAgent, profile_config, run_profile, wait_until
 
 
 @pytest.fixture(autouse=True)
 def fast_heartbeats(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODELYZER_AGENT_HEARTBEAT", "0.2")
-
-
-@pytest.fixture
-def keys(tmp_path: Path) -> Path:
-    generate_keys(tmp_path / "keys", agents=2)
-    return tmp_path / "keys"
-
-
-class Agents:
-    """Agent daemons in threads; stopped at the end of the test."""
-
-    def __init__(self) -> None:
-        self.daemons: list[tuple[AgentDaemon, threading.Thread, list[int]]] = []
-
-    def start(self, url: str, keys: Path | None, key: str | None, tmp: Path, slots: int = 2) -> list[int]:
-        agent_keys = load_agent_keys(keys, key) if keys else None
-        daemon = AgentDaemon(url, agent_keys, tuple(SlotInfo(i) for i in range(slots)), name=key or "plain",
-                             workdir=tmp / f"agent-{len(self.daemons)}", max_silence=30)
-        code: list[int] = []
-        thread = threading.Thread(target=lambda: code.append(daemon.run()), daemon=True)
-        thread.start()
-        self.daemons.append((daemon, thread, code))
-        return code
-
-    def stop(self) -> None:
-        for daemon, thread, _ in self.daemons:
-            daemon.request_stop()
-            thread.join(15)
-
-
-@pytest.fixture
-def agents() -> Iterator[Agents]:
-    pool = Agents()
-    yield pool
-    pool.stop()
-
-
-def profile_config(values: dict[str, Any], recording: Path, tmp: Path, keys: Path | None, **extra: Any) -> Any:
-    security = {"insecure": True} if keys is None else {"agent_keys": str(keys)}
-    return config_from_dict({**values, "results_db": str(tmp / "results.db"), "triton_launch_mode": "replay",
-                             "replay_results_db": str(recording), "agents": "tcp://127.0.0.1:0", **security,
-                             **extra})
-
-
-def run_profile(config: Any, executor: AgentsExecutor) -> tuple[Any, Store]:
-    store = Store(config.results_db)
-    engine = Engine(config, store, executor, assembly.codec(), assembly.strategy_factory(config),
-                    Progress(quiet=True))
-    return engine.run(), store
 
 
 def test_two_curve_agents_measure_every_run_config_once(replay: Any, keys: Path, tmp_path: Path,
@@ -209,3 +151,60 @@ def test_min_agents_is_only_waited_for_at_the_start(replay: Any, tmp_path: Path,
     executor.wait_for_agents(1, timeout=5)
     summary, _ = run_profile(config, executor)  # one agent left: it still finishes
     assert summary.status == "finished" and summary.failed == 0 and summary.measured > 0
+
+
+def test_a_deleted_key_file_revokes_a_connected_agent(replay: Any, keys: Path, tmp_path: Path, agents: Agents,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    values, recording = replay
+    executor = AgentsExecutor(profile_config(values, recording, tmp_path, keys), min_agents=0)
+    executor.start()
+    try:
+        code = agents.start(executor.endpoint, keys, "agent-1", tmp_path)
+        executor.wait_for_agents(1, timeout=20)
+        agent_id = load_agent_keys(keys, "agent-1").public.decode()
+        (keys / "authorized_keys" / "agent-1.key").unlink()
+        # dropped at its next heartbeat (every 0.2 s), told so: it exits with code 2
+        took = wait_until(lambda: bool(code), 5, "the revoked agent to exit")
+        assert code == [EXIT_REFUSED] and took < 3
+        assert executor.hub.agents[agent_id].state == "gone"
+        assert "agent-1#" in caplog.text and "revoked" in caplog.text
+        again = agents.start(executor.endpoint, keys, "agent-1", tmp_path)  # a new connection: refused at the handshake
+        wait_until(lambda: bool(again), 10, "the second attempt to exit")
+        assert again == [EXIT_REFUSED] and "refused agent key" in caplog.text
+    finally:
+        executor.stop()
+
+
+def test_a_refused_twin_with_the_same_key_does_not_touch_the_real_agent(replay: Any, keys: Path, tmp_path: Path,
+                                                                        agents: Agents) -> None:
+    values, recording = replay
+    config = profile_config(values, recording, tmp_path, keys, replay_duration=0.1)
+    executor = AgentsExecutor(config)
+    agents.start(executor.listen(), keys, "agent-1", tmp_path)
+    outcome: list[Any] = []
+    engine = threading.Thread(target=lambda: outcome.append(run_profile(config, executor)), daemon=True)
+    engine.start()
+    agent_id = load_agent_keys(keys, "agent-1").public.decode()
+    wait_until(lambda: executor.hub.done >= 2, 30, "the first measurements")
+    twin = RawAgent(executor.endpoint, load_agent_keys(keys, "agent-1"), name="agent-1")
+    try:
+        twin.hello(incarnation="twin")
+        refused = payload_of(twin.recv(MessageType.REFUSED), Refused)
+        assert "in use" in refused.reason and not refused.fatal
+        twin.send(MessageType.HEARTBEAT)
+        twin.send(MessageType.BYE, Empty())
+        twin.send(MessageType.BYE, Empty(), token="0" * 16)
+        time.sleep(0.5)
+        with executor._lock:
+            real = executor.hub.agents[agent_id]
+            assert real.state == "connected" and executor.hub.lost == 0 and real.host != "rawhost"
+    finally:
+        twin.close()
+    engine.join(60)
+    summary, _ = outcome[0]
+    con = sqlite3.connect(config.results_db)
+    count, distinct = con.execute("select count(*), count(distinct run_config_key) from measurements").fetchone()
+    con.close()
+    assert summary.status == "finished" and summary.failed == 0
+    assert count == distinct == summary.measured == Store(recording).counts()["measurements"]
+    assert executor.hub.lost == 0

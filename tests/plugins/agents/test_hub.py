@@ -17,6 +17,7 @@ from modelyzer.plugins.agents.hub import AgentRecord, Hub
 from modelyzer.plugins.agents.protocol import (
     PROTOCOL_VERSION,
     Hello,
+    MeasurementReport,
     MessageType,
     Run,
     SlotInfo,
@@ -360,3 +361,58 @@ def test_a_warming_agent_gets_work_only_once_its_slots_are_ready(net: Net) -> No
     a.backoff.reset()
     net.pump()
     assert a.registered and not a.warming and net.hub.scheduler.warming_slots() == 0
+
+
+def test_a_revoked_key_is_dropped_at_its_next_message_and_told_so(net: Net) -> None:
+    a = net.add("a")
+    revoked: set[str] = set()
+    net.hub.authorized = lambda key: key not in revoked
+    net.pump()
+    work = [rc(1)]
+    net.hub.submit(work)
+    net.pump()
+    assert net.hub.scheduler.in_flight == 1
+    revoked.add(net.key("a"))
+    a.tick()
+    a._heartbeat()  # its next message
+    with pytest.raises(AgentRefused, match="no longer authorized"):
+        net.pump()
+    assert [r.name for r in net.lost] == ["a"] and net.hub.agents[net.key("a")].state == "gone"
+    assert net.hub.scheduler.in_flight == 0 and net.hub.scheduler.queued == 1  # its RunConfig back in the queue
+    a.finished(0, measured(work[0]))  # a late result under the revoked key is never delivered
+    net.cores.pop("a")
+    net.hub.handle(net.route("a"), net.key("a"), a.take_outbox()[-1])
+    assert net.delivered == []
+
+
+def test_a_refused_twin_cannot_touch_the_registered_agent(net: Net) -> None:
+    net.add("a")
+    net.pump()
+    work = [rc(1), rc(2)]
+    net.hub.submit(work)
+    net.pump()
+    twin = AgentCore(name="a", host="other", slots=(SlotInfo(0),), launch_modes=("replay",), clock=net.clock)
+    twin.say_hello()
+    net.hub.handle(b"route-twin", net.key("a"), twin.take_outbox()[0])  # refused: the key is in use
+    twin.take_outbox()
+    for token in ("", "0" * 16):  # no token, a guessed one: a forged result and a bye
+        forged = MeasurementReport(0, measured(work[1]))
+        for frame in (encode(message(MessageType.MEASUREMENT, forged, agent="a", seq=7, token=token)),
+                      encode(message(MessageType.BYE, agent="a", seq=8, token=token))):
+            net.hub.handle(b"route-twin", net.key("a"), frame)
+    assert net.hub.agents[net.key("a")].state == "connected" and net.lost == []
+    assert net.hub.agents[net.key("a")].route == net.route("a")
+    net.finish("a", 0, work[0])
+    net.hub.committed(work[0].key)
+    net.pump()
+    net.finish("a", 0, work[1])
+    assert [r for r, _ in net.delivered] == work  # each once, both from the real agent
+    assert {m.agent for _, m in net.delivered} == {f"a#{net.key('a')[:8]}"}
+
+
+def test_the_registered_agent_is_followed_to_a_new_connection_by_its_token(net: Net) -> None:
+    a = net.add("a")
+    net.pump()
+    a._heartbeat()
+    net.hub.handle(b"route-new", net.key("a"), a.take_outbox()[0])  # libzmq reconnected it: a new routing id
+    assert net.hub.agents[net.key("a")].route == b"route-new" and net.lost == []

@@ -98,3 +98,34 @@ def test_a_key_added_later_is_accepted_without_restart(tmp_path: Path) -> None:
     generate_keys(tmp_path, agents=2)  # adds agent-1, agent-2 and authorizes them
     newcomer = load_agent_keys(tmp_path, "agent-2")
     assert handler.reply(zap_request(newcomer.public))[4] == b"200"
+
+
+def test_a_deleted_key_is_refused_at_the_next_handshake_and_no_longer_admitted(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    generate_keys(tmp_path, agents=2)
+    clock = FakeClock()
+    handler = ZapHandler(tmp_path / "authorized_keys", clock)
+    agent = load_agent_keys(tmp_path, "agent-1")
+    assert handler.reply(zap_request(agent.public))[4] == b"200"
+    assert handler.admits(agent.public.decode())
+    (tmp_path / "authorized_keys" / "agent-1.key").unlink()
+    with caplog.at_level(logging.WARNING, logger="modelyzer"):
+        assert handler.reply(zap_request(agent.public))[4] == b"400"  # every handshake looks at the directory
+    assert "revoked" in caplog.text and "agent-1" in caplog.text
+    assert not handler.admits(agent.public.decode())
+    other = load_agent_keys(tmp_path, "agent-2")
+    assert handler.reply(zap_request(other.public))[4] == b"200"  # the others stay authorized
+
+
+def test_connected_keys_are_rechecked_for_messages_at_most_every_fifth_of_a_second(tmp_path: Path) -> None:
+    generate_keys(tmp_path)
+    clock = FakeClock()
+    handler = ZapHandler(tmp_path / "authorized_keys", clock)
+    agent = load_agent_keys(tmp_path).public.decode()
+    (tmp_path / "authorized_keys" / "agent.key").unlink()
+    assert handler.admits(agent)  # looked at just now (at start): not again before 0.2 s
+    clock.advance(0.2)
+    assert not handler.admits(agent)
+    (tmp_path / "authorized_keys" / "agent.key").write_text((tmp_path / "agent.key").read_text())
+    clock.advance(0.2)
+    assert handler.admits(agent)  # put back: authorized again

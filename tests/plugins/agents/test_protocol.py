@@ -92,7 +92,7 @@ def test_oversized_frames_are_refused_both_ways() -> None:
 
 def test_the_wire_form_is_plain_json() -> None:
     data = json.loads(encode(message(MessageType.HEARTBEAT, Heartbeat({0: "k"}, 3), agent="a", seq=1)))
-    assert data == {"type": "heartbeat", "agent": "a", "seq": 1,
+    assert data == {"type": "heartbeat", "agent": "a", "seq": 1, "token": "",
                     "payload": {"busy": {"0": "k"}, "seen_seq": 3, "unacked": [], "server_starts": 0,
                                 "model_loads": 0, "warming": []}}
 
