@@ -18,6 +18,7 @@ import attrs
 
 from modelyzer.kernel import registry
 from modelyzer.kernel.config import ProfileConfig
+from modelyzer.kernel.config_checks import codec_for
 from modelyzer.kernel.config_fields import INSTALL_HINTS
 from modelyzer.kernel.errors import ConfigError
 from modelyzer.kernel.interfaces import (
@@ -191,14 +192,7 @@ def codec(config: ProfileConfig | None = None, model_dirs: Iterable[Path] = ()) 
     highest `preference` (then the first by name), so installing another codec does not change that format.
     """
     dirs = list(model_dirs) or ([Path(m.model_path) for m in config.models] if config is not None else [])
-    codecs: list[ModelConfigCodec] = [e.factory() for _, e in sorted(registry.registry("model_config_codecs").items())]
-    codecs.sort(key=lambda c: -c.preference)  # stable: name order among equals
-    if not codecs:
-        raise ConfigError("no model-config codec is installed; reinstall modelyzer")
-    for candidate in codecs:
-        if any((d / candidate.filename).is_file() for d in dirs):
-            return candidate
-    return codecs[0]
+    return codec_for(dirs)
 
 
 def ranker(config: ProfileConfig) -> Ranker:

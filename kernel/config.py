@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import attrs
 import yaml
 
+from modelyzer.kernel import config_checks as checks
 from modelyzer.kernel import config_rules as rules
 from modelyzer.kernel import metrics
 from modelyzer.kernel.config_fields import FIELDS, PER_MODEL_KEYS
@@ -300,6 +301,16 @@ def config_from_dict(values: Mapping[str, Any], cli: Mapping[str, Any] | None = 
         raise ConfigError("config: values are nested too deeply") from None
 
 
+def _chosen_models(cli: Any, yaml_value: Any, cli_where: Where, yaml_where: Where) -> Any:
+    """`--profile-models` over YAML `profile_models`: the flag's models, each with its per-model settings from the
+    file when the file has them (so `-f c.yaml --profile-models a` profiles `a` as the file describes it)."""
+    chosen = parse_model_entries(cli, cli_where)
+    settings = {name: own for name, own, _ in parse_model_entries(yaml_value, yaml_where)}
+    if not any(settings.get(name) for name, _, _ in chosen):
+        return cli
+    return {name: settings.get(name) or None for name, _, _ in chosen}
+
+
 class _Loader:
     def __init__(self, values: Mapping[str, Any], cli: dict[str, Any], check_paths: bool, command: str,
                  config_file: Path | None) -> None:
@@ -311,6 +322,7 @@ class _Loader:
         self.plugin_fields = plugin_fields()
         self.fields = {**FIELDS, **self.plugin_fields}
         self.warnings: list[str] = []
+        self.overridden: list[str] = []
         yaml_source = f" (in {config_file})" if config_file else ""
         for key, value in values.items():
             if not isinstance(key, str):
@@ -328,9 +340,11 @@ class _Loader:
                 continue
             if field.yaml_only:
                 Where(key, f" (from {field.flag})").fail("can only be set in the YAML config file")
-            if key == "profile_models" and values.get("profile_models") is not None:
-                Where(key, f" (from {field.flag})").fail(
-                    "is given both on the command line and in the config file; keep one")
+            if key in self.raw:  # flags override the YAML file, every key alike
+                self.overridden.append(f"{field.flag} overrides {key} of the config file")
+                if key == "profile_models":
+                    value = _chosen_models(value, self.raw[key], Where(key, f" (from {field.flag})"),
+                                           self.where[key])
             self.raw[key], self.where[key] = value, Where(key, f" (from {field.flag})")
         self.v: dict[str, Any] = {}
         self.user_set: frozenset[str] = frozenset()
@@ -375,12 +389,18 @@ class _Loader:
         if self.check_paths and self.command == "profile":
             rules.check_paths(v, self.w, [s.name for s in specs["profile_models"]],
                               [s.name for s in specs["bls_composing_models"]])
+        checks.check_model_parameters(
+            (spec.model_config_parameters, Path(spec.model_path) if v["model_repository"] is not None else None,
+             where) for key in specs for spec, (_, _, where) in zip(specs[key], entries[key], strict=True))
+        checks.check_loaded(v, self.user_set, self.w)
         rules.default_output_fields(v, self.user_set, specs["profile_models"])
         v["profile_models"] = tuple(s.name for s in specs["profile_models"])
         v["bls_composing_models"] = specs["bls_composing_models"]
         v["ensemble_composing_models"] = specs["ensemble_composing_models"]
         for message in self.warnings:
             log.warning(message)
+        for message in self.overridden:
+            log.info(message)
         plugin_values = {name: parsed[name] if name in parsed else field.default_value()
                          for name, field in self.plugin_fields.items()}
         return ProfileConfig(**v, models=specs["profile_models"], user_set=self.user_set,

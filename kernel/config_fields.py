@@ -292,7 +292,7 @@ FIELDS_LIST: tuple[Field, ...] = (
     F("replay_results_db", "path", "Recorded results DB (a profile's, or an imported Model Analyzer checkpoint) that "
       "triton_launch_mode replay answers from.", section="Server"),
     F("replay_duration", "float", "Simulated seconds per replayed measurement (triton_launch_mode replay).",
-      default=0.0, section="Server"),
+      default=0.0, minimum=0, zero_ok=True, section="Server"),
     F("triton_docker_image", "str", "Server image (docker mode).", default="nvcr.io/nvidia/tritonserver:26.09-py3",
       section="Server"),
     F("triton_http_endpoint", "str", "Server HTTP endpoint.", default="localhost:8000", section="Server"),

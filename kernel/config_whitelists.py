@@ -55,15 +55,24 @@ DOCKER_ARGS = frozenset(
 )
 
 
+def _not_negative(flags: dict[str, Any], where: Where) -> dict[str, Any]:
+    """The load generators' numeric flags are counts, sizes, intervals and percentages: none may be negative."""
+    for key, item in flags.items():
+        for number in item if isinstance(item, list) else [item]:
+            if isinstance(number, int | float) and not isinstance(number, bool) and number < 0:
+                where.child(key).fail(f"must not be negative (a count, size, interval or percentage), got {number:g}")
+    return flags
+
+
 def parse_dict_field(name: str, value: Any, where: Where) -> dict[str, Any]:
     if name == "perf_analyzer_flags":
         flags = parse_flag_dict(value, where, PERF_ANALYZER_FLAGS, hint=" of perf_analyzer (kebab-case)")
         loads = [flag for flag in PERF_ANALYZER_LOAD_FLAGS if flag in flags]
         if len(loads) > 1:
             where.fail(f"{' and '.join(loads)} are mutually exclusive; keep one")
-        return flags
+        return _not_negative(flags, where)
     if name == "genai_perf_flags":
-        return parse_flag_dict(value, where, GENAI_PERF_FLAGS, hint=" of genai-perf (kebab-case)")
+        return _not_negative(parse_flag_dict(value, where, GENAI_PERF_FLAGS, hint=" of genai-perf (kebab-case)"), where)
     if name == "triton_server_flags":
         return parse_flag_dict(value, where, kebab=True)
     if name in ("triton_server_environment", "triton_docker_labels"):

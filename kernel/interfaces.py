@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -312,6 +312,12 @@ class ModelConfigCodec(abc.ABC):
 
     def dumps(self, config: dict[str, Any]) -> str:
         raise NotImplementedError
+
+    def check_parameters(self, params: Mapping[str, Any]) -> tuple[str, str] | None:
+        """Check a model's `model_config_parameters` (Model Analyzer's sweep form: lists are choices) when the config
+        is loaded, before any server starts: the first problem as (dotted key below `model_config_parameters`,
+        one-line problem with the fix), or None. The default checks nothing."""
+        return None
 
 
 __all__ = [

@@ -16,6 +16,7 @@ annotations of modelyzer and are never written to the file.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from tritonclient.grpc import model_config_pb2
 from modelyzer.kernel.errors import ConfigError
 from modelyzer.kernel.hookspecs import hookimpl
 from modelyzer.kernel.interfaces import ModelConfigCodec
+from modelyzer.plugins.codecs.pbtxt_check import check_parameters
 
 _INT64_TYPES = frozenset(
     {
@@ -133,6 +135,9 @@ class PbtxtCodec(ModelConfigCodec):
 
     def normalize(self, config: dict[str, Any]) -> dict[str, Any]:
         return normalize(config)
+
+    def check_parameters(self, params: Mapping[str, Any]) -> tuple[str, str] | None:
+        return check_parameters(params)
 
 
 @hookimpl

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from modelyzer.kernel import metrics
-from modelyzer.kernel.errors import ConfigError
+from modelyzer.kernel.config_checks import check_plots
+from modelyzer.kernel.config_values import Where
 from modelyzer.kernel.models import Constraint, Result
 from modelyzer.plugins.reporters.data import LOAD_TAGS, ModelData, label, value
 
@@ -123,34 +124,13 @@ def _is_gpu(tag: str) -> bool:
 def parse_plots(tree: Any, where: str = "plots") -> list[PlotSpec]:
     """Model Analyzer's `plots` mapping `{name: {title, x_axis, y_axis, monotonic}}` → PlotSpecs.
 
-    Raises ConfigError naming the key (e.g. `plots.my_plot.y_axis`) for a bad entry or an unknown tag.
+    Checked by the kernel (`config_checks.check_plots`, also when the config is loaded): a bad entry or an unknown
+    tag is a ConfigError naming the key (e.g. `plots.my_plot.y_axis`).
     """
-    if tree is None:
-        return []
-    if not isinstance(tree, Mapping):
-        raise ConfigError(f"{where}: must be a mapping of plot name → {{title, x_axis, y_axis, monotonic}}")
     out = []
-    for name, body in tree.items():
-        at = f"{where}.{name}"
-        if not isinstance(body, Mapping):
-            raise ConfigError(f"{at}: must be a mapping with title, x_axis, y_axis (and optionally monotonic)")
-        unknown = set(body) - {"title", "x_axis", "y_axis", "monotonic"}
-        if unknown:
-            raise ConfigError(f"{at}: unknown key {sorted(unknown)[0]!r}; use title, x_axis, y_axis, monotonic")
-        axes = {}
-        for axis in ("x_axis", "y_axis"):
-            tag = body.get(axis)
-            if not isinstance(tag, str) or not tag:
-                raise ConfigError(f"{at}.{axis}: is required (a metric tag such as perf_latency_p99)")
-            if tag not in LOAD_TAGS and not metrics.is_known(tag):
-                raise ConfigError(f"{at}.{axis}: unknown metric {tag!r}; use a metric tag (perf_throughput, "
-                                  "perf_latency_p99, gpu_used_memory, …) or batch_size/concurrency/request_rate")
-            axes[axis] = tag
-        monotonic = body.get("monotonic", False)
-        if not isinstance(monotonic, bool):
-            raise ConfigError(f"{at}.monotonic: must be true or false")
-        title = str(body.get("title") or f"{label(axes['y_axis'])} vs. {label(axes['x_axis'])}")
-        out.append(PlotSpec(str(name), title, axes["x_axis"], axes["y_axis"], monotonic))
+    for name, body in check_plots(tree, Where(where)):
+        title = str(body.get("title") or f"{label(body['y_axis'])} vs. {label(body['x_axis'])}")
+        out.append(PlotSpec(name, title, body["x_axis"], body["y_axis"], bool(body.get("monotonic", False))))
     return out
 
 

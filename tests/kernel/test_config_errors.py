@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -169,10 +170,23 @@ def test_per_model_errors_use_dotted_paths(models: Any, key: str, fragment: str)
     assert fragment in message, message
 
 
-def test_profile_models_on_cli_and_yaml(tmp_path: Path) -> None:
-    path = write(tmp_path, {"profile_models": "a"})
-    with pytest.raises(ConfigError, match="^profile_models: is given both on the command line and in the config"):
-        load_profile_config(path, {"profile_models": "b"}, check_paths=False)
+def test_profile_models_flag_overrides_yaml(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = write(tmp_path, {"profile_models": "a", "concurrency": [2]})
+    with caplog.at_level(logging.INFO, logger="modelyzer"):
+        config = load_profile_config(path, {"profile_models": "b", "concurrency": "4"}, check_paths=False)
+    assert config.profile_models == ("b",) and config.concurrency == [4]
+    said = [r.getMessage() for r in caplog.records]
+    assert "--profile-models overrides profile_models of the config file" in said
+    assert "--concurrency overrides concurrency of the config file" in said
+
+
+def test_profile_models_flag_keeps_the_files_per_model_settings(tmp_path: Path) -> None:
+    path = write(tmp_path, {"profile_models": {"a": {"parameters": {"concurrency": [3]}},
+                                               "b": {"model_config_parameters": {"max_batch_size": [2, 4]}}}})
+    config = load_profile_config(path, {"profile_models": "b,c"}, check_paths=False)
+    assert config.profile_models == ("b", "c")
+    assert config.model("b").model_config_parameters == {"max_batch_size": [2, 4]}
+    assert config.model("c").model_config_parameters == {}
 
 
 def test_cli_errors_name_the_flag() -> None:
