@@ -6,12 +6,14 @@ skipped — except, with `retry_failed`, keys whose stored measurement failed (`
 again, the new measurement replaces the failed one in the store and the strategy observes the new one. Without
 the flag the failed keys skipped are counted (`ProfileSummary.skipped_failed`) so the CLI can say how to retry.
 Ctrl-C (KeyboardInterrupt) stops the executor's servers, marks the run `interrupted` and keeps every stored
-measurement.
+measurement. The executor (its server) starts before the first RunConfig this run measures: a rerun with every
+RunConfig stored starts nothing. A store failure (e.g. a full disk) ends the run with its own one-line error.
 
 Server-only metrics (Model Analyzer's step before the first model): when the executor offers GPUs to sample
 with no model loaded (`Executor.server_only_gpus`, empty when its server cannot be sampled so, e.g. a remote
 or in-process server), the freshly started server is sampled for `duration_seconds` and the per-GPU values are
-stored in `server_only_metrics` for the run. A resumed profile on the same GPUs reuses the stored values instead.
+stored in `server_only_metrics` for the run. A resumed profile on the same GPUs reuses the stored values instead,
+as does a run that measures nothing (on the same GPUs and host).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from modelyzer.kernel.models import (
     retryable,
 )
 from modelyzer.kernel.progress import Progress
-from modelyzer.kernel.store import Store
+from modelyzer.kernel.store import Store, StoreError
 
 INVALID_MEASUREMENT_THRESHOLD = 2  # abort a model when its first N measurements all fail
 
@@ -108,6 +110,7 @@ class Engine:
         self.executor = executor
         self.codec = codec
         self.strategy_factory = strategy_factory
+        self._begun = False  # the executor started (its server) this run: at the first RunConfig it measures
         self.progress = progress or Progress()
 
     def base_config(self, spec: ModelSpec) -> dict[str, Any]:
@@ -126,11 +129,11 @@ class Engine:
         summary = ProfileSummary(run_id)
         hooks.run_started(run_id, self.config)
         try:
-            self.executor.start()
-            self._server_only(run_id)
             for spec in self.config.models:
                 self._profile_model(run_id, spec, summary)
                 self._confirm_top(run_id, spec, summary)
+            if not self._begun:  # everything was measured before: no server started; the reports keep the baseline
+                self._reuse_server_only(run_id)
             summary.status = "finished"
         except KeyboardInterrupt:
             summary.status = "interrupted"
@@ -144,20 +147,30 @@ class Engine:
             finally:
                 summary.wall_seconds = time.monotonic() - self.started
                 summary.counters = self.executor.counters()
-                self.store.update_run(
-                    run_id,
-                    status=summary.status,
-                    finished_at=time.time(),
-                    measured=summary.measured,
-                    skipped=summary.skipped,
-                    failed=summary.failed,
-                    wall_seconds=summary.wall_seconds,
-                    window_seconds=summary.window_seconds,
-                    retry_seconds=summary.retry_seconds,
-                    **summary.counters,
-                )
+                self._close_run(run_id, summary)
                 hooks.run_finished(run_id, summary.status)
         return summary
+
+    def _close_run(self, run_id: int, summary: ProfileSummary) -> None:
+        """Store the run's end; when the run already failed (e.g. on a full disk) and this fails too, the first
+        error is the one the user sees: this one is only logged (the next profile marks the row `killed`)."""
+        try:
+            self.store.update_run(
+                run_id,
+                status=summary.status,
+                finished_at=time.time(),
+                measured=summary.measured,
+                skipped=summary.skipped,
+                failed=summary.failed,
+                wall_seconds=summary.wall_seconds,
+                window_seconds=summary.window_seconds,
+                retry_seconds=summary.retry_seconds,
+                **summary.counters,
+            )
+        except StoreError as err:
+            if summary.status == "finished":
+                raise
+            log.debug("the run's row was not updated: %s", err)
 
     def _profile_model(self, run_id: int, spec: ModelSpec, summary: ProfileSummary) -> None:
         base = self.base_config(spec)
@@ -191,7 +204,9 @@ class Engine:
                 else:
                     to_run.append(rc)
             self.progress.expect(len(to_run) + (strategy.total_estimate() or 0))
-            for rc, measurement in self.executor.execute(to_run):
+            if to_run:
+                self._begin(run_id)
+            for rc, measurement in self.executor.execute(to_run) if to_run else ():
                 if self.store.record(run_id, rc, measurement, replace_failed=self.config.retry_failed):
                     hooks.measurement_recorded(rc, measurement)
                 summary.measured += 1
@@ -235,6 +250,7 @@ class Engine:
         names = ", ".join(r.variant_name for r in leaders)
         log.info("%s: confirming the statistically tied leaders %s", spec.name, names)
         self.progress.expect(len(leaders))
+        self._begin(run_id)
         for rc, measurement in self.executor.execute([r.best.run_config for r in leaders]):
             summary.window_seconds += measurement.window_seconds
             summary.retry_seconds += measurement.retry_seconds
@@ -254,6 +270,22 @@ class Engine:
                                          spec.constraints), spec.objectives)
         log.info("%s: after confirmation %s", spec.name,
                  f"still tied: {', '.join(after.names)} within ±{after.within:.1f}%" if after else "the tie is broken")
+
+    def _begin(self, run_id: int) -> None:
+        """Before the first RunConfig this run measures (not at all when every one was measured before): start the
+        executor (its server) and take the server-only metrics."""
+        if not self._begun:
+            self._begun = True
+            self.executor.start()
+            self._server_only(run_id)
+
+    def _reuse_server_only(self, run_id: int) -> None:
+        """A run that measured nothing reuses the latest server-only metrics taken on the same GPUs (and host)."""
+        uuids = sorted(set(self.executor.server_only_gpus()))
+        host = self.executor.server_only_host()
+        previous = self.store.previous_server_only(uuids, exclude_run=run_id, host=host) if uuids or host else None
+        if previous is not None:
+            self.store.copy_server_only(previous, run_id)
 
     def _server_only(self, run_id: int) -> None:
         """Measure (or, on resume with the same GPUs, reuse) the server-only metrics of this run: per GPU, and of

@@ -42,3 +42,7 @@ class LoadGeneratorError(ModelyzerError):
         super().__init__(message)
         self.command = command
         self.output = output
+
+
+class ReportError(ModelyzerError):
+    """A report or table could not be written (the measurements it reports are stored)."""

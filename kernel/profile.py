@@ -25,7 +25,7 @@ from modelyzer.kernel import assembly, hooks, ranking, registry
 from modelyzer.kernel.composing import with_composing
 from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.engine import Engine, ProfileSummary
-from modelyzer.kernel.errors import ConfigError
+from modelyzer.kernel.errors import ConfigError, ReportError
 from modelyzer.kernel.executor import Executor
 from modelyzer.kernel.gpus import cpu_only_server, discover_gpus, resolve_cpu_only, use_gpus
 from modelyzer.kernel.interfaces import RankedConfig, RunContext
@@ -40,7 +40,11 @@ log = logging.getLogger("modelyzer")
 def make_context(config: ProfileConfig) -> RunContext:
     """The run context of `config`: export path (created) and output model repository, no GPUs yet."""
     export = Path(config.export_path).resolve()
-    export.mkdir(parents=True, exist_ok=True)
+    try:
+        export.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"export_path: cannot create {export} ({err.strerror}); give -e/--export-path a writable "
+                          "directory") from None
     return RunContext(export_path=export, output_model_repository=Path(config.output_model_repository_path).resolve())
 
 
@@ -201,7 +205,13 @@ class Profile:
         """Run every enabled reporter of `command` (only `names` when given); return the paths written."""
         paths: list[Path] = []
         for reporter in assembly.reporters(self.config, self.context, command, names):
-            paths.extend(reporter.write(self.store, run_id, self.config, ranking))
+            try:
+                paths.extend(reporter.write(self.store, run_id, self.config, ranking))
+            except OSError as err:  # the measurements are stored: say where, and how to write the reports again
+                where = err.filename or f"{type(reporter).__name__}'s files into {self.context.export_path}"
+                raise ReportError(f"could not write {where} ({err.strerror or err}); the measurements are kept in "
+                                  f"{self.config.results_db}: give -e/--export-path a writable directory and run "
+                                  "`modelyzer export` (or the same command again) to write the reports") from err
         return paths
 
     def close(self) -> None:

@@ -49,8 +49,12 @@ def prepare_output_repository(path: Path, override: bool) -> Path:
                 path.unlink()  # the link goes; the directory it points to is left alone
             else:
                 shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-    (path / MARKER).write_text("written by modelyzer; variants of the profiled models\n")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        (path / MARKER).write_text("written by modelyzer; variants of the profiled models\n")
+    except OSError as err:
+        raise ConfigError(f"output_model_repository_path: cannot write {path} ({err.strerror}); give "
+                          "--output-model-repository-path a writable directory") from None
     return path
 
 

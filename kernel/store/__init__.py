@@ -11,7 +11,8 @@ plugin's new metric tag needs no migration.
 
 from __future__ import annotations
 
+from modelyzer.kernel.store.errors import StoreError
 from modelyzer.kernel.store.store import Store
 from modelyzer.kernel.store.values import NotAResultsDB, Run, StoredGpu, SurfaceLabel
 
-__all__ = ["NotAResultsDB", "Run", "Store", "StoredGpu", "SurfaceLabel"]
+__all__ = ["NotAResultsDB", "Run", "Store", "StoreError", "StoredGpu", "SurfaceLabel"]

@@ -43,12 +43,16 @@ class HardwareMixin(StoreBase):
             for r in self.db.table("server_only_metrics").rows_where("run_id = ?", [run_id], order_by="rowid")
         ]
 
-    def previous_server_only(self, uuids: Sequence[str], exclude_run: int | None = None) -> int | None:
-        """The latest run whose server-only metrics cover exactly these GPUs (None if none did)."""
+    def previous_server_only(self, uuids: Sequence[str], exclude_run: int | None = None,
+                             host: bool = False) -> int | None:
+        """The latest run whose server-only metrics cover exactly these GPUs — and the server's host too, when
+        `host` (None if none did)."""
         per_run: dict[int, set[str]] = {}
-        for row in self.db.execute("select run_id, gpu_uuid from server_only_metrics where gpu_uuid != ''").fetchall():
+        for row in self.db.execute("select run_id, gpu_uuid from server_only_metrics").fetchall():
             per_run.setdefault(int(row[0]), set()).add(str(row[1]))
-        matching = [run for run, seen in per_run.items() if seen == set(uuids) and run != exclude_run]
+        wanted = set(uuids) | ({""} if host else set())
+        matching = [run for run, seen in per_run.items()
+                    if (seen if host else seen - {""}) == wanted and run != exclude_run]
         return max(matching) if matching else None
 
     def copy_server_only(self, from_run: int, to_run: int) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import sqlite_utils
 
 from modelyzer.kernel.migrations.core import migrations
+from modelyzer.kernel.store.errors import StoreError, translating
 from modelyzer.kernel.store.extras import ExtrasMixin
 from modelyzer.kernel.store.hardware import HardwareMixin
 from modelyzer.kernel.store.lock import LockMixin
@@ -16,8 +17,12 @@ from modelyzer.kernel.store.runs import RunsMixin
 from modelyzer.kernel.store.values import NotAResultsDB
 
 
+@translating
 class Store(RunsMixin, MeasurementsMixin, HardwareMixin, ExtrasMixin, LockMixin):
-    """One results database. `Store(path)` opens (creating and migrating) it; `Store(":memory:")` for tests."""
+    """One results database. `Store(path)` opens (creating and migrating) it; `Store(":memory:")` for tests.
+
+    Every public method raises `StoreError` (one line naming the DB and the fix), never SQLite's or the OS's own
+    errors (`errors.translating`)."""
 
     def close(self) -> None:
         self.release()
@@ -29,8 +34,8 @@ class Store(RunsMixin, MeasurementsMixin, HardwareMixin, ExtrasMixin, LockMixin)
         try:
             store = cls(path)
             store.counts()
-        except sqlite3.DatabaseError as err:
-            raise NotAResultsDB(str(err)) from None
+        except StoreError as err:
+            raise NotAResultsDB(str(err.__cause__ or err)) from None
         return store
 
     @classmethod

@@ -192,6 +192,8 @@ def test_a_failed_measurement_is_skipped_on_resume_and_measured_again_with_retry
     said_first = f"1 RunConfig in {db} failed in earlier runs; rerun with --retry-failed to measure them again"
     assert resumed.stderr.index(said_first) < resumed.stderr.index("resumed: skipped")  # said before measuring
     assert "0 measured, 1 skipped, 0 failed" in resumed.stdout
+    assert "server starts 0, model loads 0" in resumed.stdout  # nothing to measure: no server started
+    assert count(db, "select server_starts from runs where id = 2") == 0
     assert count(db, "select count(*) from measurements where status = 'failed'") == 1
 
     retried = subprocess.run(profile_cmd(export, *ONE_MEASUREMENT, "--retry-failed"), capture_output=True, text=True,

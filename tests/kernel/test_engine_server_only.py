@@ -12,7 +12,7 @@ from modelyzer.kernel.config import config_from_dict
 from modelyzer.kernel.engine import Engine
 from modelyzer.kernel.executor import Executor
 from modelyzer.kernel.interfaces import SearchStrategy
-from modelyzer.kernel.models import Metric, ModelSpec, Result, RunConfig
+from modelyzer.kernel.models import ConfigVariant, LoadSpec, Measurement, Metric, ModelSpec, Result, RunConfig
 from modelyzer.kernel.progress import Progress
 from modelyzer.kernel.store import Store
 from modelyzer.plugins.codecs.pbtxt import PbtxtCodec
@@ -23,7 +23,7 @@ from tests.kernel.assembly_support import CONFIG, A, FakeLauncher, context_for, 
 
 
 class FakeServerOnlyExecutor(Executor):
-    """Executes nothing (the strategy proposes nothing); measures server-only metrics of `gpus`."""
+    """Measures each RunConfig as ok at once; measures server-only metrics of `gpus`."""
 
     def __init__(self, gpus: list[str], fail: bool = False) -> None:
         self.gpus = gpus
@@ -35,7 +35,8 @@ class FakeServerOnlyExecutor(Executor):
         self.started = True
 
     def execute(self, run_configs: Any) -> Any:
-        return iter(())
+        assert self.started, "the engine starts the executor before its first RunConfig"
+        return iter([(rc, Measurement(rc.key, metrics=[Metric("perf_throughput", 1.0)])) for rc in run_configs])
 
     def server_only_gpus(self) -> list[str]:
         return list(self.gpus)
@@ -49,12 +50,15 @@ class FakeServerOnlyExecutor(Executor):
             Metric("gpu_used_memory", 9.0, gpu_uuid="GPU-other"), Metric("perf_throughput", 1.0)]
 
 
-class NoSearch(SearchStrategy):
+class OneConfig(SearchStrategy):
+    """Proposes the default config at concurrency 1, once."""
+
     def __init__(self, spec: ModelSpec, base: dict[str, Any], config: Any) -> None:
-        pass
+        self.todo = [RunConfig(spec.name, ConfigVariant(spec.name, base, is_default=True), LoadSpec(concurrency=1))]
 
     def propose(self, slots: int = 1) -> list[RunConfig]:
-        return []
+        batch, self.todo = self.todo, []
+        return batch
 
     def observe(self, results: list[Result]) -> None:
         pass
@@ -65,7 +69,7 @@ def engine_run(tmp_path: Path, store: Store, executor: Executor, **values: Any) 
     (tmp_path / "m" / "config.pbtxt").write_text(CONFIG)
     cfg = config_from_dict({"model_repository": str(tmp_path), "profile_models": "m", "duration_seconds": 3,
                             "export_path": str(tmp_path / "out"), **values}, check_paths=False)
-    return Engine(cfg, store, executor, PbtxtCodec(), NoSearch, Progress(quiet=True)).run().run_id
+    return Engine(cfg, store, executor, PbtxtCodec(), OneConfig, Progress(quiet=True)).run().run_id
 
 
 def test_server_only_step_stores_rows_and_reuses_them_on_resume(tmp_path: Path) -> None:
@@ -80,8 +84,20 @@ def test_server_only_step_stores_rows_and_reuses_them_on_resume(tmp_path: Path) 
     assert same.durations == [] and store.previous_server_only(["GPU-a", "GPU-b"], exclude_run=run2) == run1
     assert len(store.server_only(run2)) == 2
     other = FakeServerOnlyExecutor(["GPU-a"])
-    engine_run(tmp_path, store, other)
+    engine_run(tmp_path, Store(tmp_path / "other.db"), other)  # a fresh DB: nothing to resume
     assert other.durations == [3.0]  # different GPUs: measured again
+
+
+def test_a_rerun_with_everything_measured_starts_nothing_and_keeps_the_baseline(tmp_path: Path) -> None:
+    """Every RunConfig is stored already: the executor (its server) is never started, and the run reuses the
+    latest server-only metrics of the same GPUs so its reports keep them."""
+    store = Store(tmp_path / "r.db")
+    run1 = engine_run(tmp_path, store, FakeServerOnlyExecutor(["GPU-a"]))
+    again = FakeServerOnlyExecutor(["GPU-a"])
+    run2 = engine_run(tmp_path, store, again)
+    assert not again.started and again.durations == []
+    assert store.run(run2).skipped == 1 and store.run(run2).measured == 0
+    assert store.server_only(run2) == store.server_only(run1) != []
 
 
 def test_server_only_step_is_skipped_when_the_executor_offers_no_gpu(tmp_path: Path) -> None:
