@@ -36,6 +36,7 @@ from modelyzer.plugins.agents.hub import Hub
 from modelyzer.plugins.agents.keys import ZAP_ENDPOINT, ZapHandler, load_controller_keys
 from modelyzer.plugins.agents.protocol import MAX_MESSAGE_BYTES
 from modelyzer.plugins.agents.slots import wire_config
+from modelyzer.plugins.agents.validate import required_metrics
 
 log = logging.getLogger("modelyzer")
 
@@ -85,6 +86,7 @@ class AgentsExecutor(Executor):
             bind=self.bind, interval=env_float("MODELYZER_AGENT_HEARTBEAT", HEARTBEAT_INTERVAL),
             liveness=int(env_float("MODELYZER_AGENT_LIVENESS", LIVENESS)),
             deliver=lambda rc, m: self._results.put((rc, m)), on_joined=hooks.agent_joined, on_lost=hooks.agent_lost,
+            required=required_metrics(config),
         )
         self.endpoint = ""
         self._ctx: zmq.Context[Any] | None = None

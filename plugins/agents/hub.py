@@ -16,7 +16,10 @@ Delivery rules (see docs/agents.md, "Guarantees"):
   queue and `on_lost` fires; any later message from it gets a `rehello`, and its hello re-registers it;
 - a message counts as the registered agent's only with the token of its welcome: a second process presenting
   the same key (refused) has none, so its `bye` or anything else cannot touch the registered agent;
-- a key no longer `authorized` (its file deleted) is dropped at its next message, told so (fatal refusal).
+- a key no longer `authorized` (its file deleted) is dropped at its next message, told so (fatal refusal);
+- a result that fails `validate.check_measurement` (NaN, negative, "ok" without the throughput to rank by) is
+  acknowledged and dropped, and its RunConfig requeued; after `MAX_INVALID` such results it is delivered as a
+  `failed` measurement carrying the reason.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Any
 import attrs
 
 from modelyzer.kernel.liveness import Clock, Liveness, Periodic
-from modelyzer.kernel.models import GpuDevice, Measurement, RunConfig
+from modelyzer.kernel.models import STATUS_FAILED, GpuDevice, Measurement, RunConfig
 from modelyzer.kernel.scheduler import Scheduler, SlotSpec
 from modelyzer.plugins.agents.keys import fingerprint
 from modelyzer.plugins.agents.protocol import (
@@ -55,6 +58,7 @@ from modelyzer.plugins.agents.protocol import (
     message,
     payload_of,
 )
+from modelyzer.plugins.agents.validate import MAX_INVALID, check_measurement
 
 log = logging.getLogger("modelyzer")
 
@@ -117,6 +121,7 @@ class Hub:
         on_lost: Callable[[AgentRecord], None] = lambda agent: None,
         status_every: float = STATUS_EVERY,
         authorized: Callable[[str], bool] = lambda key: True,
+        required: Callable[[RunConfig], frozenset[str]] = lambda rc: frozenset(),
     ) -> None:
         self.config = config
         self.config_id = config_id
@@ -129,6 +134,9 @@ class Hub:
         self.on_joined = on_joined
         self.on_lost = on_lost
         self.authorized = authorized  # is this (authenticated) key still authorized? (revocation)
+        self.required = required  # the metrics an `ok` result of a RunConfig must have
+        self.submitted: dict[str, RunConfig] = {}  # pending keys → RunConfig (to validate their results)
+        self.invalid: dict[str, int] = {}  # key → invalid results received
         self.session = uuid.uuid4().hex[:12]
         self.agents: dict[str, AgentRecord] = {}
         self.outbox: list[tuple[bytes, bytes]] = []
@@ -260,6 +268,11 @@ class Hub:
         key = m.run_config_key
         rec.count(report.server_starts, report.model_loads)
         self.expected.pop(key, None)
+        submitted = self.submitted.get(key)
+        problem = check_measurement(m, self.required(submitted) if submitted is not None else frozenset())
+        if problem is not None:
+            self._invalid(rec, report.slot, m, problem)
+            return
         rc = self.scheduler.finish(rec.id, report.slot, key)
         if rc is not None:
             self._deliver(rc, m, rec.id)
@@ -270,7 +283,31 @@ class Hub:
         else:
             self.orphans[key] = (rec.id, m)  # nobody asked for it yet (a controller restart): keep it unacked
 
+    def _invalid(self, rec: AgentRecord, slot: int, m: Measurement, problem: str) -> None:
+        """An invalid result: the agent forgets it; its RunConfig is requeued, or stored as failed at the limit."""
+        key = m.run_config_key
+        self._send(rec, MessageType.ACK, Ack((key,)))
+        if not self.scheduler.pending(key):
+            log.warning("agent %s sent an invalid result for %s (%s): dropped", rec.label, key, problem)
+            return
+        count = self.invalid[key] = self.invalid.get(key, 0) + 1
+        if count < MAX_INVALID:
+            self.scheduler.release(rec.id, slot, key)
+            log.warning("agent %s sent an invalid result for %s (%s): rejected and requeued (%d of %d before it is "
+                        "stored as failed)", rec.label, key, problem, count, MAX_INVALID)
+            return
+        rc = self.scheduler.finish(rec.id, slot, key)
+        if rc is None:
+            return
+        error = f"invalid result from agent {rec.label} ({count} times, the last: {problem})"
+        log.warning("agent %s sent an invalid result for %s (%s): stored as failed after %d", rec.label, key, problem,
+                    count)
+        failed = Measurement(key, STATUS_FAILED, error=error, started_at=m.started_at, finished_at=m.finished_at,
+                             host=m.host, agent=rec.label, gpu=m.gpu)
+        self._deliver(rc, failed, rec.id)
+
     def _deliver(self, rc: RunConfig, m: Measurement, agent_id: str) -> None:
+        self.submitted.pop(rc.key, None)
         self.delivered[key := rc.key] = agent_id
         self.done += 1
         rec = self.agents.get(agent_id)
@@ -283,10 +320,20 @@ class Hub:
     def submit(self, run_configs: Sequence[RunConfig]) -> None:
         """Queue a batch; RunConfigs whose measurement is already here (orphans) are delivered at once."""
         queued = self.scheduler.submit(run_configs)
+        for rc in queued:
+            self.submitted[rc.key] = rc
         for rc in queued if self.orphans else ():
             key = rc.key
             orphan = self.orphans.pop(key, None)
-            if orphan is not None and self.scheduler.finish("", -1, key) is not None:
+            if orphan is None:
+                continue
+            problem = check_measurement(orphan[1], self.required(rc))
+            if problem is not None:  # held since before this controller knew what it needs: measure it again
+                log.warning("a held result for %s is invalid (%s): measured again", key, problem)
+                rec = self.agents.get(orphan[0])
+                if rec is not None:
+                    self._send(rec, MessageType.ACK, Ack((key,)))
+            elif self.scheduler.finish("", -1, key) is not None:
                 self._deliver(rc, orphan[1], orphan[0])
 
     def committed(self, key: str) -> None:

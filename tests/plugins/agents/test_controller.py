@@ -17,11 +17,12 @@ import pytest
 from modelyzer.kernel.config import config_from_dict
 from modelyzer.kernel.errors import ConfigError, ModelyzerError
 from modelyzer.kernel.hookspecs import hookimpl
+from modelyzer.kernel.models import ConfigVariant, LoadSpec, Measurement, Metric, RunConfig
 from modelyzer.kernel.store import Store
 from modelyzer.plugins.agents.agent import EXIT_REFUSED
 from modelyzer.plugins.agents.controller import AgentsExecutor
 from modelyzer.plugins.agents.keys import generate_keys, load_agent_keys
-from modelyzer.plugins.agents.protocol import Empty, MessageType, Refused, payload_of
+from modelyzer.plugins.agents.protocol import Empty, MeasurementReport, MessageType, Refused, Run, payload_of
 from modelyzer.plugins.agents.status import format_status, query_status
 from tests.plugins.agents.realnet import Agents, RawAgent, profile_config, run_profile, wait_until
 
@@ -208,3 +209,43 @@ def test_a_refused_twin_with_the_same_key_does_not_touch_the_real_agent(replay: 
     assert summary.status == "finished" and summary.failed == 0
     assert count == distinct == summary.measured == Store(recording).counts()["measurements"]
     assert executor.hub.lost == 0
+
+
+def test_invalid_results_from_a_connected_agent_are_rejected_requeued_then_failed(
+        replay: Any, keys: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("MODELYZER_AGENT_HEARTBEAT", "1")  # the raw agent sends no heartbeats: a 5 s window
+    values, recording = replay
+    config = profile_config(values, recording, tmp_path, keys)
+    executor = AgentsExecutor(config, min_agents=1)
+    raw = RawAgent(executor.listen(), load_agent_keys(keys, "agent-1"), name="agent-1")
+    model = config.models[0].name
+    work = RunConfig(model, ConfigVariant(model, {"max_batch_size": 1}, name=f"{model}_config_1"),
+                     LoadSpec(concurrency=1))
+    bad = [(Metric("perf_throughput", float("nan")),), (Metric("perf_throughput", -4.0),),
+           (Metric("perf_latency_p99", 2.0),)]  # NaN, negative, "ok" without the throughput to rank by
+    runs: list[Run] = []
+
+    def serve() -> None:
+        raw.hello()
+        raw.recv(MessageType.WELCOME)
+        for metrics in bad:
+            runs.append(payload_of(raw.recv(MessageType.RUN), Run))
+            m = Measurement(runs[-1].run_config.key, metrics=metrics)
+            raw.send(MessageType.MEASUREMENT, MeasurementReport(runs[-1].slot, m))
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        results = list(executor.execute([work]))
+        server.join(10)
+    finally:
+        executor.stop()
+        raw.close()
+    assert [r.run_config.key for r in runs] == [work.key] * 3  # requeued twice after an invalid result, then given up
+    ((got, stored),) = results
+    assert got == work and stored.status == "failed" and "invalid result from agent agent-1#" in str(stored.error)
+    assert "without perf_throughput" in str(stored.error)
+    for reason in ("perf_throughput is nan", "perf_throughput is negative (-4)", "requeued (2 of 3",
+                   "stored as failed after 3"):
+        assert reason in caplog.text

@@ -416,3 +416,29 @@ def test_the_registered_agent_is_followed_to_a_new_connection_by_its_token(net: 
     a._heartbeat()
     net.hub.handle(b"route-new", net.key("a"), a.take_outbox()[0])  # libzmq reconnected it: a new routing id
     assert net.hub.agents[net.key("a")].route == b"route-new" and net.lost == []
+
+
+def test_an_invalid_result_is_rejected_requeued_then_stored_as_failed(net: Net,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    a = net.add("a")
+    net.hub.required = lambda run_config: frozenset({"perf_throughput"})
+    net.pump()
+    work = rc(1)
+    net.hub.submit([work])
+    net.pump()
+    bad = (Measurement(work.key, metrics=(Metric("perf_throughput", float("nan")),)),
+           Measurement(work.key, metrics=(Metric("perf_throughput", 3.0), Metric("perf_latency_p99", -2.0))),
+           Measurement(work.key))  # "ok" without metrics
+    for attempt, m in enumerate(bad, 1):
+        assert net.ran[-1] == ("a", 0, work) and len(net.ran) == attempt  # (re)sent to the agent
+        a.finished(0, m)
+        net.pump()
+        assert work.key not in a.unacked  # acknowledged: the agent forgets the bad copy
+    assert len(net.ran) == 3 and len(net.delivered) == 1
+    stored = net.delivered[0][1]
+    assert stored.status == "failed" and "3 times" in str(stored.error) and "without any metric" in str(stored.error)
+    assert "perf_throughput is nan" in caplog.text and "requeued (1 of 3" in caplog.text
+    a.finished(0, measured(work))  # a late good copy: dropped (stored once), acknowledged with the commit
+    net.hub.committed(work.key)
+    net.pump()
+    assert len(net.delivered) == 1 and work.key not in a.unacked
