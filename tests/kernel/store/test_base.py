@@ -33,5 +33,6 @@ def test_empty_db_migrates_to_expected_schema(tmp_path: Path) -> None:
     store.close()
     # re-opening applies nothing twice
     again = Store(tmp_path / "r.db")
-    assert again.db["_sqlite_migrations"].count == 3
+    assert again.db["_sqlite_migrations"].count == 4
     assert again.db["runs"].columns_dict["retry_seconds"] is float  # m003
+    assert again.db.view_names() == ["results"]  # m004

@@ -19,7 +19,7 @@ def test_search_state_table_is_made_on_first_use(tmp_path: Path) -> None:
     store.close()
     again = Store(tmp_path / "r.db")
     assert again.search_state("optuna/m", "seed") == {"a": [1, 2]}
-    assert again.db["_sqlite_migrations"].count == 4  # modelyzer.core (3) and modelyzer.search, once each
+    assert again.db["_sqlite_migrations"].count == 5  # modelyzer.core (4) and modelyzer.search, once each
 
 
 def test_surface_labels(tmp_path: Path) -> None:
