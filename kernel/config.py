@@ -399,8 +399,8 @@ class _Loader:
         v["ensemble_composing_models"] = specs["ensemble_composing_models"]
         for message in self.warnings:
             log.warning(message)
-        for message in self.overridden:
-            log.info(message)
+        for message in self.overridden:  # said for the model list (it changes what is profiled), else on -v
+            log.log(logging.INFO if message.startswith("--profile-models ") else logging.DEBUG, message)
         plugin_values = {name: parsed[name] if name in parsed else field.default_value()
                          for name, field in self.plugin_fields.items()}
         return ProfileConfig(**v, models=specs["profile_models"], user_set=self.user_set,

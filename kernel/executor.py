@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator, Sequence
+from typing import ClassVar
 
 from modelyzer.kernel.models import GpuDevice, Measurement, Metric, RunConfig
 
@@ -23,6 +24,8 @@ class Executor(abc.ABC):
     """
 
     slots: int = 1
+    #: whether RunConfigs run on this host (its launcher and load generator are checked here by `modelyzer check`)
+    on_this_host: ClassVar[bool] = True
 
     @abc.abstractmethod
     def execute(self, run_configs: Sequence[RunConfig]) -> Iterator[tuple[RunConfig, Measurement]]:

@@ -123,6 +123,10 @@ class Launcher(abc.ABC):
     def stop(self) -> None:
         """Stop whatever this launcher started (idempotent; safe from signal handlers and `finally`)."""
 
+    def check(self) -> None:  # noqa: B027 - optional hook
+        """Raise a ModelyzerError with one line naming the fix when it cannot serve on this host (server binary
+        missing, docker engine unreachable, …); starts nothing. Called by `modelyzer check` / `profile --dry-run`."""
+
     def writes_full_variant_dirs(self) -> bool:
         """False when only config.pbtxt is needed in the output repository (remote servers)."""
         return True
@@ -169,6 +173,11 @@ class SearchStrategy(abc.ABC):
 
     def total_estimate(self) -> int | None:
         """Upper bound of RunConfigs still to come, for the progress ETA (None if unknown)."""
+        return None
+
+    def space_size(self) -> int | None:
+        """How many model-config variants the search may try, for the plan `modelyzer check` prints (None if
+        unknown)."""
         return None
 
 

@@ -45,7 +45,7 @@ def cli(log_level: str) -> None:
 
 
 #: the frontend's own command modules: plugins like any other (`register_commands`), registered by the frontend
-COMMAND_MODULES = ("profile_cmd", "report_cmd", "export_cmd", "plugins_cmd")
+COMMAND_MODULES = ("profile_cmd", "check_cmd", "report_cmd", "export_cmd", "plugins_cmd")
 
 
 def _register_frontend_commands() -> None:

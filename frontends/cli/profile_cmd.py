@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from modelyzer.frontends.cli.check_cmd import run_check
 from modelyzer.frontends.cli.live import LiveProgress, print_results
 from modelyzer.frontends.cli.options import collect_cli_overrides, profile_options
 from modelyzer.kernel.config import load_profile_config
@@ -25,9 +26,14 @@ def _sigterm_to_interrupt(signum: int, frame: FrameType | None) -> None:
 @click.command()
 @profile_options
 @click.option("-q", "--quiet", is_flag=True, help="Only print the final table.")
-def profile(quiet: bool, **kwargs: Any) -> None:
+@click.option("--dry-run", is_flag=True, help="Check everything without measuring and print the plan (as "
+              "`modelyzer check`): no server started, no results DB written.")
+def profile(quiet: bool, dry_run: bool, **kwargs: Any) -> None:
     """Search model-config variants, measure each under load, rank them and write results."""
     config_file = kwargs.pop("config_file", None)
+    if dry_run:
+        run_check(config_file, kwargs)
+        return
     config = load_profile_config(config_file, collect_cli_overrides(kwargs))
     progress = LiveProgress(quiet=quiet)
     run = Profile(config, progress)

@@ -85,12 +85,16 @@ class CApiLauncher(Launcher):
                 self.install_path,
             )
 
-    def start(self) -> None:
+    def check(self) -> None:
+        """triton_install_path is a directory (perf_analyzer embeds the server from it)."""
         if not self.install_path.is_dir():
             raise LaunchError(
                 f"triton_install_path {str(self.install_path)!r} is not a directory; set it to the Triton "
                 "installation perf_analyzer should embed (it holds lib/libtritonserver.so)"
             )
+
+    def start(self) -> None:
+        self.check()
         self._tell_once()
 
     def ensure(self, variant: ConfigVariant, variant_dir: Path, run_config: RunConfig) -> Endpoints:

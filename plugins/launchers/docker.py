@@ -144,6 +144,10 @@ class DockerLauncher(TritonServerLauncher):
     def prepare(self) -> None:
         self.connect()
 
+    def check(self) -> None:
+        """The docker engine answers (nothing is started, pulled or removed)."""
+        ds.docker_client()
+
     def spawn(self, argv: list[str], settings: ServerSettings) -> None:
         kwargs = self.run_kwargs(
             settings.flags, settings.env, dict(settings.extra["docker"]), self.ports, argv

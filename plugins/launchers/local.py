@@ -73,6 +73,10 @@ class LocalLauncher(TritonServerLauncher):
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def check(self) -> None:
+        """triton_server_path names an executable (found before any server starts)."""
+        self.binary()
+
     def binary(self) -> str:
         name = self.config.triton_server_path
         found = shutil.which(name) or (setup_tool(name) if name == DEFAULT_SERVER else None)

@@ -270,6 +270,9 @@ class BruteSearch(SearchStrategy):
     def done(self) -> bool:
         return self._driver.done
 
+    def space_size(self) -> int:
+        return sum(len(w.variants) for w in self._walks)
+
     def total_estimate(self) -> int:
         """Upper bound of RunConfigs not yet proposed (those awaiting results are not counted)."""
         per_variant = len(self.batch_sizes) * (len(self.loads) + self.binary_steps)

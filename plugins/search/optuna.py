@@ -437,6 +437,9 @@ class OptunaSearch(SearchStrategy):
     def done(self) -> bool:
         return self._finished
 
+    def space_size(self) -> int:
+        return int(self.space.size)
+
     def total_estimate(self) -> int:
         """Upper bound: the trials not yet asked, then full sweeps of the top variants and the default."""
         per_sweep = len(self.plan.batch_sizes) * (len(self.plan.values) + self.plan.binary_steps)

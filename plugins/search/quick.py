@@ -382,6 +382,9 @@ class QuickSearch(SearchStrategy):
     def done(self) -> bool:
         return self.climb.done and self.driver.done and (self._sweeping or not self.sweep_enabled)
 
+    def space_size(self) -> int:
+        return int(self.space.size)
+
     def total_estimate(self) -> int:
         """Upper bound: every coordinate not yet measured (at every load), then full sweeps of the top variants."""
         loads = len(self.plan.values)

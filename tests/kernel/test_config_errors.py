@@ -172,7 +172,7 @@ def test_per_model_errors_use_dotted_paths(models: Any, key: str, fragment: str)
 
 def test_profile_models_flag_overrides_yaml(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = write(tmp_path, {"profile_models": "a", "concurrency": [2]})
-    with caplog.at_level(logging.INFO, logger="modelyzer"):
+    with caplog.at_level(logging.DEBUG, logger="modelyzer"):
         config = load_profile_config(path, {"profile_models": "b", "concurrency": "4"}, check_paths=False)
     assert config.profile_models == ("b",) and config.concurrency == [4]
     said = [r.getMessage() for r in caplog.records]
