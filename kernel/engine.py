@@ -207,8 +207,14 @@ class Engine:
             if to_run:
                 self._begin(run_id)
             for rc, measurement in self.executor.execute(to_run) if to_run else ():
-                if self.store.record(run_id, rc, measurement, replace_failed=self.config.retry_failed):
-                    hooks.measurement_recorded(rc, measurement)
+                if not self.store.record(run_id, rc, measurement, replace_failed=self.config.retry_failed):
+                    log.warning("%s: already stored by another process; its measurement is kept", rc.describe())
+                    theirs = self.store.measurement(rc.key)  # counted as skipped; the strategy observes the stored one
+                    results[rc.key] = Result(rc, theirs if theirs is not None else measurement)
+                    summary.skipped += 1
+                    self.progress.skipped(rc)
+                    continue
+                hooks.measurement_recorded(rc, measurement)
                 summary.measured += 1
                 summary.window_seconds += measurement.window_seconds
                 summary.retry_seconds += measurement.retry_seconds

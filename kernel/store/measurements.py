@@ -72,6 +72,8 @@ class MeasurementsMixin(VariantsMixin):
             raise ValueError("record() needs a named variant (Store.name_variant)")
         key = run_config.key
         with self.db.conn:
+            if not self.db.conn.in_transaction:  # the check and the write in one write transaction: no other
+                self.db.execute("begin immediate")  # process can store this key in between
             stored = next(self.db.table("measurements").rows_where("run_config_key = ?", [key], select="id, status"),
                           None)
             if stored is not None:

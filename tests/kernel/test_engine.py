@@ -16,7 +16,16 @@ from modelyzer.kernel.assembly import codec as make_codec
 from modelyzer.kernel.engine import Engine
 from modelyzer.kernel.errors import LoadGeneratorError, ModelyzerError
 from modelyzer.kernel.interfaces import Launcher, LoadGenerator, RunContext, SearchStrategy
-from modelyzer.kernel.models import ConfigVariant, Endpoints, LoadSpec, Metric, ModelSpec, Result, RunConfig
+from modelyzer.kernel.models import (
+    ConfigVariant,
+    Endpoints,
+    LoadSpec,
+    Measurement,
+    Metric,
+    ModelSpec,
+    Result,
+    RunConfig,
+)
 from modelyzer.kernel.progress import Progress
 from modelyzer.kernel.store import Store
 from modelyzer.plugins.executors.local import InProcessExecutor
@@ -124,10 +133,37 @@ def test_profile_records_every_measurement_and_names_variants(setup: SimpleNames
 def test_second_run_resumes_without_remeasuring(setup: SimpleNamespace) -> None:
     run(setup, FakeLoad())
     load = FakeLoad()
-    summary, _, [strategy] = run(setup, load)
+    summary, launcher, [strategy] = run(setup, load)
     assert load.calls == 0 and summary.skipped == 6 and summary.measured == 0
+    assert launcher.started == 0  # nothing to measure: no server started
     assert len(strategy.observed) == 6  # the strategy replays the same path from stored results
     assert Store(setup.db).counts()["measurements"] == 6
+
+
+class RacedLoad(FakeLoad):
+    """On its second call another process (another connection to the same DB file) stores that RunConfig first."""
+
+    def __init__(self, db: Path) -> None:
+        super().__init__()
+        self.db = db
+
+    def measure(self, run_config: RunConfig, endpoints: Endpoints) -> list[Metric]:
+        if self.calls == 1:
+            other = Store(self.db)
+            run_id = other.start_run({})
+            other.record(run_id, run_config, Measurement(run_config.key, metrics=(Metric("perf_throughput", 7.0),)))
+            other.close()
+        return super().measure(run_config, endpoints)
+
+
+def test_a_key_stored_by_another_process_meanwhile_is_kept_and_counted_skipped(setup: SimpleNamespace) -> None:
+    summary, _, [strategy] = run(setup, RacedLoad(setup.db))
+    assert (summary.measured, summary.skipped) == (5, 1)
+    store = Store(setup.db)
+    assert store.run(summary.run_id).measured == 5
+    assert sorted(r.measurement.values()["perf_throughput"] for r in store.results("m"))[0] == 7.0  # theirs
+    assert 7.0 in [r.measurement.values()["perf_throughput"] for r in strategy.observed]
+    assert store.counts()["measurements"] == 6
 
 
 def test_ctrl_c_stops_server_keeps_results_and_resumes(setup: SimpleNamespace) -> None:
