@@ -135,23 +135,93 @@ _STOP_SERVERS = object()
 _EXIT = object()
 
 
+class SlotRunner:
+    """One slot's executor, kept (and so its server warm) from one RunConfig to the next and rebuilt only for
+    another config; every failure becomes a `failed` Measurement whose error starts with `owner` ("agent NAME",
+    or a Ray actor's). Measurements carry `agent` as theirs. Not thread-safe: one caller at a time (the agent's
+    slot thread, a Ray actor)."""
+
+    def __init__(self, slot: SlotInfo, workdir: Path, slot_count: int, agent: str, owner: str = "") -> None:
+        self.slot = slot
+        self.workdir = workdir
+        self.slot_count = slot_count
+        self.agent = agent
+        self.owner = owner or f"agent {agent}"
+        self.host = socket.gethostname()
+        self._executor: InProcessExecutor | None = None
+        self._config_id = ""
+        self._counters = {"server_starts": 0, "model_loads": 0}
+
+    def warm(self, config: ProfileConfig, config_id: str) -> None:
+        """Build the executor and start it (server up, replay index built) before the first RunConfig; a failure
+        is logged and left to the first RunConfig, which retries and reports it."""
+        try:
+            self._executor_for(config, config_id).start()
+        except Exception as err:  # noqa: BLE001 - the first RunConfig retries and reports the error
+            log.warning("slot %d: could not start: %s", self.slot.index, err)
+            self.drop()
+
+    def measure(self, rc: RunConfig, config: ProfileConfig | None, config_id: str, config_error: str = "") -> Measurement:
+        """`rc` measured with the slot's executor for `config`; never raises (but KeyboardInterrupt)."""
+        started = time.time()
+        try:
+            if config is None:
+                raise ModelyzerError(config_error or "no config from the controller")
+            executor = self._executor_for(config, config_id)
+            executor.start()
+            m = executor.run_one(rc)
+        except ModelyzerError as err:
+            if isinstance(err, LaunchError):
+                self.drop()
+            m = Measurement(rc.key, STATUS_FAILED, error=f"{self.owner}: {err}", started_at=started,
+                            finished_at=time.time())
+        except Exception as err:  # noqa: BLE001 - a slot must survive any plugin error
+            log.exception("slot %d: %s failed", self.slot.index, rc.describe())
+            self.drop()
+            m = Measurement(rc.key, STATUS_FAILED, error=f"{self.owner}: {type(err).__name__}: {err}",
+                            started_at=started, finished_at=time.time())
+        return attrs.evolve(m, host=self.host, agent=self.agent, gpu=self.slot.gpu)
+
+    def counters(self) -> dict[str, int]:
+        """Server starts and model loads of every executor this slot had."""
+        out = dict(self._counters)
+        executor = self._executor
+        if executor is not None:
+            for name, value in executor.counters().items():
+                out[name] = out.get(name, 0) + value
+        return out
+
+    def drop(self) -> None:
+        """Stop the slot's server and forget its executor (idempotent)."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        for name, value in executor.counters().items():
+            self._counters[name] = self._counters.get(name, 0) + value
+        try:
+            executor.stop()
+        except Exception as err:  # noqa: BLE001 - stopping must not kill the slot
+            log.warning("slot %d: stopping the server failed: %s", self.slot.index, err)
+
+    def _executor_for(self, config: ProfileConfig, config_id: str) -> InProcessExecutor:
+        if self._executor is None or config_id != self._config_id:
+            self.drop()
+            self._executor = slot_executor(config, self.slot, self.workdir, self.slot_count)
+            self._config_id = config_id
+        return self._executor
+
+
 class SlotWorker:
-    """One slot's thread: runs one RunConfig at a time with the slot's executor (see the module docstring)."""
+    """One slot's thread: runs one RunConfig at a time with the slot's `SlotRunner` (see the module docstring)."""
 
     def __init__(self, slot: SlotInfo, workdir: Path, slot_count: int, agent_name: str,
                  on_done: Callable[[int, Measurement], None],
                  on_ready: Callable[[int], None] = lambda slot: None) -> None:
         self.slot = slot
-        self.workdir = workdir
-        self.slot_count = slot_count
-        self.agent_name = agent_name
         self.on_done = on_done
         self.on_ready = on_ready
-        self.host = socket.gethostname()
+        self.runner = SlotRunner(slot, workdir, slot_count, agent_name)
         self._jobs: queue.Queue[Any] = queue.Queue()
-        self._executor: InProcessExecutor | None = None
-        self._config_id = ""
-        self._counters = {"server_starts": 0, "model_loads": 0}
         self._thread = threading.Thread(target=self._run, name=f"modelyzer-slot-{slot.index}", daemon=True)
         self._thread.start()
 
@@ -171,74 +241,24 @@ class SlotWorker:
         self._thread.join(timeout)
 
     def counters(self) -> dict[str, int]:
-        out = dict(self._counters)
-        executor = self._executor
-        if executor is not None:
-            for name, value in executor.counters().items():
-                out[name] = out.get(name, 0) + value
-        return out
+        return self.runner.counters()
 
     def _run(self) -> None:
         while True:
             job = self._jobs.get()
             if job is _EXIT or job is _STOP_SERVERS:
-                self._drop_executor()
+                self.runner.drop()
                 if job is _EXIT:
                     return
                 continue
             if isinstance(job, _Prepare):
-                self._prepare(job)
+                try:
+                    self.runner.warm(job.config, job.config_id)
+                finally:
+                    self.on_ready(self.slot.index)
                 continue
-            self.on_done(self.slot.index, self._measure(job))
-
-    def _prepare(self, job: _Prepare) -> None:
-        """Warm up: build the executor and start it (server up, replay index built); then report the slot ready."""
-        try:
-            self._executor_for(job.config, job.config_id).start()
-        except Exception as err:  # noqa: BLE001 - the first RunConfig retries and reports the error
-            log.warning("slot %d: could not start: %s", self.slot.index, err)
-            self._drop_executor()
-        finally:
-            self.on_ready(self.slot.index)
-
-    def _measure(self, job: Job) -> Measurement:
-        rc = job.run_config
-        started = time.time()
-        try:
-            if job.config is None:
-                raise ModelyzerError(job.config_error or "no config from the controller")
-            executor = self._executor_for(job.config, job.config_id)
-            executor.start()
-            m = executor.run_one(rc)
-        except ModelyzerError as err:
-            if isinstance(err, LaunchError):
-                self._drop_executor()
-            m = Measurement(rc.key, STATUS_FAILED, error=f"agent {self.agent_name}: {err}", started_at=started,
-                            finished_at=time.time())
-        except Exception as err:  # noqa: BLE001 - a slot must survive any plugin error
-            log.exception("slot %d: %s failed", self.slot.index, rc.describe())
-            self._drop_executor()
-            m = Measurement(rc.key, STATUS_FAILED, error=f"agent {self.agent_name}: {type(err).__name__}: {err}",
-                            started_at=started, finished_at=time.time())
-        return attrs.evolve(m, host=self.host, agent=self.agent_name, gpu=self.slot.gpu)
-
-    def _executor_for(self, config: ProfileConfig, config_id: str) -> InProcessExecutor:
-        if self._executor is None or config_id != self._config_id:
-            self._drop_executor()
-            self._executor = slot_executor(config, self.slot, self.workdir, self.slot_count)
-            self._config_id = config_id
-        return self._executor
-
-    def _drop_executor(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        for name, value in executor.counters().items():
-            self._counters[name] = self._counters.get(name, 0) + value
-        try:
-            executor.stop()
-        except Exception as err:  # noqa: BLE001 - stopping must not kill the slot
-            log.warning("slot %d: stopping the server failed: %s", self.slot.index, err)
+            self.on_done(self.slot.index, self.runner.measure(job.run_config, job.config, job.config_id,
+                                                              job.config_error))
 
 
 def slot_workers(slots: Sequence[SlotInfo], workdir: Path, agent_name: str,
@@ -247,5 +267,5 @@ def slot_workers(slots: Sequence[SlotInfo], workdir: Path, agent_name: str,
     return {s.index: SlotWorker(s, workdir, len(slots), agent_name, on_done, on_ready) for s in slots}
 
 
-__all__ = ["CONTROLLER_ONLY", "Job", "SlotWorker", "agent_config", "capabilities", "discover_slots",
+__all__ = ["CONTROLLER_ONLY", "Job", "SlotRunner", "SlotWorker", "agent_config", "capabilities", "discover_slots",
            "slot_executor", "slot_workers", "wire_config"]
