@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from modelyzer.kernel import hooks, registry
 from modelyzer.kernel.config import ProfileConfig
@@ -32,6 +33,14 @@ from modelyzer.kernel.executor import Executor
 from modelyzer.kernel.interfaces import Launcher, RunContext
 from modelyzer.kernel.liveness import HEARTBEAT_INTERVAL, LIVENESS
 from modelyzer.kernel.models import GpuDevice, Measurement, RunConfig, stable_hash
+from modelyzer.plugins.agents.guard import (
+    HANDSHAKE_SECONDS,
+    MAX_PENDING,
+    MONITORED,
+    ConnectionGuard,
+    pending_cap,
+    raise_fd_limit,
+)
 from modelyzer.plugins.agents.hub import Hub
 from modelyzer.plugins.agents.keys import ZAP_ENDPOINT, ZapHandler, load_controller_keys
 from modelyzer.plugins.agents.protocol import MAX_MESSAGE_BYTES
@@ -98,6 +107,7 @@ class AgentsExecutor(Executor):
         self._wake_address = f"inproc://modelyzer-wake-{id(self)}"
         self._started = False
         self._waited = False
+        self.guard: ConnectionGuard | None = None
 
     # --- Executor --------------------------------------------------------------------------------------------
     @property
@@ -117,6 +127,10 @@ class AgentsExecutor(Executor):
         if self._started:
             return self.endpoint
         self._started = True
+        fd_limit = raise_fd_limit()
+        cap = pending_cap(fd_limit, int(env_float("MODELYZER_AGENT_MAX_PENDING", MAX_PENDING)))
+        self.guard = ConnectionGuard(cap=cap, bind=self.bind, fd_limit=fd_limit,
+                                     keys_dir=self.keys.authorized.parent if self.keys else None)
         self._ctx = zmq.Context()
         self._thread = threading.Thread(target=self._io, name="modelyzer-agents-io", daemon=True)
         self._thread.start()
@@ -229,8 +243,8 @@ class AgentsExecutor(Executor):
         assert self._ctx is not None
         ctx = self._ctx
         sockets: list[zmq.Socket[Any]] = []
+        zap: zmq.Socket[Any] | None = None
         try:
-            zap = None
             if self.keys is not None:
                 zap = ctx.socket(zmq.ROUTER)
                 sockets.append(zap)
@@ -240,11 +254,14 @@ class AgentsExecutor(Executor):
             router.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
             router.setsockopt(zmq.TCP_KEEPALIVE, 1)
             router.setsockopt(zmq.TCP_KEEPALIVE_IDLE, 30)
+            router.setsockopt(zmq.HANDSHAKE_IVL, int(HANDSHAKE_SECONDS * 1000))
             router.linger = 1000
             if self.keys is not None:
                 router.curve_secretkey = self.keys.secret
                 router.curve_publickey = self.keys.public
                 router.curve_server = True
+            monitor = router.get_monitor_socket(MONITORED)  # closed (after disable_monitor) before the router
+            sockets.insert(0, monitor)
             wake = ctx.socket(zmq.PAIR)
             sockets.append(wake)
             wake.bind(self._wake_address)
@@ -258,7 +275,7 @@ class AgentsExecutor(Executor):
                 with self._lock:
                     self.hub.authorized = handler.admits  # a deleted key file revokes a connected agent too
             self._ready.set()
-            self._loop(router, zap, wake, handler)
+            self._loop(router, zap, wake, handler, monitor)
         except BaseException as err:  # noqa: BLE001 - reported to the engine's thread by _check_io
             self._error = err
             if self._ready.is_set():
@@ -266,12 +283,15 @@ class AgentsExecutor(Executor):
         finally:
             self._ready.set()
             for sock in sockets:
+                if sock.type == zmq.ROUTER and sock is not zap:
+                    sock.disable_monitor()
+            for sock in sockets:
                 sock.close(linger=500)
 
     def _loop(self, router: zmq.Socket[Any], zap: zmq.Socket[Any] | None, wake: zmq.Socket[Any],
-              handler: ZapHandler | None) -> None:
+              handler: ZapHandler | None, monitor: zmq.Socket[Any]) -> None:
         poller = zmq.Poller()
-        for sock in (router, zap, wake):
+        for sock in (router, zap, wake, monitor):
             if sock is not None:
                 poller.register(sock, zmq.POLLIN)
         timeout = int(min(POLL_MS, self.hub.liveness.interval * 250))
@@ -282,6 +302,8 @@ class AgentsExecutor(Executor):
                     reply = handler.reply(zap.recv_multipart())
                     if reply:
                         zap.send_multipart(reply)
+            if monitor in events:
+                self._watch(monitor)
             if router in events:
                 self._receive(router)
             if wake in events:
@@ -298,6 +320,14 @@ class AgentsExecutor(Executor):
                     pass  # the peer is gone (ROUTER drops) or its queue is full: heartbeats and resends recover
             if stopping:
                 return
+
+    def _watch(self, monitor: zmq.Socket[Any]) -> None:
+        """Feed the socket monitor's events to the connection guard, then let it enforce its cap."""
+        assert self.guard is not None
+        while monitor.poll(0):
+            event = recv_monitor_message(monitor)
+            self.guard.event(int(event["event"]), int(event["value"]))
+        self.guard.enforce()
 
     def _receive(self, router: zmq.Socket[Any]) -> None:
         for _ in range(1000):  # bounded, so heartbeats still go out under a flood
@@ -317,8 +347,18 @@ class AgentsExecutor(Executor):
                     user_id = ""
                 if not user_id:
                     continue  # CURVE without ZAP identity cannot happen; never trust such a frame
+            if self.guard is not None:
+                self.guard.seen(_source_fd(body))
             with self._lock:
                 self.hub.handle(route, user_id, body.bytes)
+
+
+def _source_fd(frame: zmq.Frame) -> int:
+    """The fd of the connection a message came over (-1 when libzmq does not say)."""
+    try:
+        return int(frame.get(zmq.SRCFD))
+    except (zmq.ZMQError, TypeError, ValueError):
+        return -1
 
 
 __all__ = ["AgentsExecutor", "env_float", "insecure_warning"]

@@ -3,7 +3,8 @@
 Agents run the replay backend (a synthetic recording from bench/agents.py, `replay_duration` per
 measurement) on 127.0.0.1, with heartbeats every 0.2 s (liveness window 1 s). Faults are real: SIGKILL of
 an agent mid-measurement and of the controller, an agent with an unknown key, random bytes and oversized
-frames on the controller's port, and agents in their own network namespaces (where `ip netns` works). One
+frames on the controller's port, 300 idle connections to a controller allowed 256 open files, and agents in
+their own network namespaces (where `ip netns` works). One
 test runs an agent on the MLServer backend instead (real MLServer and perf_analyzer; skipped without them).
 Every test checks that each RunConfig of the search is stored exactly once.
 """
@@ -11,6 +12,7 @@ Every test checks that each RunConfig of the search is stored exactly once.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -206,6 +208,34 @@ def test_malformed_and_oversized_messages_are_dropped(cluster: Cluster) -> None:
     cluster.check_exactly_once()
     log = cluster.log("controller.log")
     assert "insecure" in log and "unknown message type" in log and "not JSON" in log
+
+
+def test_idle_connections_beyond_the_fd_limit_do_not_lock_agents_out(cluster: Cluster) -> None:
+    """A controller allowed 256 open files, 300 TCP connections that never handshake: an agent still gets in."""
+    out = (cluster.tmp / "controller.log").open("ab")
+    args = ["--log-level", "info", "profile", "-f", str(cluster.config), "-q", "--agents", cluster.url,
+            "--min-agents", "1", "--agent-keys", str(cluster.keys)]
+    limit = (256, 256)
+    controller = subprocess.Popen([PY, "-m", "modelyzer.frontends.cli", *args], stdout=out, stderr=out, env=ENV,
+                                  cwd=cluster.tmp,
+                                  preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limit))
+    cluster.procs.append(controller)
+    wait_for(lambda: "controller listening" in cluster.log("controller.log"), 30, "the controller to listen",
+             controller)
+    idle: list[socket.socket] = []
+    try:
+        for _ in range(300):
+            idle.append(socket.create_connection(("127.0.0.1", cluster.port), timeout=10))
+        wait_for(lambda: "have not completed the handshake (cap 128" in cluster.log("controller.log"), 10,
+                 "the cap line", controller)
+        cluster.agent("agent-1", "--slots", "4")
+        # without the cap the fds stay used until libzmq's 30 s handshake timeout: the agent is locked out that long
+        wait_for(lambda: "agent agent-1#" in cluster.log("controller.log")
+                 and " joined from " in cluster.log("controller.log"), 10, "the agent to join", controller)
+    finally:
+        for s in idle:
+            s.close()
+    assert controller.poll() is None
 
 
 def send_garbage(port: int, plaintext_dealer: bool) -> None:
