@@ -4,7 +4,9 @@ The main thread owns the socket (CURVE client unless `--insecure`) and an `Agent
 slot threads (`zmq_slots.SlotWorker`) hand finished measurements back through a queue and wake the main
 thread through a pipe. The socket is recreated when the controller falls silent (a fresh connection and a
 fresh hello, ZeroMQ guide ch. 4). A socket monitor turns "the controller refused this key" into an exit
-with a clear message (exit code 2) instead of silent retries. SIGTERM/SIGINT: say bye, stop the servers.
+with a clear message (exit code 2) instead of silent retries, and handshakes the controller keeps breaking off
+(a wrong `controller.key`, one end `--insecure`) into one error line naming the likely cause and the fix
+(again at most once a minute; the agent keeps retrying). SIGTERM/SIGINT: say bye, stop the servers.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import queue
 import signal
 import socket
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -34,7 +37,10 @@ log = logging.getLogger("modelyzer")
 
 POLL_MS = 100
 EXIT_REFUSED = 2
-MONITORED = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_SUCCEEDED
+MONITORED = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_SUCCEEDED
+             | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+HANDSHAKE_FAILURES = 3  # handshakes broken off in a row before the agent says why (libzmq retries every ~0.1 s)
+HANDSHAKE_LOG_EVERY = 60.0  # seconds between two such lines
 
 
 class AgentDaemon:
@@ -66,6 +72,8 @@ class AgentDaemon:
         self.sock: zmq.Socket[Any] | None = None
         self.monitor: zmq.Socket[Any] | None = None
         self.poller = zmq.Poller()
+        self.failed_handshakes = 0  # in a row, since the last one that succeeded
+        self._handshake_logged = float("-inf")
 
     # --- callbacks ------------------------------------------------------------------------------------------
     def _finished(self, slot: int, measurement: Measurement) -> None:  # slot threads
@@ -166,7 +174,7 @@ class AgentDaemon:
     def _loop(self) -> int:
         while not self._stop.is_set():
             events = dict(self.poller.poll(POLL_MS))
-            if self.monitor in events and self._refused_key():
+            if self.monitor in events and self._monitor_events():
                 return EXIT_REFUSED
             if self.sock in events:
                 try:
@@ -205,21 +213,48 @@ class AgentDaemon:
                 continue
             self.core.handle(frames[0])
 
-    def _refused_key(self) -> bool:
+    def _monitor_events(self) -> bool:
+        """Handle the socket's handshake events; True when the controller refused this agent's key (exit)."""
         assert self.monitor is not None
         while self.monitor.poll(0):
             event = recv_monitor_message(self.monitor)
-            if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+            kind, value = event["event"], int(event["value"])
+            if kind == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
                 key = self.keys.public.decode() if self.keys else "?"
                 log.error("the controller at %s refused this agent's key %s: copy %s.key into the controller's "
                           "authorized_keys directory", self.controller, key, self.keys.name if self.keys else "?")
                 return True
-            if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED and not self.core.registered:
-                self.core.backoff.reset()  # connected: say hello now rather than after the backoff
-            elif event["event"] == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
-                log.warning("handshake with %s failed (is it a modelyzer controller, and secure on both ends?)",
-                            self.controller)
+            if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self.failed_handshakes = 0
+                if not self.core.registered:
+                    self.core.backoff.reset()  # connected: say hello now rather than after the backoff
+            elif kind in (zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL):
+                self.failed_handshakes += 1
+                now = time.monotonic()
+                # a protocol error names its cause (and libzmq does not retry): say it at once
+                enough = kind == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL or self.failed_handshakes >= HANDSHAKE_FAILURES
+                if enough and now - self._handshake_logged >= HANDSHAKE_LOG_EVERY:
+                    self._handshake_logged = now
+                    log.error("%s", self.handshake_problem(kind, value))
         return False
+
+    def handshake_problem(self, kind: int, value: int) -> str:
+        """The line saying why handshakes with the controller fail, and what to do."""
+        head = f"handshake with the controller at {self.controller} failed"
+        if self.failed_handshakes > 1:
+            head += f" {self.failed_handshakes} times in a row"
+        if kind == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and value == zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+            return (f"{head}: one end runs --insecure and the other does not; start both with CURVE keys (or both "
+                    "with --insecure on a trusted network)")
+        if kind == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+            return f"{head}: ZMTP protocol error {value:#x}; is {self.controller} a modelyzer controller?"
+        if self.keys is None:
+            return (f"{head}: this agent runs --insecure; is the controller a modelyzer controller started with "
+                    "--insecure too?")
+        where = self.keys.controller_path or "controller.key"
+        return (f"{head} (the controller breaks off the CURVE handshake): the controller's public key in {where} "
+                "most likely does not match the controller's; copy controller.key from the controller's keys "
+                "directory (`modelyzer keys generate`) here again and restart this agent")
 
     def _flush(self) -> None:
         assert self.sock is not None

@@ -55,6 +55,7 @@ class AgentKeys:
     secret: bytes
     controller_public: bytes
     name: str
+    controller_path: Path | None = None  # where `controller_public` was read (named when the handshake fails)
 
 
 def generate_keys(directory: Path, agents: int = 1) -> list[Path]:
@@ -120,7 +121,7 @@ def load_agent_keys(directory: Path, name: str | None = None) -> AgentKeys:
     public, secret = _load(directory / f"{chosen}.key_secret", "keys", secret=True)
     controller_public, _ = _load(directory / f"{CONTROLLER}.key", "keys", secret=False)
     assert secret is not None
-    return AgentKeys(public, secret, controller_public, chosen)
+    return AgentKeys(public, secret, controller_public, chosen, directory / f"{CONTROLLER}.key")
 
 
 def authorized_keys(directory: Path) -> dict[bytes, str]:
