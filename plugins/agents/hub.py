@@ -49,7 +49,6 @@ from modelyzer.plugins.agents.protocol import (
     Refused,
     Reject,
     Run,
-    SlotInfo,
     StatusReport,
     Welcome,
     check_version,
@@ -58,6 +57,7 @@ from modelyzer.plugins.agents.protocol import (
     message,
     payload_of,
 )
+from modelyzer.plugins.agents.records import AgentRecord, peer_label
 from modelyzer.plugins.agents.validate import MAX_INVALID, check_measurement
 
 log = logging.getLogger("modelyzer")
@@ -66,41 +66,6 @@ STATUS_EVERY = 10.0  # seconds between status lines
 REHELLO_EVERY = 1.0  # at most one rehello per second to an unknown sender
 EXPECTED_FACTOR = 2  # liveness windows to wait for a measurement an agent says it holds
 MAX_REMEMBERED = 10000  # unknown senders remembered for rate limiting
-
-
-@attrs.define(eq=False)
-class AgentRecord:
-    """One agent as the controller knows it (passed to the agent_joined / agent_lost hooks)."""
-
-    id: str  # the authenticated public key (Z85), or `insecure:<name>`
-    name: str
-    host: str
-    route: bytes
-    slots: tuple[SlotInfo, ...] = ()
-    launch_modes: tuple[str, ...] = ()
-    load_generators: tuple[str, ...] = ()
-    state: str = "connected"  # connected, lost, gone
-    done: int = 0
-    seq: int = 0  # last controller seq sent to it in its session
-    seen_seq: int = 0  # last controller seq it confirmed
-    counters: dict[str, int] = attrs.field(factory=dict)
-    incarnation: str = ""  # the agent process (a restarted agent has a new one)
-    hello_seq: int = 0  # seq of the hello that registered it
-    token: str = ""  # of its welcome: its messages carry it (another process with the same key does not)
-
-    @property
-    def label(self) -> str:
-        """`name#fingerprint` (the key decides who it is, the name is what people read)."""
-        return self.name if self.id.startswith("insecure:") else f"{self.name}#{fingerprint(self.id)}"
-
-    def count(self, server_starts: int, model_loads: int) -> None:
-        """The agent's counters as last reported (they only grow; a late resend must not lower them)."""
-        for name, value in (("server_starts", server_starts), ("model_loads", model_loads)):
-            self.counters[name] = max(self.counters.get(name, 0), value)
-
-    @property
-    def gpus(self) -> list[GpuDevice]:
-        return [GpuDevice(s.gpu, s.gpu_name, s.gpu_index, s.total_memory_mb) for s in self.slots if s.gpu]
 
 
 class Hub:
@@ -157,7 +122,7 @@ class Hub:
             self._dispatch(route, user_id, msg)
         except ProtocolError as err:
             self.dropped += 1
-            log.warning("dropped a message from %s: %s", _peer(route, user_id), err)
+            log.warning("dropped a message from %s: %s", peer_label(route, user_id), err)
 
     def _dispatch(self, route: bytes, user_id: str, msg: Message) -> None:
         agent_id = user_id or f"insecure:{msg.agent or route.hex()}"
@@ -211,7 +176,7 @@ class Hub:
         if reason is None and not hello.slots:
             reason, fatal = f"agent {hello.name!r} offers no slots", False
         if reason is not None:
-            log.warning("refused agent %s at %s: %s", hello.name, _peer(route, agent_id), reason)
+            log.warning("refused agent %s at %s: %s", hello.name, peer_label(route, agent_id), reason)
             self.outbox.append((route, encode(message(MessageType.REFUSED, Refused(reason, fatal)))))
             return
         old = self.agents.get(agent_id)
@@ -465,10 +430,6 @@ class Hub:
         connected = sum(1 for a in st.agents if a.state == "connected")
         return (f"agents {connected} connected, {st.lost} lost · slots {st.slots} ({st.free} free) · "
                 f"in flight {st.in_flight} · queued {st.queued} · done {st.done}")
-
-
-def _peer(route: bytes, user_id: str) -> str:
-    return f"key {fingerprint(user_id)}" if user_id and not user_id.startswith("insecure:") else f"route {route.hex()}"
 
 
 __all__ = ["AgentRecord", "Hub"]
