@@ -46,6 +46,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "modelyzer.plugins.reporters.best_config",
     "modelyzer.plugins.executors.local",
     "modelyzer.plugins.agents.plugin",
+    "modelyzer.plugins.ray.plugin",
     "modelyzer.plugins.importers.commands",
 )
 
