@@ -3,7 +3,7 @@
 Agents run the replay backend (a synthetic recording from bench/agents.py, `replay_duration` per
 measurement) on 127.0.0.1, with heartbeats every 0.2 s (liveness window 1 s). Faults are real: SIGKILL of
 an agent mid-measurement and of the controller, an agent with an unknown key, random bytes and oversized
-frames on the controller's port, 300 idle connections to a controller allowed 256 open files, and agents in
+frames on the controller's port, a second agent with the same key, 300 idle connections to a controller allowed 256 open files, and agents in
 their own network namespaces (where `ip netns` works). One
 test runs an agent on the MLServer backend instead (real MLServer and perf_analyzer; skipped without them).
 Every test checks that each RunConfig of the search is stored exactly once.
@@ -208,6 +208,24 @@ def test_malformed_and_oversized_messages_are_dropped(cluster: Cluster) -> None:
     cluster.check_exactly_once()
     log = cluster.log("controller.log")
     assert "insecure" in log and "unknown message type" in log and "not JSON" in log
+
+
+def test_a_refused_twin_with_the_same_key_leaves_the_real_agent_alone(cluster: Cluster) -> None:
+    """A second `agent --key agent-1` while agent-1 measures: refused, then SIGTERM (its bye) — nothing changes."""
+    controller = cluster.controller()
+    cluster.agent("agent-1", "--slots", "2")
+    wait_for(lambda: stored(cluster.db)[0] >= 2, 60, "the first measurements", controller)
+    twin = cluster.spawn(["agent", "--controller", cluster.url, "--gpus", "none", "--workdir",
+                          str(cluster.tmp / "work-twin"), "--max-silence", "60", "--keys", str(cluster.keys),
+                          "--key", "agent-1"], "twin.log")
+    wait_for(lambda: "refused a second agent" in cluster.log("controller.log"), 30, "the twin's refusal", controller)
+    twin.send_signal(signal.SIGTERM)  # it says bye on its way out
+    assert twin.wait(30) == 0
+    assert controller.wait(120) == 0, cluster.log("controller.log")[-3000:]
+    cluster.check_exactly_once()
+    log = cluster.log("controller.log")
+    assert " left;" not in log and "lost" not in log.replace("0 lost", ""), log[-3000:]
+    assert "is in use by agent" in cluster.log("twin.log")
 
 
 def test_idle_connections_beyond_the_fd_limit_do_not_lock_agents_out(cluster: Cluster) -> None:
