@@ -397,8 +397,8 @@ class _Loader:
         v["profile_models"] = tuple(s.name for s in specs["profile_models"])
         v["bls_composing_models"] = specs["bls_composing_models"]
         v["ensemble_composing_models"] = specs["ensemble_composing_models"]
-        for message in self.warnings:
-            log.warning(message)
+        if self.warnings:  # one line, however many options are ignored
+            log.warning("; ".join(self.warnings))
         for message in self.overridden:  # said for the model list (it changes what is profiled), else on -v
             log.log(logging.INFO if message.startswith("--profile-models ") else logging.DEBUG, message)
         plugin_values = {name: parsed[name] if name in parsed else field.default_value()

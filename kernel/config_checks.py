@@ -125,8 +125,8 @@ def check_plots(tree: Any, where: Where) -> list[tuple[str, dict[str, Any]]]:
 
 def check_report_plots(tree: Any, where: Where) -> None:
     """`report_model_configs`: names, or a mapping config name → {plots: …} (also as list items)."""
-    if not tree or isinstance(tree, str):
-        return
+    if not isinstance(tree, Mapping | list):
+        return  # a name (or a comma list of names)
     items: list[tuple[Any, Any]] = list(tree.items()) if isinstance(tree, Mapping) else [
         item for entry in tree for item in (entry.items() if isinstance(entry, Mapping) else [(entry, None)])]
     for name, body in items:

@@ -27,12 +27,20 @@ from modelyzer.kernel.models import Constraint, Objective
 MAX_LIST_LENGTH = 100_000
 """Longest list a range may expand to (a typo like `stop: 10000000000` must not eat the memory)."""
 
+#: the longest file name and path the file systems take (Linux's NAME_MAX and PATH_MAX - 1)
+NAME_MAX = 255
+PATH_MAX = 4095
+
 TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
 FALSE_WORDS = frozenset({"false", "no", "off", "0"})
 
 
 def one_line(text: str) -> str:
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+    """`text` on one line of a terminal: line breaks and other control characters (\\x1e, \\u2028, escape
+    sequences, …) escaped."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 def show(value: Any) -> str:
@@ -153,7 +161,10 @@ def parse_path(value: Any, where: Where) -> Path:
         where.fail("must be a path, got an empty string")
     if "\0" in text:
         where.fail("must be a path, got a string with a NUL byte")
-    return Path(os.path.expanduser(text))
+    path = Path(os.path.expanduser(text))
+    if len(os.fsencode(path)) > PATH_MAX or any(len(os.fsencode(part)) > NAME_MAX for part in path.parts):
+        where.fail(f"is too long for a path ({show(text)}: at most {NAME_MAX} bytes per name, {PATH_MAX} in all)")
+    return path
 
 
 # ---- list parsers -----------------------------------------------------------------------------------

@@ -71,3 +71,24 @@ def test_no_traceback_from_the_real_executable(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "run_config_search_max_concurrency" in proc.stderr
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["check", "--nope"], "No such option '--nope'. (see 'cli check -h')"),
+    (["chek"], "No such command 'chek'. Did you mean 'check'? (see 'cli -h')"),
+    (["--log-level", "loud", "check"], "Invalid value for '--log-level'"),
+    (["profile", "--gpus"], "Option '--gpus' requires an argument. (see 'cli profile -h')"),
+])
+def test_usage_errors_are_one_line(args: list[str], needle: str) -> None:
+    code, out = run(args)  # (CliRunner names the program `cli`)
+    assert code == 2 and out.count("\n") == 1 and out.startswith("error: ") and needle in out, out
+
+
+def test_error_lines_escape_control_characters_and_elide_long_values(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text('profile_models: add_sub\n"bad\\x1b[31mkey\\u2028x": 1\n')
+    code, out = run(["check", "-f", str(cfg)])
+    assert code == 2 and out.count("\n") == 1 and "\\x1b[31m" in out and "\x1b" not in out and "\u2028" not in out
+    code, out = run(["check", "-m", str(write_repo(tmp_path)), "--profile-models", "add_sub",
+                     "--perf-analyzer-path", "/" + "p" * 5000])
+    assert code == 2 and out.count("\n") == 1 and len(out) < 1100 and out.rstrip().endswith("fix perf_analyzer_path")

@@ -48,9 +48,12 @@ def test_a_fifo_a_device_and_a_huge_file_are_not_read(tmp_path: Path) -> None:
     huge.write_bytes(b"#" * ((1 << 20) + 1))
     with pytest.raises(ConfigError, match="larger than 1 MiB"):
         load_profile_config(huge, {}, check_paths=False)
-    with pytest.raises(ConfigError, match="cannot be read .File name too long") as info:
+    with pytest.raises(ConfigError, match="^config_file: is too long for a path .* at most 255 bytes per name") as info:
         load_profile_config(tmp_path / ("x" * 300), {}, check_paths=False)
     assert len(str(info.value)) < 200
+    for key in ("export_path", "model_repository", "results_db"):  # every path key, before any OSError can occur
+        with pytest.raises(ConfigError, match=f"^{key}: is too long for a path"):
+            load_profile_config(None, {"profile_models": "m", key: "/tmp/" + "y" * 256}, check_paths=True)
 
 
 def test_a_long_unknown_key_is_shortened_and_misplaced_keys_say_where_they_belong(tmp_path: Path) -> None:

@@ -49,7 +49,8 @@ profile_models = (
 cli_values = st.dictionaries(st.sampled_from([n for n, f in FIELDS.items() if f.cli]),
                              st.text(max_size=12) | st.booleans() | st.none(), max_size=6)
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None,
+               suppress_health_check=[HealthCheck.too_slow])
 
 
 def check(call: Any) -> None:
@@ -100,7 +101,7 @@ def test_random_yaml_text(text: str, cut: int, noise: str) -> None:
         check(lambda: load_profile_config(path, {}, check_paths=False))
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50, deadline=None, derandomize=True, database=None)
 @given(st.sampled_from([
     "a: &a [*a]\nprofile_models: m\nconcurrency: *a\n",
     "profile_models: &m {x: {model_config_parameters: {y: *m}}}\n",
