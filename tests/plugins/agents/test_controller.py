@@ -166,7 +166,8 @@ def test_a_deleted_key_file_revokes_a_connected_agent(replay: Any, keys: Path, t
         (keys / "authorized_keys" / "agent-1.key").unlink()
         # dropped at its next heartbeat (every 0.2 s), told so: it exits with code 2
         took = wait_until(lambda: bool(code), 5, "the revoked agent to exit")
-        assert code == [EXIT_REFUSED] and took < 3
+        print(f"revoked agent dropped and exited {took:.2f} s after its key file was deleted")
+        assert code == [EXIT_REFUSED] and took < 4
         assert executor.hub.agents[agent_id].state == "gone"
         assert "agent-1#" in caplog.text and "revoked" in caplog.text
         again = agents.start(executor.endpoint, keys, "agent-1", tmp_path)  # a new connection: refused at the handshake
@@ -177,7 +178,9 @@ def test_a_deleted_key_file_revokes_a_connected_agent(replay: Any, keys: Path, t
 
 
 def test_a_refused_twin_with_the_same_key_does_not_touch_the_real_agent(replay: Any, keys: Path, tmp_path: Path,
-                                                                        agents: Agents) -> None:
+                                                                        agents: Agents,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELYZER_AGENT_HEARTBEAT", "0.5")  # a 2.5 s window: a busy machine loses nobody
     values, recording = replay
     config = profile_config(values, recording, tmp_path, keys, replay_duration=0.1)
     executor = AgentsExecutor(config)
