@@ -6,8 +6,10 @@ text, command-line flags and files. Every run ends in exit 0 (a plan) or exit 2 
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,9 +35,27 @@ def fuzz(examples: int) -> Any:
                                            HealthCheck.data_too_large])
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Log records on the current `sys.stderr` (CliRunner's while it runs), as the real CLI prints them."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 @pytest.fixture(scope="module")
 def arena() -> Iterator[Path]:
-    """A working directory holding a model repository (`repo/add_sub`, `repo/mul`) and nothing else."""
+    """A working directory holding a model repository (`repo/add_sub`, `repo/mul`) and nothing else; the CLI's log
+    lines (INFO and up, as `modelyzer` prints them by default) go to the output the assertions count."""
+    logger = logging.getLogger("modelyzer")
+    handler, level = _Stderr(), logger.level
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     old = Path.cwd()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -50,6 +70,8 @@ def arena() -> Iterator[Path]:
             assert all(p.startswith("repo") or p.startswith("case") for p in written), written
         finally:
             os.chdir(old)
+            logger.removeHandler(handler)
+            logger.setLevel(level)
 
 
 def assert_clean(result: Result) -> None:
