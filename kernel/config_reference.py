@@ -24,7 +24,17 @@ def render_config_reference() -> str:
         "**Lists** are comma strings (`1,2,4`), YAML lists, or ranges `{start: 1, stop: 64, step: 2}` whose "
         "`stop` is inclusive. **YAML only** keys take mappings and have no CLI flag. Every error names the key "
         "(dotted for nested keys, e.g. `profile_models.add_sub.parameters.concurrency`). Boolean flags also have a "
-        "`--no-` form, so the command line can switch off what the YAML file switched on.",
+        "`--no-` form, so the command line can switch off what the YAML file switched on. `--profile-models` "
+        "replaces the file's `profile_models` too (one line says so); a model it names keeps its per-model "
+        "settings from the file.",
+        "",
+        "Everything is checked when the config is loaded, before any server starts: `model_config_parameters` "
+        "against the model-config schema (Triton's `ModelConfig`: field names, nested fields, enum values, types, "
+        "no negative counts, with a did-you-mean), `plots` and `report_model_configs.<config>.plots` (metric tags "
+        "of the installed plugins), the `*_output_fields` column names, and every count, size, rate and timeout "
+        "(none may be negative). `modelyzer check -f CONFIG` (or `modelyzer profile --dry-run`) goes further "
+        "without measuring: model repository, server and load-generator binaries, docker engine, plugins, GPUs, "
+        "and each model's search space with its first RunConfigs.",
         "",
     ]
     sections: dict[str, list[Field]] = {}
