@@ -25,7 +25,7 @@ from modelyzer.kernel.config import ProfileConfig
 from modelyzer.kernel.errors import ConfigError, ModelyzerError
 from modelyzer.kernel.executor import Executor
 from modelyzer.kernel.gpus import cpu_instance_groups, discover_gpus, resolve_cpu_only
-from modelyzer.kernel.interfaces import ModelConfigCodec, RunContext
+from modelyzer.kernel.interfaces import LoadGenerator, ModelConfigCodec, RunContext
 from modelyzer.kernel.models import MEMBERS_KEY, ModelSpec, RunConfig
 from modelyzer.kernel.profile import check_ensembles, check_supported, grouped, with_plugin_flags
 
@@ -104,30 +104,16 @@ def _dry_run(config: ProfileConfig) -> Plan:
     config = attrs.evolve(config, results_db=Path(":memory:"))  # search state in memory: the DB is not created
     context = RunContext(export_path=Path(config.export_path).resolve(),
                          output_model_repository=Path(config.output_model_repository_path).resolve())
-    launcher = assembly.launcher(config, context)  # building it starts nothing
-    here = runs_here(config)
     lines.append(f"model repository: {config.model_repository or '(remote server)'}")
-    if here:
-        try:
-            launcher.check()
-        except Exception as err:  # noqa: BLE001 - a plugin's check: one line whatever it raises
-            raise _fail(f"triton_launch_mode {config.triton_launch_mode}", err) from err
-        own = launcher.load_generator()
-        generator = own if own is not None else assembly.load_generator_entry(config).factory(config, context)
-        try:
-            generator.check()
-        except Exception as err:  # noqa: BLE001
-            raise _fail("load_generator", err) from err
-        gpus = discover_gpus(config, context, launcher)
-        lines.append(f"launcher: {config.triton_launch_mode} (checked); load generator: "
-                     f"{type(generator).__name__} (checked)")
-        lines.append(f"GPUs: {', '.join(g.describe() for g in gpus) if gpus else 'none'}")
-        collectors = [type(c).__name__ for c in assembly.collectors(config, context, launcher)]
-        lines.append(f"metric collectors: {', '.join(collectors) or 'none'}")
+    if runs_here(config):
+        lines += _check_this_host(config, context)
         config = resolve_cpu_only(config, context)
     else:
         lines.append(f"executor {config.executor}: binaries and GPUs are checked on the hosts that run the "
                      "RunConfigs, when they join")
+    reporters = [name for name in sorted(registry.registry("reporters"))
+                 if assembly.reporters(config, context, "profile", [name])]
+    lines.append(f"reporters: {', '.join(reporters) or 'none'}")
     config = grouped(with_plugin_flags(with_composing(assembly.with_tuned_fields(config))))
     codec = assembly.codec(config)
     factory = assembly.strategy_factory(config, assembly.recorded_loads(config, context))
@@ -140,6 +126,35 @@ def _dry_run(config: ProfileConfig) -> Plan:
         first = tuple(strategy.propose(FIRST_RUN_CONFIGS)[:FIRST_RUN_CONFIGS])
         models.append(ModelPlan(spec.name, strategy.space_size(), estimate, first))
     return Plan(tuple(lines), tuple(models))
+
+
+def _names(kind: str, built: list[Any]) -> str:
+    """The registered names of built plugins (their class name when registered by a factory function)."""
+    by_class = {entry.factory: name for name, entry in registry.registry(kind).items()}
+    return ", ".join(by_class.get(type(b), type(b).__name__) for b in built) or "none"
+
+
+def _check_this_host(config: ProfileConfig, context: RunContext) -> list[str]:
+    """The launcher's and the load generator's own checks (binaries, docker engine), then the GPUs and collectors."""
+    launcher = assembly.launcher(config, context)  # building it starts nothing
+    try:
+        launcher.check()
+    except Exception as err:  # noqa: BLE001 - a plugin's check: one line whatever it raises
+        raise _fail(f"triton_launch_mode {config.triton_launch_mode}", err) from err
+    generator: LoadGenerator | None = launcher.load_generator()  # a recording brings its own
+    name = type(generator).__name__
+    if generator is None:
+        entry = assembly.load_generator_entry(config)
+        generator, name = entry.factory(config, context), entry.name
+    try:
+        generator.check()
+    except Exception as err:  # noqa: BLE001
+        raise _fail("load_generator", err) from err
+    gpus = discover_gpus(config, context, launcher)
+    return [f"launcher: {config.triton_launch_mode} (checked); load generator: "
+            f"{name} (checked)",
+            f"GPUs: {', '.join(g.describe() for g in gpus) if gpus else 'none'}",
+            f"metric collectors: {_names('metric_collectors', assembly.collectors(config, context, launcher))}"]
 
 
 def describe(run_config: RunConfig) -> str:
