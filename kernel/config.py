@@ -22,7 +22,7 @@ from modelyzer.kernel import config_checks as checks
 from modelyzer.kernel import config_rules as rules
 from modelyzer.kernel import metrics
 from modelyzer.kernel.config_fields import FIELDS, PER_MODEL_KEYS
-from modelyzer.kernel.config_models import resolve_model, shorthands
+from modelyzer.kernel.config_models import chosen_models, resolve_model, shorthands
 from modelyzer.kernel.config_settings import plugin_fields
 from modelyzer.kernel.config_settings import view as settings_view
 from modelyzer.kernel.config_values import (
@@ -301,16 +301,6 @@ def config_from_dict(values: Mapping[str, Any], cli: Mapping[str, Any] | None = 
         raise ConfigError("config: values are nested too deeply") from None
 
 
-def _chosen_models(cli: Any, yaml_value: Any, cli_where: Where, yaml_where: Where) -> Any:
-    """`--profile-models` over YAML `profile_models`: the flag's models, each with its per-model settings from the
-    file when the file has them (so `-f c.yaml --profile-models a` profiles `a` as the file describes it)."""
-    chosen = parse_model_entries(cli, cli_where)
-    settings = {name: own for name, own, _ in parse_model_entries(yaml_value, yaml_where)}
-    if not any(settings.get(name) for name, _, _ in chosen):
-        return cli
-    return {name: settings.get(name) or None for name, _, _ in chosen}
-
-
 class _Loader:
     def __init__(self, values: Mapping[str, Any], cli: dict[str, Any], check_paths: bool, command: str,
                  config_file: Path | None) -> None:
@@ -343,7 +333,7 @@ class _Loader:
             if key in self.raw:  # flags override the YAML file, every key alike
                 self.overridden.append(f"{field.flag} overrides {key} of the config file")
                 if key == "profile_models":
-                    value = _chosen_models(value, self.raw[key], Where(key, f" (from {field.flag})"),
+                    value = chosen_models(value, self.raw[key], Where(key, f" (from {field.flag})"),
                                            self.where[key])
             self.raw[key], self.where[key] = value, Where(key, f" (from {field.flag})")
         self.v: dict[str, Any] = {}

@@ -20,6 +20,7 @@ from modelyzer.kernel.config_values import (
     parse_float,
     parse_int_list,
     parse_mapping,
+    parse_model_entries,
     parse_objectives,
 )
 from modelyzer.kernel.config_whitelists import parse_dict_field
@@ -75,6 +76,16 @@ def resolve_model(v: dict[str, Any], user_set: frozenset[str], name: str, settin
         if "weighting" in own else 1.0,
         **flags,
     )
+
+
+def chosen_models(cli: Any, yaml_value: Any, cli_where: Where, yaml_where: Where) -> Any:
+    """`--profile-models` over YAML `profile_models`: the flag's models, each with its per-model settings from the
+    file when the file has them (so `-f c.yaml --profile-models a` profiles `a` as the file describes it)."""
+    chosen = parse_model_entries(cli, cli_where)
+    settings = {name: own for name, own, _ in parse_model_entries(yaml_value, yaml_where)}
+    if not any(settings.get(name) for name, _, _ in chosen):
+        return cli
+    return {name: settings.get(name) or None for name, _, _ in chosen}
 
 
 def shorthands(constraints: tuple[Constraint, ...], latency_budget: float | None,

@@ -2,7 +2,8 @@
 
 A plugin registers an attrs class (`register_settings`): each attribute is one config key — its name the key
 (unique across modelyzer's keys and every plugin's), its annotation the type (str, int, float, bool, Path,
-list[str], list[int], optionally `| None`), its default the one default, `metadata={"help": …}` the help text.
+list[str], list[int], optionally `| None`), its default the one default, `metadata={"help": …}` the help text,
+`metadata={"minimum": 0}` (and `"maximum"`) the bounds of a number (a count or a timeout is never negative).
 Users set the keys in the YAML file or as `--kebab-case` flags; the loader parses them with the same parsers and
 one-line errors as every other key, and the plugin reads a typed view: `config.settings(MySettings)`.
 
@@ -75,7 +76,9 @@ def settings_fields(name: str, cls: type) -> list[Field]:
             out.append(FlagsField(a.name, kind, help_text, yaml_only=True, tool=str(a.metadata.get("tool", "")),
                                   allowed=frozenset(flags) if flags is not None else None, **common))
         else:
-            out.append(Field(a.name, kind, help_text, **common))
+            low, high = (a.metadata.get(k) for k in ("minimum", "maximum"))
+            out.append(Field(a.name, kind, help_text, zero_ok=True, minimum=None if low is None else float(low),
+                             maximum=None if high is None else float(high), **common))
     return out
 
 

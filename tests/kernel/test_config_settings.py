@@ -87,3 +87,18 @@ def test_an_unsupported_type_is_refused(register_plugin: Any) -> None:
     settings_plugin(register_plugin, "odd", Odd)
     with pytest.raises(PluginError, match=r"Odd.odd_mapping: type .* is not a config type"):
         load()
+
+
+@attrs.frozen
+class BoundedSettings:
+    bounded_slots: int = attrs.field(default=0, metadata={"help": "Slots.", "minimum": 0})
+    bounded_share: float = attrs.field(default=0.5, metadata={"help": "Share.", "minimum": 0, "maximum": 1})
+
+
+def test_declared_bounds_refuse_negative_counts(register_plugin: Any) -> None:
+    settings_plugin(register_plugin, "bounded", BoundedSettings)
+    assert load(bounded_slots=0, bounded_share=0).settings(BoundedSettings) == BoundedSettings(0, 0.0)
+    with pytest.raises(ConfigError, match=r"^bounded_slots: must be a non-negative integer, got -1"):
+        load(bounded_slots=-1)
+    with pytest.raises(ConfigError, match=r"^bounded_share: must be a number <= 1, got 2"):
+        load(bounded_share=2)
