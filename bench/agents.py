@@ -1,6 +1,7 @@
 """bench/agents: how distributed profiling scales with the number of ZeroMQ agents.
 
-Run: `.venv/bin/python bench/agents.py [--agents 1,2,4,8] [--slots 2] [--duration 0.5] [--insecure]`.
+Run: `.venv/bin/python bench/agents.py [--agents 1,2,4,8] [--slots 2] [--duration 0.5] [--insecure]
+[--executor agents|ray]`.
 
 A brute search of 256 RunConfigs (64 independent variants × 4 concurrencies) is replayed from a synthetic
 recording (`triton_launch_mode: replay`, `replay_duration` seconds per measurement), so the only costs are
@@ -11,6 +12,10 @@ profile loop, speedup over the first row, efficiency (speedup / agent ratio), ef
 (`measurements × duration / (slots × wall)`), controller CPU seconds per measurement (all threads of this
 process during the loop) and committed SQLite writes per second. Every row also checks that each RunConfig
 was stored exactly once.
+
+With `--executor ray` the same profile runs on the `ray` executor instead: a private Ray instance on this host
+offering `agents × slots` slot actors (`ray_slots`), each a Ray worker process — the scheduling, serialisation
+and result path of a Ray cluster, without the network between nodes.
 
 `make_fixture()` (model repository, recording, config) is shared with tests/integration/test_agents.py.
 """
@@ -134,19 +139,22 @@ def start_agents(count: int, slots: int, url: str, keys: Path | None, workdir: P
 
 
 def run_once(root: Path, values: dict[str, Any], recording: Path, agents: int, slots: int, duration: float,
-             keys: Path | None) -> dict[str, float]:
+             keys: Path | None, executor: str = "agents") -> dict[str, float]:
     from modelyzer.kernel.config import config_from_dict
     from modelyzer.kernel.profile import Profile
     from modelyzer.kernel.progress import Progress
 
     url = f"tcp://127.0.0.1:{free_port()}"
-    db = root / f"results-{agents}x{slots}.db"
+    db = root / f"results-{executor}-{agents}x{slots}.db"
+    where: dict[str, Any] = {"agents": url, "min_agents": agents,
+                             **({"insecure": True} if keys is None else {"agent_keys": str(keys)})}
+    if executor == "ray":
+        where = {"executor": "ray", "ray_slots": agents * slots}
     config = config_from_dict({
         **values, "results_db": str(db), "triton_launch_mode": "replay", "replay_results_db": str(recording),
-        "replay_duration": duration, "agents": url, "min_agents": agents,
-        **({"insecure": True} if keys is None else {"agent_keys": str(keys)}),
+        "replay_duration": duration, **where,
     })
-    procs = start_agents(agents, slots, url, keys, root / "agents")
+    procs = start_agents(agents, slots, url, keys, root / "agents") if executor == "agents" else []
     profile = Profile(config, Progress(quiet=True))
     try:
         profile.prepare()  # the `agents` executor (chosen by the `agents` key) waits for them
@@ -178,6 +186,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--slots", type=int, default=2, help="slots per agent")
     parser.add_argument("--duration", type=float, default=0.5, help="simulated seconds per measurement")
     parser.add_argument("--insecure", action="store_true", help="plaintext instead of CURVE")
+    parser.add_argument("--executor", choices=("agents", "ray"), default="agents",
+                        help="ZeroMQ agents, or slot actors of a private Ray instance (agents × slots of them)")
     args = parser.parse_args(argv)
     counts = [int(c) for c in args.agents.split(",") if c.strip()]
     os.environ.setdefault("MODELYZER_AGENT_HEARTBEAT", "1")
@@ -185,18 +195,19 @@ def main(argv: list[str]) -> int:
         root = Path(tmp)
         values, recording = make_fixture(root)
         keys = None
-        if not args.insecure:
+        if not args.insecure and args.executor == "agents":
             from modelyzer.plugins.agents.keys import generate_keys
 
             keys = root / "keys"
             generate_keys(keys, max(max(counts), 2))
-        print(f"bench/agents — replay, {args.duration:g} s per measurement, {args.slots} slots per agent, "
-              f"{'plaintext' if keys is None else 'CURVE'}")
+        where = ("Ray slot actors on a private instance" if args.executor == "ray"
+                 else "ZeroMQ agents, " + ("plaintext" if keys is None else "CURVE"))
+        print(f"bench/agents — replay, {args.duration:g} s per measurement, {args.slots} slots per agent, {where}")
         print(f"{'agents':>6} {'slots':>5} {'RCs':>5} {'wall s':>8} {'speedup':>8} {'eff.':>6} {'eff. vs ideal':>13} "
               f"{'ctl CPU ms/meas':>15} {'writes/s':>9}")
         base: dict[str, float] | None = None
         for n in counts:
-            row = run_once(root, values, recording, n, args.slots, args.duration, keys)
+            row = run_once(root, values, recording, n, args.slots, args.duration, keys, args.executor)
             base = base or {**row, "agents": n}
             speedup = base["wall"] / row["wall"]
             efficiency = speedup / (n / base["agents"])
