@@ -114,8 +114,6 @@ class RayExecutor(Executor):
         self.config = config
         self.context = context
         self.settings = config.settings(RaySettings)
-        if self.settings.ray_slots < 0 or self.settings.ray_max_task_retries < 0:
-            raise ConfigError("ray_slots and ray_max_task_retries: give 0 or more")
         self.wired = wire_config(config)
         self.config_id = stable_hash(self.wired)
         self.required = required_metrics(config)
