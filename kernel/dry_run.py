@@ -109,6 +109,7 @@ def _dry_run(config: ProfileConfig) -> Plan:
         lines += _check_this_host(config, context)
         config = resolve_cpu_only(config, context)
     else:
+        lines += registry.get("executors", config.executor).factory(config, context).check()
         lines.append(f"executor {config.executor}: binaries and GPUs are checked on the hosts that run the "
                      "RunConfigs, when they join")
     reporters = [name for name in sorted(registry.registry("reporters"))

@@ -35,6 +35,11 @@ class Executor(abc.ABC):
         """GPUs of the hosts the RunConfigs run on when they are not this host (None: this host's GPUs)."""
         return None
 
+    def check(self) -> list[str]:
+        """What `modelyzer check` can verify of this executor without starting it (e.g. that its cluster answers):
+        one line per thing checked; a ModelyzerError (one line) when something is wrong."""
+        return []
+
     def start(self) -> None:  # noqa: B027 - optional hook
         """Prepare (e.g. start servers); called once before the first batch (idempotent)."""
 

@@ -115,6 +115,11 @@ class AgentsExecutor(Executor):
         with self._lock:
             return max(self.hub.scheduler.free_slots, 1)
 
+    def check(self) -> list[str]:
+        """The keys loaded (the constructor did); where agents will connect."""
+        security = "plaintext (--insecure)" if self.keys is None else f"CURVE keys from {self.config.agent_keys}"
+        return [f"agents: will listen on {self.bind} for {self.min_agents} agent(s), {security}"]
+
     def start(self) -> None:
         """Listen, then (the first time only) wait until `min_agents` agents registered."""
         self.listen()

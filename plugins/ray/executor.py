@@ -137,6 +137,15 @@ class RayExecutor(Executor):
         self.start()
         return [converter.structure(s.info["gpu"], GpuDevice) for s in self._slots if s.info.get("gpu")]
 
+    def check(self) -> list[str]:
+        """The cluster's address answers (Ray is installed: the executor was built)."""
+        address = self.settings.ray_address
+        check_reachable(address)
+        if not address:
+            return ["ray: a private Ray instance will be started on this host for the profile"]
+        return [f"ray: the cluster at {address} answers" if address != "auto" else
+                "ray: the cluster this host belongs to (auto) is found when the profile starts"]
+
     def start(self) -> None:
         """Connect to (or start) Ray, create the slot actors and wait until one is ready (idempotent)."""
         if self._slots:

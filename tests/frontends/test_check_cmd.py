@@ -104,6 +104,25 @@ def test_agents_executor_checks_binaries_on_the_agents(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def test_executors_elsewhere_check_what_they_can_without_starting(tmp_path: Path) -> None:
+    """The agents' CURVE keys are loaded; a Ray cluster's address must answer — nothing listens, nothing starts."""
+    cfg, out = setup(tmp_path)
+    line = one_line_error(*run("check", "-f", str(cfg), "--agents", "tcp://127.0.0.1:5999", "--agent-keys",
+                               str(tmp_path / "no-keys")))
+    assert line.startswith("error: agent_keys: ") and "modelyzer keys generate" in line
+    pytest.importorskip("ray")
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))  # bound, not listening: refused
+        address = f"127.0.0.1:{sock.getsockname()[1]}"
+        line = one_line_error(*run("check", "-f", str(cfg), "--executor", "ray", "--ray-address", address))
+    assert f"the Ray cluster at {address} cannot be reached" in line
+    code, text = run("check", "-f", str(cfg), "--executor", "ray")
+    assert code == 0 and "ray: a private Ray instance will be started on this host" in text, text
+    assert not out.exists()
+
+
 def test_profile_refuses_a_bad_model_config_before_anything_starts(tmp_path: Path) -> None:
     cfg, out = setup(tmp_path, profile_models={"add_sub": {"model_config_parameters": {"max_batch_sizes": [2, 4]}}})
     line = one_line_error(*run("profile", "-f", str(cfg)))
