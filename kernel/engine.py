@@ -204,6 +204,7 @@ class Engine:
                 else:
                     to_run.append(rc)
             self.progress.expect(len(to_run) + (strategy.total_estimate() or 0))
+            self.store.record_progress(run_id, summary.measured, self.progress.remaining)  # readers' ETA (web UI)
             if to_run:
                 self._begin(run_id)
             for rc, measurement in self.executor.execute(to_run) if to_run else ():

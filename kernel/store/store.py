@@ -9,16 +9,16 @@ import sqlite_utils
 
 from modelyzer.kernel.migrations.core import migrations
 from modelyzer.kernel.store.errors import StoreError, translating
-from modelyzer.kernel.store.extras import ExtrasMixin
 from modelyzer.kernel.store.hardware import HardwareMixin
 from modelyzer.kernel.store.lock import LockMixin
 from modelyzer.kernel.store.measurements import MeasurementsMixin
+from modelyzer.kernel.store.progress import ProgressMixin
 from modelyzer.kernel.store.runs import RunsMixin
 from modelyzer.kernel.store.values import NotAResultsDB
 
 
 @translating
-class Store(RunsMixin, MeasurementsMixin, HardwareMixin, ExtrasMixin, LockMixin):
+class Store(RunsMixin, MeasurementsMixin, HardwareMixin, ProgressMixin, LockMixin):
     """One results database. `Store(path)` opens (creating and migrating) it; `Store(":memory:")` for tests.
 
     Every public method raises `StoreError` (one line naming the DB and the fix), never SQLite's or the OS's own
