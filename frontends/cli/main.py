@@ -87,14 +87,17 @@ def cli(log_level: str) -> None:
 
 
 #: the frontend's own command modules: plugins like any other (`register_commands`), registered by the frontend
-COMMAND_MODULES = ("profile_cmd", "check_cmd", "report_cmd", "export_cmd", "plugins_cmd")
+COMMAND_MODULES = tuple(f"{__package__}.{name}" for name in
+                        ("profile_cmd", "check_cmd", "report_cmd", "export_cmd", "plugins_cmd")) + (
+    "modelyzer.frontends.web.command",  # `ui`: the web frontend's command (its server is imported when it runs)
+)
 
 
 def _register_frontend_commands() -> None:
     for name in COMMAND_MODULES:
-        module = importlib.import_module(f"{__package__}.{name}")
+        module = importlib.import_module(name)
         if not plugins.pm.is_registered(module):
-            plugins.register_plugin(module, f"{__package__}.{name}")
+            plugins.register_plugin(module, name)
 
 
 _register_frontend_commands()
