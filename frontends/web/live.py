@@ -55,8 +55,11 @@ class AgentsProbe:
             query = query_status
         keys = None
         if not run.config.get("insecure"):
-            from modelyzer.plugins.agents.keys import load_agent_keys
-            keys = load_agent_keys(Path(str(run.config.get("agent_keys") or "")))
+            from modelyzer.plugins.agents.keys import CONTROLLER, load_agent_keys
+            directory = Path(str(run.config.get("agent_keys") or ""))
+            pairs = sorted(p.name.removesuffix(".key_secret") for p in directory.glob("*.key_secret"))
+            # the controller answers any authorized agent key: the first agent pair beside the controller's
+            keys = load_agent_keys(directory, next((n for n in pairs if n != CONTROLLER), None))
         report = query(controller_address(str(run.config["agents"])), keys, self.timeout)
         value: dict[str, Any] = converter.unstructure(report)
         return value

@@ -63,10 +63,17 @@ function modelName() {
   return holder ? holder.dataset.model : null;
 }
 
+function plotlyLoaded() {  // plotly.js (4.8 MB) loads async: the table is usable before it has
+  if (window.Plotly) return Promise.resolve();
+  const script = document.getElementById("plotly-js");
+  return new Promise((resolve) => script.addEventListener("load", resolve, { once: true }));
+}
+
 async function drawFigures() {
   const model = modelName();
-  if (!model || !window.Plotly) return;
-  const figs = await (await fetch(`/model/${encodeURIComponent(model)}/figures.json`)).json();
+  if (!model) return;
+  const [figs] = await Promise.all([
+    fetch(`/model/${encodeURIComponent(model)}/figures.json`).then((r) => r.json()), plotlyLoaded()]);
   for (const id of ["frontier", "breakdown"]) {
     await Plotly.react(id, figs[id].data, figs[id].layout, { responsive: true, displaylogo: false });
   }
@@ -109,6 +116,14 @@ function renderLive(state) {
     const status = document.getElementById("run-status");
     status.textContent = run.status;
     status.className = `status status-${run.status}`;
+    const runs = document.getElementById("runs");
+    const line = runs && runs.querySelector(`tr[data-run="${run.id}"]`);
+    if (runs && !line) window.location.reload();  // a new run started: the runs list is rendered again
+    if (line) {  // the runs list: the latest run's status and count
+      line.children[1].textContent = run.status;
+      line.children[1].className = `status-${run.status}`;
+      line.children[7].textContent = run.done;
+    }
   }
   const latest = document.querySelector("#latest tbody");
   latest.replaceChildren(...state.latest.map((m) => {
@@ -137,6 +152,10 @@ function renderLive(state) {
 
 function follow() {
   const source = new EventSource("/events");
+  // close the stream when the page goes (or into the back/forward cache): an open stream holds one of the
+  // browser's few connections to this host
+  window.addEventListener("pagehide", () => source.close());
+  window.addEventListener("pageshow", (event) => { if (event.persisted) window.location.reload(); });
   source.addEventListener("update", async (event) => {
     const state = JSON.parse(event.data);
     renderLive(state);

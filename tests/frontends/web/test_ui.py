@@ -209,3 +209,45 @@ def test_bad_input_is_one_line_with_exit_code_2(tmp_path: Path, finished_db: Pat
         proc = modelyzer("ui", "--results-db", str(finished_db), "--port", str(port), timeout=30)
     assert proc.returncode == 2
     one_line_error(proc, "already in use")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_agents_and_their_slots_show_while_a_distributed_profile_runs(tmp_path: Path, browser: Any) -> None:
+    from modelyzer.plugins.agents.keys import generate_keys
+
+    keys = tmp_path / "keys"
+    generate_keys(keys, 1)
+    url = f"tcp://127.0.0.1:{free_port()}"
+    config = replay_config(tmp_path, replay_duration=0.3)
+    db = tmp_path / "out" / "results.db"
+    log = (tmp_path / "procs.log").open("ab")
+    procs = [subprocess.Popen([*modelyzer_cmd(), "profile", "-f", str(config), "-q", "--agents", url,
+                               "--agent-keys", str(keys)], stdout=log, stderr=log),
+             subprocess.Popen([*modelyzer_cmd(), "agent", "--controller", url, "--keys", str(keys), "--gpus", "none",
+                               "--slots", "2", "--name", "ui-agent", "--workdir", str(tmp_path / "work"),
+                               "--max-silence", "30"], stdout=log, stderr=log)]
+    ui = None
+    try:
+        wait_for(db.exists, what="the profile's results DB")
+        ui = UiServer(db)
+        browser.get(ui.base + "/")
+        panel = wait_for(lambda: (e := browser.find_element("id", "agents-panel")).is_displayed() and e,
+                         timeout=30, what="the agents panel")
+        wait_for(lambda: "ui-agent" in panel.text, timeout=20, what="the agent in the panel")
+        assert "slots 2" in browser.find_element("id", "agents-summary").text
+        cells = browser.find_element("css selector", "#agents tbody tr").text
+        assert "connected" in cells and "CPU" in cells, cells
+        screenshot(browser, "agents")
+    finally:
+        if ui is not None:
+            ui.stop()
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
+        log.close()
