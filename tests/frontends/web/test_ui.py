@@ -6,6 +6,7 @@ Screenshots go to docs/images/ui-*.png (the README shows one) and are checked no
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import sqlite3
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from modelyzer.kernel.store import NotAResultsDB, Store
 from tests.conftest import ROOT, modelyzer_cmd
 from tests.support.replay_profile import MODEL, modelyzer, one_line_error, replay_config
 from tests.support.ui_browser import CHROMEDRIVER, CHROMIUM, UiServer, chromium, pixel_stddev
@@ -62,13 +64,27 @@ def browser() -> Iterator[Any]:
         driver.quit()
 
 
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def started(db: Path) -> bool:
+    """The profile's results DB exists and holds its run (before that the file may be half made)."""
+    try:
+        return db.exists() and Store.open_readonly(db).latest_run() is not None
+    except NotAResultsDB:
+        return False
+
+
 @pytest.fixture(scope="module")
 def server(finished_db: Path) -> Iterator[UiServer]:
+    before = digest(finished_db)
     ui = UiServer(finished_db)
     try:
         yield ui
     finally:
         ui.stop()
+    assert digest(finished_db) == before, "the dashboard changed the results DB"
 
 
 def rows(driver: Any) -> list[Any]:
@@ -133,11 +149,16 @@ def test_model_page_sorts_filters_hovers_compares_and_downloads(server: UiServer
     assert server.get("/export/../results.db")[0] == 404
 
 
-def test_runs_list(server: UiServer, browser: Any) -> None:
+def test_runs_list(server: UiServer, browser: Any, finished_db: Path) -> None:
     browser.get(server.base + "/")
     wait_for(lambda: "measured" in browser.find_element("id", "progress-text").text, what="the live panel")
     assert "finished" in browser.find_element("id", "runs").text
     assert browser.find_element("css selector", f"#models a[href='/model/{MODEL}']")
+    writer = Store(finished_db)
+    try:
+        writer.claim()  # the dashboard never holds the profile's lock: a profile can start on this DB now
+    finally:
+        writer.close()
 
 
 def test_a_new_measurement_appears_while_a_profile_writes(tmp_path: Path, browser: Any) -> None:
@@ -147,7 +168,7 @@ def test_a_new_measurement_appears_while_a_profile_writes(tmp_path: Path, browse
                                stderr=subprocess.PIPE, text=True)
     ui = None
     try:
-        wait_for(db.exists, what="the profile's results DB")
+        wait_for(lambda: started(db), what="the profile's run in its results DB")
         ui = UiServer(db)
         browser.get(f"{ui.base}/model/{MODEL}")
         browser.execute_script("window.notReloaded = true")
@@ -233,7 +254,7 @@ def test_agents_and_their_slots_show_while_a_distributed_profile_runs(tmp_path: 
                                "--max-silence", "30"], stdout=log, stderr=log)]
     ui = None
     try:
-        wait_for(db.exists, what="the profile's results DB")
+        wait_for(lambda: started(db), what="the profile's run in its results DB")
         ui = UiServer(db)
         browser.get(ui.base + "/")
         panel = wait_for(lambda: (e := browser.find_element("id", "agents-panel")).is_displayed() and e,
