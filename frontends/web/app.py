@@ -156,7 +156,7 @@ class Dashboard:
     async def events(self, request: Request) -> Response:
         async def stream() -> AsyncIterator[str]:
             sent: list[int] | None = None
-            quiet = 0.0
+            quiet = 0.0  # seconds since the last event
             while not await request.is_disconnected():
                 snap = await self.snapshot()
                 state = await anyio.to_thread.run_sync(self.state_of, snap)
@@ -166,9 +166,11 @@ class Dashboard:
                 elif quiet >= 10:
                     quiet = 0.0
                     yield ": keep-alive\n\n"
-                while not self.db.changed() and quiet < min(self.agents.interval, 10):
+                while True:  # at least one poll, then until a commit, agents to ask again, or a keep-alive is due
                     await asyncio.sleep(self.poll)
                     quiet += self.poll
+                    if self.db.changed() or quiet >= min(self.agents.interval, 10):
+                        break
                     if await request.is_disconnected():
                         return
 

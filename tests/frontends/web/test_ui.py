@@ -39,10 +39,19 @@ def wait_for(check: Callable[[], Any], timeout: float = 20, what: str = "") -> A
     raise AssertionError(f"timed out waiting for {what or check}")
 
 
-def screenshot(driver: Any, name: str) -> Path:
+def screenshot(driver: Any, name: str, height: int | None = None) -> Path:
+    """docs/images/ui-<name>.png of the window (`height` px tall for this one), checked non-blank."""
     IMAGES.mkdir(parents=True, exist_ok=True)
     path = IMAGES / f"ui-{name}.png"
-    driver.save_screenshot(str(path))
+    size = driver.get_window_size()
+    if height:
+        driver.set_window_size(size["width"], height)
+        time.sleep(0.3)  # Plotly redraws at the new size
+    try:
+        driver.save_screenshot(str(path))
+    finally:
+        if height:
+            driver.set_window_size(size["width"], size["height"])
     assert pixel_stddev(path) > 20, f"{path} looks blank"
     return path
 
@@ -102,7 +111,7 @@ def test_model_page_sorts_filters_hovers_compares_and_downloads(server: UiServer
     wait_for(lambda: browser.execute_script("return document.body.dataset.plotted"), what="the plots")
     total = len(rows(browser))
     assert total >= 5
-    screenshot(browser, "model")
+    screenshot(browser, "model", height=1500)
 
     header = next(h for h in browser.find_elements("css selector", "#ranked thead th") if h.text == "infer/s")
     header.click()
@@ -196,7 +205,7 @@ def test_a_new_measurement_appears_while_a_profile_writes(tmp_path: Path, browse
         profile.wait(timeout=30)
 
 
-def test_non_loopback_host_needs_the_token_printed_once(finished_db: Path) -> None:
+def test_non_loopback_host_needs_the_token_printed_once(finished_db: Path, browser: Any) -> None:
     ui = UiServer(finished_db, "--host", "0.0.0.0")
     try:
         assert any("token" in line and "loopback" in line for line in ui.lines), ui.lines
@@ -205,6 +214,11 @@ def test_non_loopback_host_needs_the_token_printed_once(finished_db: Path) -> No
         assert ui.get("/state.json", token="wrong")[0] == 401
         assert ui.get("/state.json", token=token)[0] == 200
         assert ui.get(f"/?token={token}")[0] == 200
+        browser.get(ui.url)  # the printed URL once: then the cookie carries the token (event stream, data, links)
+        wait_for(lambda: "measured" in browser.find_element("id", "progress-text").text, what="the live panel")
+        browser.get(f"{ui.base}/model/{MODEL}")
+        wait_for(lambda: browser.execute_script("return document.body.dataset.plotted"), what="the plots")
+        browser.delete_all_cookies()
     finally:
         ui.stop()
 
