@@ -96,6 +96,12 @@ def server(finished_db: Path) -> Iterator[UiServer]:
     assert digest(finished_db) == before, "the dashboard changed the results DB"
 
 
+def text_of(driver: Any, selector: str) -> str:
+    """The text of the first element matching `selector`, read in one step (the live panel replaces its rows)."""
+    return str(driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.innerText : ''",
+                                     selector))
+
+
 def rows(driver: Any) -> list[Any]:
     return [r for r in driver.find_elements("css selector", "#ranked tbody tr") if r.is_displayed()]
 
@@ -160,7 +166,7 @@ def test_model_page_sorts_filters_hovers_compares_and_downloads(server: UiServer
 
 def test_runs_list(server: UiServer, browser: Any, finished_db: Path) -> None:
     browser.get(server.base + "/")
-    wait_for(lambda: "measured" in browser.find_element("id", "progress-text").text, what="the live panel")
+    wait_for(lambda: "measured" in text_of(browser, "#progress-text"), what="the live panel")
     assert "finished" in browser.find_element("id", "runs").text
     assert browser.find_element("css selector", f"#models a[href='/model/{MODEL}']")
     writer = Store(finished_db)
@@ -181,21 +187,20 @@ def test_a_new_measurement_appears_while_a_profile_writes(tmp_path: Path, browse
         ui = UiServer(db)
         browser.get(f"{ui.base}/model/{MODEL}")
         browser.execute_script("window.notReloaded = true")
-        text = wait_for(lambda: (t := browser.find_element("id", "progress-text").text) and " of ~" in t and t,
+        text = wait_for(lambda: (t := text_of(browser, "#progress-text")) and " of ~" in t and t,
                         what="progress with a total")
         first = int(text.split(": ")[1].split(" ")[0])
-        wait_for(lambda: browser.find_elements("css selector", "#latest tbody tr"), what="latest measurements")
-        shown = browser.find_element("css selector", "#latest tbody tr").text
+        shown = wait_for(lambda: text_of(browser, "#latest tbody tr"), what="latest measurements")
 
         def advanced() -> bool:
-            now = browser.find_element("id", "progress-text").text
-            return int(now.split(": ")[1].split(" ")[0]) > first + 2 and \
-                browser.find_element("css selector", "#latest tbody tr").text != shown
+            now = text_of(browser, "#progress-text")
+            return int(now.split(": ")[1].split(" ")[0]) > first + 2 and text_of(browser, "#latest tbody tr") != shown
 
         wait_for(advanced, timeout=30, what="a new measurement on the page")
         assert browser.execute_script("return window.notReloaded") is True  # updated in place, no reload
-        assert "ETA" in browser.find_element("id", "eta").text
-        wait_for(lambda: len(rows(browser)) >= 2, timeout=30, what="the table growing")
+        assert "ETA" in text_of(browser, "#eta")
+        count = "return document.querySelectorAll('#ranked tbody tr[data-name]').length"
+        wait_for(lambda: browser.execute_script(count) >= 2, timeout=30, what="the table growing")
         screenshot(browser, "live")
         assert profile.poll() is None or profile.returncode == 0  # the dashboard never stopped the profile
     finally:
@@ -215,7 +220,7 @@ def test_non_loopback_host_needs_the_token_printed_once(finished_db: Path, brows
         assert ui.get("/state.json", token=token)[0] == 200
         assert ui.get(f"/?token={token}")[0] == 200
         browser.get(ui.url)  # the printed URL once: then the cookie carries the token (event stream, data, links)
-        wait_for(lambda: "measured" in browser.find_element("id", "progress-text").text, what="the live panel")
+        wait_for(lambda: "measured" in text_of(browser, "#progress-text"), what="the live panel")
         browser.get(f"{ui.base}/model/{MODEL}")
         wait_for(lambda: browser.execute_script("return document.body.dataset.plotted"), what="the plots")
         browser.delete_all_cookies()
@@ -271,11 +276,10 @@ def test_agents_and_their_slots_show_while_a_distributed_profile_runs(tmp_path: 
         wait_for(lambda: started(db), what="the profile's run in its results DB")
         ui = UiServer(db)
         browser.get(ui.base + "/")
-        panel = wait_for(lambda: (e := browser.find_element("id", "agents-panel")).is_displayed() and e,
-                         timeout=30, what="the agents panel")
-        wait_for(lambda: "ui-agent" in panel.text, timeout=20, what="the agent in the panel")
-        assert "slots 2" in browser.find_element("id", "agents-summary").text
-        cells = browser.find_element("css selector", "#agents tbody tr").text
+        wait_for(lambda: "ui-agent" in text_of(browser, "#agents-panel"), timeout=30, what="the agent in the panel")
+        assert browser.find_element("id", "agents-panel").is_displayed()
+        assert "slots 2" in text_of(browser, "#agents-summary")
+        cells = text_of(browser, "#agents tbody tr")
         assert "connected" in cells and "CPU" in cells, cells
         screenshot(browser, "agents")
     finally:
