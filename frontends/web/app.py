@@ -4,7 +4,9 @@ Pages are jinja2 templates over the values of `views`; plots are Plotly figure J
 plotly.js bundled in the plotly package (served from here: nothing comes from the internet). `/events` is a
 server-sent event stream: it looks at the DB file's version every `poll` seconds (two `stat` calls) and sends the
 live panel's state when a profile committed, so the page updates without a reload. With a token (a non-loopback
-bind), every request must carry it — `?token=` once (it is then kept in a cookie), or `Authorization: Bearer`.
+bind), every request must carry it — `?token=` once (it is then kept in a cookie), or `Authorization: Bearer`;
+without one (loopback), only requests naming a loopback host are answered, so a web page that rebinds its own
+name to 127.0.0.1 cannot read the dashboard.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import anyio.to_thread
 import plotly
 from starlette.applications import Starlette
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -37,13 +40,17 @@ COOKIE = "modelyzer_ui_token"
 REPORT_DIRS = ("reports", "plots", "best_configs", "results")  # what /export serves from the export path
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
 class Dashboard:
     """The app's state: the results DB, the agents probe, the token (None on loopback)."""
 
     def __init__(self, db: ResultsDB, token: str | None = None, agents: AgentsProbe | None = None,
-                 poll: float = 0.25) -> None:
+                 poll: float = 0.25, hosts: tuple[str, ...] = LOOPBACK_NAMES) -> None:
         self.db = db
         self.token = token
+        self.hosts = hosts  # the Host headers answered without a token (a DNS-rebinding page is refused)
         self.agents = agents or AgentsProbe()
         self.poll = poll
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -192,7 +199,7 @@ def token_guard(app: Any, token: str) -> Callable[..., Awaitable[None]]:
         request = Request(scope)
         given = (request.query_params.get("token") or request.cookies.get(COOKIE)
                  or request.headers.get("authorization", "").removeprefix("Bearer ").strip())
-        if not given or not secrets.compare_digest(given, token):
+        if not given or not secrets.compare_digest(given.encode(), token.encode()):
             response = PlainTextResponse("401: this dashboard needs its token: open the URL `modelyzer ui` printed "
                                          "(…/?token=…)", status_code=401)
             await response(scope, receive, send)
@@ -225,4 +232,4 @@ def make_app(dashboard: Dashboard) -> Any:
         Route("/export/{path:path}", d.export_file),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ])
-    return token_guard(app, d.token) if d.token else app
+    return token_guard(app, d.token) if d.token else TrustedHostMiddleware(app, allowed_hosts=list(d.hosts))

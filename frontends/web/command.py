@@ -90,7 +90,7 @@ def ui(results_db: Path, port: int, host: str) -> None:
     try:
         import uvicorn
 
-        from modelyzer.frontends.web.app import Dashboard, make_app
+        from modelyzer.frontends.web.app import LOOPBACK_NAMES, Dashboard, make_app
     except ImportError as err:
         raise ConfigError(f"ui: the web dashboard needs its extra ({err.name} is missing); install it with "
                           "`pip install 'modelyzer[ui]'`") from None
@@ -102,7 +102,8 @@ def ui(results_db: Path, port: int, host: str) -> None:
         click.echo(f"modelyzer ui: {host} is not a loopback address, so every request needs this token (shown "
                    "once; it changes at every start)")
     click.echo(f"modelyzer ui: serving {db.path} (read-only) at {url(host, port, token)}  (Ctrl-C stops)", err=False)
-    config = uvicorn.Config(make_app(Dashboard(db, token)), log_level="warning", access_log=False,
+    dashboard = Dashboard(db, token, hosts=(*LOOPBACK_NAMES, host))
+    config = uvicorn.Config(make_app(dashboard), log_level="warning", access_log=False,
                             timeout_graceful_shutdown=1, lifespan="off")
     try:
         uvicorn.Server(config).run(sockets=[sock])

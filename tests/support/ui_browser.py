@@ -46,10 +46,12 @@ class UiServer:
         self.stop()
         raise AssertionError(f"modelyzer ui did not start: {self.lines} {self.proc.stderr.read() if self.proc.stderr else ''}")
 
-    def get(self, path: str, token: str | None = None) -> tuple[int, bytes]:
+    def get(self, path: str, token: str | None = None, host: str | None = None) -> tuple[int, bytes]:
         request = urllib.request.Request(self.base + path)
         if token:
             request.add_header("Authorization", f"Bearer {token}")
+        if host:
+            request.add_header("Host", host)
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status, response.read()

@@ -162,6 +162,8 @@ def test_model_page_sorts_filters_hovers_compares_and_downloads(server: UiServer
     status, _ = server.get("/export/reports/summaries/" + MODEL + "/result_summary.html")
     assert status == 200
     assert server.get("/export/../results.db")[0] == 404
+    assert server.get("/state.json", host="rebound.example:80")[0] == 400  # DNS rebinding: only loopback names
+    assert server.get("/state.json", host="localhost")[0] == 200
 
 
 def test_runs_list(server: UiServer, browser: Any, finished_db: Path) -> None:
