@@ -115,3 +115,18 @@ def test_agents_probe_asks_the_controller_of_a_running_run_and_caches(tmp_path: 
     assert probe.status(attrs.evolve(run, status="finished")) is None
     assert probe.status(Run(2, status="running")) is None
     assert controller_address("tcp://*:7") == "tcp://127.0.0.1:7"
+
+
+def test_breakdown_stacks_the_parts_a_load_generator_measured(tmp_path: Path) -> None:
+    store = Store(tmp_path / "r.db")
+    run_id = store.start_run({"export_path": str(tmp_path)})
+    store.upsert_model(MODEL, {"name": MODEL}, attrs.asdict(ModelSpec(MODEL)))
+    rc = store.name_run_config(RunConfig(MODEL, variant(1, 8), LoadSpec(concurrency=1)))
+    parts = {"perf_client_send_recv": 0.2, "perf_server_queue": 0.5, "perf_server_compute_infer": 1.5}
+    store.record(run_id, rc, Measurement(rc.key, metrics=(Metric("perf_throughput", 100.0),
+                                                         *(Metric(t, v) for t, v in parts.items()))))
+    store.close()
+    fig = figures.breakdown(ResultsDB(tmp_path / "r.db").current(), MODEL)
+    assert fig["layout"]["barmode"] == "stack"
+    assert [(t["name"], t["y"]) for t in fig["data"]] == [("Client send/recv", [0.2]), ("Server queue", [0.5]),
+                                                          ("Server compute infer", [1.5])]
