@@ -35,8 +35,9 @@ def _builtin_only(group: click.Group) -> click.Group:
 
 def _contexts(command: click.Command, name: str, parent: click.Context | None) -> Iterator[click.Context]:
     """The context of `command` and of each visible built-in subcommand, depth first."""
-    if isinstance(command, click.Group):
-        command = _builtin_only(command)
+    command = _builtin_only(command) if isinstance(command, click.Group) else copy.copy(command)
+    if vars(command).get("_help_option") is not None:  # click caches the help option of the first context that
+        command._help_option = None  # asked for it (a test invoking the command alone: `--help` only); rebuild it
     settings = dict(command.context_settings)
     settings.update(terminal_width=WIDTH, max_content_width=WIDTH)
     ctx = click.Context(command, parent=parent, info_name=name, **settings)

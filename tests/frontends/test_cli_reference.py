@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import click
 import pytest
 
 from modelyzer.frontends.cli.main import cli
@@ -24,6 +25,18 @@ def test_reference_does_not_depend_on_the_terminal(monkeypatch: pytest.MonkeyPat
     narrow = render_cli_reference()
     monkeypatch.setenv("COLUMNS", "300")
     assert render_cli_reference() == narrow
+
+
+def test_reference_does_not_depend_on_commands_invoked_before() -> None:
+    """click caches a command's help option from the first context that asks: invoked on its own (as a test may)
+    it has `--help` only; the reference still shows the group's `-h, --help`."""
+    from click.testing import CliRunner
+
+    before = render_cli_reference()
+    agent = cli.get_command(click.Context(cli), "agent")
+    assert agent is not None
+    assert "  --help " in CliRunner().invoke(agent, ["--help"]).output
+    assert render_cli_reference() == before
 
 
 def test_docs_cli_md_is_up_to_date() -> None:

@@ -218,7 +218,7 @@ def test_launcher_checks_the_recording_and_counts_loads(tmp_path: Path, recordin
         (None, {}, "replay_results_db: required"),
         ("missing.db", {}, "does not exist"),
         ("notadb.db", {}, "is not a modelyzer results DB"),
-        ("recorded", {"replay_duration": -1}, "replay_duration: must be ≥ 0"),
+        ("recorded", {"replay_duration": -1}, "replay_duration: must be a number >= 0"),
     ],
 )
 def test_launcher_errors_name_the_key(tmp_path: Path, recording: Path, db: str | None, extra: dict[str, Any],
