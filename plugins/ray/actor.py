@@ -66,9 +66,10 @@ class SlotActor:
                 "gpu": converter.unstructure(gpu) if gpu else None}
 
     def measure(self, run_config: dict[str, Any]) -> dict[str, Any]:
+        """The RunConfig's Measurement, with the slot's counters (server starts, model loads) as they are now."""
         rc = converter.structure(run_config, RunConfig)
         measurement: Measurement = self.runner.measure(rc, self.config, self.config_id)
-        return converter.unstructure(measurement)  # type: ignore[no-any-return]
+        return {"measurement": converter.unstructure(measurement), "counters": self.runner.counters()}
 
     def counters(self) -> dict[str, int]:
         return self.runner.counters()

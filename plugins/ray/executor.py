@@ -104,6 +104,7 @@ class Slot:
     info: dict[str, Any] = attrs.field(factory=dict)
     busy: bool = False
     dead: bool = False
+    counters: dict[str, int] = attrs.field(factory=dict)  # its latest, as its last measurement reported them
 
 
 class RayExecutor(Executor):
@@ -200,9 +201,13 @@ class RayExecutor(Executor):
             refs = {s.handle.stop.remote(): s for s in live}
             try:
                 done, _ = self.ray.wait(list(refs), num_returns=len(refs), timeout=STOP_TIMEOUT)
+                for slot in live:
+                    self._counters.update(slot.counters)  # replaced by the final ones where the actor answers
                 for ref in done:
                     try:
-                        self._counters.update(self.ray.get(ref))
+                        final = self.ray.get(ref)
+                        self._counters.subtract(refs[ref].counters)
+                        self._counters.update(final)
                     except Exception as err:  # noqa: BLE001 - a dead actor has nothing left to stop
                         log.debug("ray: stopping %s: %s", refs[ref].info.get("name", "an actor"), err)
             finally:
@@ -213,14 +218,11 @@ class RayExecutor(Executor):
             self._connected = False
 
     def counters(self) -> dict[str, int]:
+        """Server starts and model loads: of stopped or dead actors, plus the live ones' latest (sent with each
+        measurement — no call to the actors)."""
         out = Counter(self._counters)
-        live = [s for s in self._slots if s.info and not s.dead and not s.busy]
-        if live:
-            try:
-                for values in self.ray.get([s.handle.counters.remote() for s in live], timeout=10):
-                    out.update(values)
-            except Exception as err:  # noqa: BLE001 - counters are informative
-                log.debug("ray: counters: %s", err)
+        for slot in self._slots:
+            out.update(slot.counters)
         return {"server_starts": out.get("server_starts", 0), "model_loads": out.get("model_loads", 0)}
 
     # --- internals -------------------------------------------------------------------------------------------------
@@ -278,7 +280,8 @@ class RayExecutor(Executor):
             return None
         except self.ray.exceptions.RayError as err:
             return Measurement(rc.key, STATUS_FAILED, error=f"ray: {str(err).splitlines()[0][:300]}")
-        measurement = converter.structure(raw, Measurement)
+        slot.counters = dict(raw.get("counters") or {})
+        measurement = converter.structure(raw["measurement"], Measurement)
         reason = check_measurement(measurement, self.required(rc))
         if reason:
             log.warning("ray: %s: result refused: %s", rc.describe(), reason)
@@ -287,6 +290,7 @@ class RayExecutor(Executor):
 
     def _replace(self, slot: Slot) -> None:
         slot.dead = True
+        self._counters.update(slot.counters)  # its servers counted as last reported
         try:
             self.ray.kill(slot.handle, no_restart=True)
         except Exception as err:  # noqa: BLE001 - already gone

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,10 +50,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
            "RAY_USAGE_STATS_ENABLED": "0"}
     port = free_port()
     slot = '{"modelyzer_slot": 1}'
+    temp = Path(tempfile.mkdtemp(prefix="mzray-", dir="/tmp"))  # short: Ray's socket paths live under it
     head = [str(RAY), "start", "--head", f"--port={port}", "--num-cpus=1", f"--resources={slot}",
-            "--include-dashboard=false", "--disable-usage-stats"]
+            "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"]
     worker = [str(RAY), "start", f"--address=127.0.0.1:{port}", "--num-cpus=1", f"--resources={slot}",
-              "--disable-usage-stats"]
+              "--disable-usage-stats", f"--temp-dir={temp}"]
     try:
         for command in (head, worker):
             done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
@@ -64,7 +67,26 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
             time.sleep(1)
         yield {**env, "MODELYZER_TEST_RAY_ADDRESS": f"127.0.0.1:{port}"}
     finally:
-        subprocess.run([str(RAY), "stop", "--force"], capture_output=True, env=env, timeout=120)
+        stop_cluster(temp)
+
+
+def stop_cluster(temp: Path) -> None:
+    """Kill this cluster's processes (those naming its temp dir, and their children) — not every Ray process on
+    the host, as `ray stop` would."""
+    ours = [p for p in psutil.process_iter(["cmdline"]) if any(str(temp) in part for part in p.info["cmdline"] or [])]
+    procs = {p.pid: p for p in ours}
+    for proc in ours:
+        try:
+            procs.update({child.pid: child for child in proc.children(recursive=True)})
+        except psutil.NoSuchProcess:
+            pass
+    for proc in procs.values():
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(list(procs.values()), timeout=15)
+    shutil.rmtree(temp, ignore_errors=True)
 
 
 def ray_keys(cluster: dict[str, str], **extra: object) -> dict[str, object]:
