@@ -8,8 +8,9 @@ recording (`triton_launch_mode: replay`, `replay_duration` seconds per measureme
 the protocol, the scheduler, SQLite and the fixed simulated measurement. For each agent count the
 controller (an `AgentsExecutor` driven by the real engine, in this process) waits for the agents (separate
 processes on 127.0.0.1, CURVE on), then profiles into an empty results DB. Printed per row: wall time of the
-profile loop, speedup over the first row, efficiency (speedup / agent ratio), efficiency against the ideal
-(`measurements × duration / (slots × wall)`), controller CPU seconds per measurement (all threads of this
+profile loop, the start-up within it (agents joined or slot actors ready), speedup over the first row, efficiency
+(speedup / agent ratio), efficiency against the ideal (`measurements × duration / (slots × wall)`) and against
+it after start-up, controller CPU seconds per measurement (all threads of this
 process during the loop) and committed SQLite writes per second. Every row also checks that each RunConfig
 was stored exactly once.
 
@@ -158,6 +159,7 @@ def run_once(root: Path, values: dict[str, Any], recording: Path, agents: int, s
     profile = Profile(config, Progress(quiet=True))
     try:
         profile.prepare()  # the `agents` executor (chosen by the `agents` key) waits for them
+        start = time.monotonic() - profile.started  # agents joined / slot actors ready, servers warm
         cpu0 = time.process_time()
         summary = profile.run()
         cpu = time.process_time() - cpu0
@@ -177,7 +179,7 @@ def run_once(root: Path, values: dict[str, Any], recording: Path, agents: int, s
     if keys_stored[0] != keys_stored[1] or summary.measured != keys_stored[0] or summary.failed:
         raise SystemExit(f"{agents} agents: stored {keys_stored} for {summary.measured} measured "
                          f"({summary.failed} failed)")
-    return {"measured": summary.measured, "wall": summary.wall_seconds, "cpu": cpu}
+    return {"measured": summary.measured, "wall": summary.wall_seconds, "cpu": cpu, "start": start}
 
 
 def main(argv: list[str]) -> int:
@@ -203,8 +205,8 @@ def main(argv: list[str]) -> int:
         where = ("Ray slot actors on a private instance" if args.executor == "ray"
                  else "ZeroMQ agents, " + ("plaintext" if keys is None else "CURVE"))
         print(f"bench/agents — replay, {args.duration:g} s per measurement, {args.slots} slots per agent, {where}")
-        print(f"{'agents':>6} {'slots':>5} {'RCs':>5} {'wall s':>8} {'speedup':>8} {'eff.':>6} {'eff. vs ideal':>13} "
-              f"{'ctl CPU ms/meas':>15} {'writes/s':>9}")
+        print(f"{'agents':>6} {'slots':>5} {'RCs':>5} {'wall s':>8} {'start s':>8} {'speedup':>8} {'eff.':>6} "
+              f"{'eff. vs ideal':>13} {'after start':>11} {'ctl CPU ms/meas':>15} {'writes/s':>9}")
         base: dict[str, float] | None = None
         for n in counts:
             row = run_once(root, values, recording, n, args.slots, args.duration, keys, args.executor)
@@ -212,9 +214,10 @@ def main(argv: list[str]) -> int:
             speedup = base["wall"] / row["wall"]
             efficiency = speedup / (n / base["agents"])
             ideal = row["measured"] * args.duration / (n * args.slots * row["wall"])
-            print(f"{n:>6} {n * args.slots:>5} {row['measured']:>5.0f} {row['wall']:>8.2f} {speedup:>8.2f} "
-                  f"{efficiency:>6.2f} {ideal:>13.2f} {1000 * row['cpu'] / row['measured']:>15.2f} "
-                  f"{row['measured'] / row['wall']:>9.1f}")
+            after = row["measured"] * args.duration / (n * args.slots * (row["wall"] - row["start"]))
+            print(f"{n:>6} {n * args.slots:>5} {row['measured']:>5.0f} {row['wall']:>8.2f} {row['start']:>8.2f} "
+                  f"{speedup:>8.2f} {efficiency:>6.2f} {ideal:>13.2f} {after:>11.2f} "
+                  f"{1000 * row['cpu'] / row['measured']:>15.2f} {row['measured'] / row['wall']:>9.1f}")
     return 0
 
 
