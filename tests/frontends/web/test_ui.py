@@ -1,16 +1,18 @@
 """`modelyzer ui` end to end: the real server on a free port, real results DBs made by replay profiles through the
 real CLI (one finished, one being written live), a real headless Chromium (Debian's, through Selenium).
 
-Screenshots go to docs/images/ui-*.png (the README shows one) and are checked non-blank.
+Screenshots are checked non-blank; `MODELYZER_SCREENSHOTS=docs` writes them to docs/images/ui-*.png (the README's).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 import sqlite3
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +27,10 @@ from tests.support.ui_browser import CHROMEDRIVER, CHROMIUM, UiServer, chromium,
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
                                 reason="Debian chromium and chromium-driver are not installed (.ci/setup installs them)")
-IMAGES = ROOT / "docs" / "images"
+#: where screenshots go: docs/images (the README's) with MODELYZER_SCREENSHOTS=docs, else a scratch directory, so a
+#: test run leaves the checkout clean
+IMAGES = (ROOT / "docs" / "images" if os.environ.get("MODELYZER_SCREENSHOTS") == "docs"
+          else Path(tempfile.gettempdir()) / "modelyzer-ui-screenshots")
 CONSTRAINTS = {"perf_latency_p99": {"max": 10}, "perf_throughput": {"min": 1000}}
 
 
@@ -40,7 +45,7 @@ def wait_for(check: Callable[[], Any], timeout: float = 20, what: str = "") -> A
 
 
 def screenshot(driver: Any, name: str, height: int | None = None) -> Path:
-    """docs/images/ui-<name>.png of the window (`height` px tall for this one), checked non-blank."""
+    """ui-<name>.png of the window in IMAGES (`height` px tall for this one), checked non-blank."""
     IMAGES.mkdir(parents=True, exist_ok=True)
     path = IMAGES / f"ui-{name}.png"
     size = driver.get_window_size()
