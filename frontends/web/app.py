@@ -48,7 +48,7 @@ class Dashboard:
 
     def __init__(self, db: ResultsDB, token: str | None = None, agents: AgentsProbe | None = None,
                  poll: float = 0.25, hosts: tuple[str, ...] = LOOPBACK_NAMES) -> None:
-        self.db = db
+        self.results = db
         self.token = token
         self.hosts = hosts  # the Host headers answered without a token (a DNS-rebinding page is refused)
         self.agents = agents or AgentsProbe()
@@ -57,11 +57,11 @@ class Dashboard:
         self.templates.env.globals["when"] = views.when
 
     async def snapshot(self) -> Snapshot:
-        return await anyio.to_thread.run_sync(self.db.current)
+        return await anyio.to_thread.run_sync(self.results.current)
 
     async def render(self, request: Request, name: str, **context: Any) -> Response:
         snap = await self.snapshot()
-        base = {"snapshot": snap, "models": snap.models, "db_path": str(self.db.path)}
+        base = {"snapshot": snap, "models": snap.models, "db_path": str(self.results.path)}
         return self.templates.TemplateResponse(request, name, {**base, **context})
 
     # ---- pages ----------------------------------------------------------------------------------------------
@@ -73,7 +73,7 @@ class Dashboard:
         model = request.path_params["model"]
         snap = await self.snapshot()
         if model not in snap.models:
-            return PlainTextResponse(f"no model {model!r} in {self.db.path}", status_code=404)
+            return PlainTextResponse(f"no model {model!r} in {self.results.path}", status_code=404)
         try:
             context = await anyio.to_thread.run_sync(lambda: self.model_context(snap, model))
         except ValueError as err:
@@ -125,7 +125,7 @@ class Dashboard:
         model = request.path_params["model"]
         snap = await self.snapshot()
         doc = await anyio.to_thread.run_sync(
-            lambda: best_config_doc(snap.model_data(model), str(self.db.path), snap.latest.status if snap.latest else ""))
+            lambda: best_config_doc(snap.model_data(model), str(self.results.path), snap.latest.status if snap.latest else ""))
         if doc is None:
             return PlainTextResponse(f"{model}: no successful measurement yet", status_code=404)
         return Response(json.dumps(doc, indent=2) + "\n", media_type="application/json",
@@ -176,7 +176,7 @@ class Dashboard:
                 while True:  # at least one poll, then until a commit, agents to ask again, or a keep-alive is due
                     await asyncio.sleep(self.poll)
                     quiet += self.poll
-                    if self.db.changed() or quiet >= min(self.agents.interval, 10):
+                    if self.results.changed() or quiet >= min(self.agents.interval, 10):
                         break
                     if await request.is_disconnected():
                         return
